@@ -1,0 +1,120 @@
+"""Build script for minigrad's compiled kernels.
+
+Every ``src_c/<name>.pyx`` becomes the extension module ``minigrad._C.<name>``.
+A wrapper names the C kernel files it needs in its own header, e.g.::
+
+    # distutils: sources = src_c/conv_kernels.c
+
+so adding a kernel family never means editing this file.  OpenMP is detected by
+compiling a tiny test program; where the compiler has none (Apple clang without
+libomp, say) the extensions build serially and a warning says so.
+
+Environment knobs (for developers):
+  MINIGRAD_NO_OPENMP=1       force the serial build
+  MINIGRAD_BUILD_ONLY=a,b    build only these extensions (faster rebuilds)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+OMP_TEST = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return omp_get_max_threads() > 0 && n > 0 ? 0 : 1;
+}
+"""
+
+
+def _compiler() -> str:
+    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+
+
+def detect_openmp() -> tuple[list[str], list[str]]:
+    """Return (compile_args, link_args) that enable OpenMP, or ([], []) if none work."""
+    if os.environ.get("MINIGRAD_NO_OPENMP"):
+        return [], []
+    candidates = [
+        (["-fopenmp"], ["-fopenmp"]),  # gcc, clang with libomp
+        (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),  # Apple clang + Homebrew libomp
+        (["/openmp"], []),  # MSVC
+    ]
+    cc = _compiler()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp_test.c")
+        with open(src, "w") as f:
+            f.write(OMP_TEST)
+        for cflags, ldflags in candidates:
+            exe = os.path.join(tmp, "omp_test")
+            cmd = [cc, *cflags, src, "-o", exe, *ldflags]
+            try:
+                r = subprocess.run(cmd, capture_output=True, timeout=60)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if r.returncode == 0 and subprocess.run([exe], capture_output=True).returncode == 0:
+                return cflags, ldflags
+    warnings.warn(
+        "minigrad: the C compiler has no working OpenMP; building the kernels "
+        "serially (they will run on one thread).",
+        stacklevel=1,
+    )
+    return [], []
+
+
+def extensions() -> list[Extension]:
+    omp_c, omp_l = detect_openmp()
+    on_windows = sys.platform == "win32"
+    cflags = ["/O2"] if on_windows else ["-O3", "-std=gnu11", "-fno-math-errno"]
+    cflags += omp_c
+    # Recorded so that mg.show_config() can report how the kernels were built.
+    macros = [
+        ("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+        ("MINIGRAD_CFLAGS", '"' + " ".join(cflags).replace('"', "") + '"'),
+        ("MINIGRAD_HAVE_OPENMP", "1" if omp_c else "0"),
+    ]
+    only = {s for s in os.environ.get("MINIGRAD_BUILD_ONLY", "").split(",") if s}
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("src_c", "*.pyx"))):
+        name = os.path.splitext(os.path.basename(pyx))[0]
+        if only and name not in only:
+            continue
+        exts.append(
+            Extension(
+                f"minigrad._C.{name}",
+                [pyx],
+                include_dirs=[np.get_include(), "src_c"],
+                define_macros=macros,
+                extra_compile_args=cflags,
+                extra_link_args=omp_l,
+            )
+        )
+    return cythonize(
+        exts,
+        build_dir="build/cython",
+        language_level=3,
+        compiler_directives={
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    )
+
+
+if __name__ == "__main__":
+    setup(ext_modules=extensions())

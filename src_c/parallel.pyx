@@ -1,0 +1,52 @@
+# cython: language_level=3
+"""Thread-count controls shared by every kernel family.
+
+The kernels take their thread count as an argument (``num_threads``) instead of
+reading OpenMP's global state, so a call's parallelism is exactly what
+``minigrad.get_num_threads()`` said when the op ran, from any Python thread.
+"""
+
+import os
+
+cdef extern from "mg_common.h":
+    int MG_HAVE_OPENMP
+    int mg_omp_max_threads() nogil
+    const char *mg_build_cflags() nogil
+
+
+def _initial_threads() -> int:
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return mg_omp_max_threads()
+
+
+cdef int _num_threads = _initial_threads() if MG_HAVE_OPENMP else 1
+
+
+def openmp_enabled() -> bool:
+    """True when the kernels were compiled with OpenMP."""
+    return bool(MG_HAVE_OPENMP)
+
+
+def build_cflags() -> str:
+    """The C compiler flags the kernels were built with."""
+    return mg_build_cflags().decode()
+
+
+def max_threads() -> int:
+    """OpenMP's own idea of the available threads (1 in a serial build)."""
+    return mg_omp_max_threads()
+
+
+def get_num_threads() -> int:
+    """Threads the kernels use for the next call."""
+    return _num_threads
+
+
+def set_num_threads(int n) -> None:
+    """Use ``n`` threads in every following kernel call (1 in a serial build)."""
+    global _num_threads
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive integer, got {n}")
+    _num_threads = n if MG_HAVE_OPENMP else 1
