@@ -1,0 +1,58 @@
+/* gemm.h -- minigrad's own matrix multiply (the engine under every convolution).
+ *
+ *     C = alpha * op(A) * op(B) + beta * C
+ *
+ * All matrices are ROW-MAJOR with explicit leading dimensions (the distance in
+ * elements between the starts of two consecutive rows):
+ *
+ *     op(A) is m x k:  trans_a == 0: A is stored m x k, element (i, p) at A[i * lda + p]
+ *                      trans_a != 0: A is stored k x m, element (i, p) at A[p * lda + i]
+ *     op(B) is k x n:  trans_b == 0: B is stored k x n, element (p, j) at B[p * ldb + j]
+ *                      trans_b != 0: B is stored n x k, element (p, j) at B[j * ldb + p]
+ *     C is m x n, element (i, j) at C[i * ldc + j].
+ *
+ * beta == 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS.
+ * m, n or k == 0 are allowed (k == 0 just scales C by beta).
+ *
+ * Threads: num_threads <= 1 runs entirely on the calling thread and opens NO OpenMP
+ * region, so it is safe (and the intended use) inside an enclosing `omp parallel`.
+ * num_threads > 1 splits C into disjoint column (or row) panels, one per thread, so
+ * every element of C is computed by one thread in a fixed order: the result does not
+ * depend on num_threads and is identical run to run.
+ *
+ * Speed: a cache-blocked (Goto/BLIS-style) algorithm with a register-blocked
+ * micro-kernel chosen once at run time: AVX-512 (16 floats / 8 doubles per register),
+ * AVX2+FMA, or portable C. Packing buffers are per thread and reused across calls.
+ *
+ * This API is stable; other kernel families (local/tiled convolution) may call it.
+ */
+#ifndef MG_GEMM_H
+#define MG_GEMM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void mg_sgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+              const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+              float *c, ptrdiff_t ldc, int num_threads);
+
+void mg_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
+              const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb, double beta,
+              double *c, ptrdiff_t ldc, int num_threads);
+
+/* Which micro-kernel the dispatcher picked: "avx512", "avx2" or "generic". */
+const char *mg_gemm_isa(void);
+
+/* Testing hook: force a micro-kernel ("avx512", "avx2", "generic"); returns 0 on
+ * success, -1 if the CPU lacks it or the name is unknown. Not thread-safe: call it
+ * while no GEMM is running. */
+int mg_gemm_force_isa(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MG_GEMM_H */
