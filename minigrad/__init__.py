@@ -1,0 +1,68 @@
+"""minigrad: a small reverse-mode autograd engine over NumPy, with convolution
+and pooling kernels in C/OpenMP.  ``import minigrad as mg``."""
+
+__version__ = "0.1.0"
+
+from minigrad import functional  # noqa: E402
+from minigrad.autograd import (  # noqa: E402
+    Function,
+    GradcheckError,
+    enable_grad,
+    gradcheck,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from minigrad.config import config, get_num_threads, set_num_threads, show_config  # noqa: E402
+from minigrad.functional import (  # noqa: E402
+    abs,
+    cat,
+    chunk,
+    clamp,
+    clip,
+    exp,
+    flatten,
+    log,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    pad,
+    permute,
+    reshape,
+    sigmoid,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+from minigrad.ops.reduce import amax, amin, max, min  # noqa: E402
+from minigrad.rng import manual_seed  # noqa: E402
+from minigrad.tensor import (  # noqa: E402
+    Tensor,
+    arange,
+    as_tensor,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+import numpy as _np  # noqa: E402
+
+float32 = _np.float32
+float64 = _np.float64
+int64 = _np.int64

@@ -1,0 +1,12 @@
+"""The public functional API, under PyTorch's names: ``import minigrad.functional as F``.
+
+Each op family lives in ``minigrad/ops/``; this module only gathers them.
+"""
+
+from minigrad.ops.activation import *  # noqa: F401,F403
+from minigrad.ops.elementwise import *  # noqa: F401,F403
+from minigrad.ops.linalg import *  # noqa: F401,F403
+from minigrad.ops.reduce import *  # noqa: F401,F403
+from minigrad.ops.shape import *  # noqa: F401,F403
+
+# Kernel families and losses (one line each):

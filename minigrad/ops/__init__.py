@@ -1,0 +1,3 @@
+"""Differentiable ops grouped by kind.  Each op is a ``Function`` subclass with its
+forward and backward next to each other, plus a small public function that
+checks arguments and calls ``apply``."""

@@ -1,0 +1,64 @@
+"""Matrix products: ``a @ b`` with NumPy's batched, broadcasting semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad.autograd import Function, _sum_to_shape
+
+
+class MatMul(Function):
+    """out = a @ b;  dL/da = g @ b^T,  dL/db = a^T @ g (batch dims summed back).
+
+    1-d operands are lifted to matrices (a row for ``a``, a column for ``b``)
+    exactly as NumPy does, and the gradients are folded back to 1-d.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = _sum_to_shape(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = _sum_to_shape(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules; a clear error when inner dims differ."""
+    sa, sb = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
+    if len(sa) == 0 or len(sb) == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got {sa} and {sb}")
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: inner dimensions differ: a has shape {sa} and b has shape {sb}; "
+            f"a.shape[-1] ({k_a}) must equal b.shape[{'0' if len(sb) == 1 else '-2'}] ({k_b})"
+        )
+    try:
+        return MatMul.apply(a, b)
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions of {sa} and {sb} cannot be broadcast together"
+        ) from None
+
+
+def mm(a, b):
+    return matmul(a, b)
+
+
+__all__ = ["matmul", "mm"]

@@ -1,0 +1,160 @@
+"""Reductions over axes: sum, mean, var, max/min.  Backward broadcasts the
+gradient back over the reduced axes."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from minigrad.autograd import Function
+
+
+def _norm_axes(axis: Any, ndim: int) -> Optional[tuple]:
+    """``None`` (all axes) or a tuple of non-negative axes, range-checked."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"dim {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    return tuple(out)
+
+
+def _expand_back(g: np.ndarray, shape: tuple, axes: Optional[tuple], keepdims: bool):
+    """Reinsert the reduced axes of ``g`` (size 1) so it broadcasts against ``shape``."""
+    if not keepdims:
+        if axes is None:
+            g = np.reshape(g, (1,) * len(shape))
+        else:
+            g = np.expand_dims(g, tuple(sorted(axes)))
+    return g
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand_back(g, ctx.shape, ctx.axis, ctx.keepdims)
+        return np.broadcast_to(g, ctx.shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        ctx.count = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
+        return np.mean(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand_back(g, ctx.shape, ctx.axis, ctx.keepdims)
+        return np.broadcast_to(g / ctx.count, ctx.shape)
+
+
+class Var(Function):
+    """var = sum((a - mean)^2) / (n - correction);  d/da = 2 (a - mean) / (n - correction)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, correction=1, keepdims=False):
+        n = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
+        if n - correction <= 0:
+            raise ValueError(
+                f"var: {n} element(s) along the reduced dims is too few for correction={correction}"
+            )
+        centred = a - np.mean(a, axis=axis, keepdims=True)
+        ctx.save_for_backward(centred)
+        ctx.axis, ctx.keepdims, ctx.denom = axis, keepdims, n - correction
+        return np.sum(centred * centred, axis=axis, keepdims=keepdims) / ctx.denom
+
+    @staticmethod
+    def backward(ctx, g):
+        (centred,) = ctx.saved_tensors
+        g = _expand_back(g, centred.shape, ctx.axis, ctx.keepdims)
+        return g * (2.0 / ctx.denom) * centred
+
+
+class Amax(Function):
+    """max (or min) over axes; tied extremes share the gradient equally."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False, mode="max"):
+        axis = _norm_axes(axis, a.ndim)
+        if a.size == 0:
+            raise ValueError(f"{mode}: cannot reduce an empty tensor of shape {a.shape}")
+        reduce = np.max if mode == "max" else np.min
+        out = reduce(a, axis=axis, keepdims=keepdims)
+        ctx.save_for_backward(a, out)
+        ctx.axis, ctx.keepdims = axis, keepdims
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        out = _expand_back(out, a.shape, ctx.axis, ctx.keepdims)
+        g = _expand_back(g, a.shape, ctx.axis, ctx.keepdims)
+        hit = a == out
+        count = np.sum(hit, axis=ctx.axis, keepdims=True)
+        return g * hit / count
+
+
+def sum(x, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+    return Sum.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keepdim)
+
+
+def mean(x, dim=None, keepdim: bool = False):
+    return Mean.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keepdim)
+
+
+def var(x, dim=None, correction: int = 1, keepdim: bool = False):
+    return Var.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), correction=correction,
+                     keepdims=keepdim)
+
+
+def std(x, dim=None, correction: int = 1, keepdim: bool = False):
+    return var(x, dim, correction, keepdim).sqrt()
+
+
+def extremum(x, dim, axis, keepdim: bool, mode: str):
+    """``max``/``min``: PyTorch's (values, indices) when ``dim`` is given."""
+    from minigrad.tensor import MaxResult, Tensor
+
+    if dim is None:
+        return Amax.apply(x, axis=axis, keepdims=keepdim, mode=mode)
+    if axis is not None:
+        raise TypeError("pass either dim or axis, not both")
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{mode}(dim): dim must be an int, got {dim!r}")
+    values = Amax.apply(x, axis=dim, keepdims=keepdim, mode=mode)
+    arg = np.argmax if mode == "max" else np.argmin
+    indices = Tensor._wrap(arg(_data(x), axis=dim, keepdims=keepdim))
+    return MaxResult(values, indices)
+
+
+def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+    return extremum(x, dim, None, keepdim, "max")
+
+
+def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+    return extremum(x, dim, None, keepdim, "min")
+
+
+def amax(x, dim=None, keepdim: bool = False):
+    return Amax.apply(x, axis=dim, keepdims=keepdim, mode="max")
+
+
+def amin(x, dim=None, keepdim: bool = False):
+    return Amax.apply(x, axis=dim, keepdims=keepdim, mode="min")
+
+
+def _data(x):
+    return getattr(x, "data", x)
+
+
+__all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin"]
