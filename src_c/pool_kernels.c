@@ -1,0 +1,130 @@
+/* Pooling kernels: see pool_kernels.h for the contract.
+ *
+ * The row kernels (pool_kernels_rows.h) are compiled three times per element
+ * type -- AVX-512, AVX2+FMA and baseline -- through the `target` attribute, and
+ * one set is picked once at run time with __builtin_cpu_supports, so the build
+ * never needs -march=native.  The OpenMP drivers (pool_kernels_drivers.h) are
+ * compiled once per element type. */
+#include "pool_kernels.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_common.h"
+
+#define MG_CAT2_(a, b) a##_##b
+#define MG_CAT2(a, b) MG_CAT2_(a, b)
+#define MG_CAT3_(a, b, c) a##_##b##_##c
+#define MG_CAT3(a, b, c) MG_CAT3_(a, b, c)
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define MG_POOL_X86 1
+#else
+#define MG_POOL_X86 0
+#endif
+
+/* 0 generic, 1 AVX2, 2 AVX-512 (index into the per-type tables). */
+static int mg_pool_isa_level(void)
+{
+    static int level = -1;
+    if (level < 0) {
+        int l = 0;
+#if MG_POOL_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) l = 1;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq"))
+            l = 2;
+#endif
+        level = l; /* benign race: every thread computes the same value */
+    }
+    return level;
+}
+
+const char *mg_pool_isa(void)
+{
+    static const char *names[3] = {"generic", "avx2", "avx512"};
+    return names[mg_pool_isa_level()];
+}
+
+/* ---- row kernels: 2 types x 3 instruction sets ---- */
+#define ATTR
+#define ISA generic
+#define T float
+#define SFX f32
+#define POW powf
+#include "pool_kernels_rows.h"
+#undef T
+#undef SFX
+#undef POW
+#define T double
+#define SFX f64
+#define POW pow
+#include "pool_kernels_rows.h"
+#undef T
+#undef SFX
+#undef POW
+#undef ISA
+#undef ATTR
+
+#if MG_POOL_X86
+#define ATTR __attribute__((target("avx2,fma")))
+#define ISA avx2
+#define T float
+#define SFX f32
+#define POW powf
+#include "pool_kernels_rows.h"
+#undef T
+#undef SFX
+#undef POW
+#define T double
+#define SFX f64
+#define POW pow
+#include "pool_kernels_rows.h"
+#undef T
+#undef SFX
+#undef POW
+#undef ISA
+#undef ATTR
+
+#define ATTR __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#define ISA avx512
+#define T float
+#define SFX f32
+#define POW powf
+#include "pool_kernels_rows.h"
+#undef T
+#undef SFX
+#undef POW
+#define T double
+#define SFX f64
+#define POW pow
+#include "pool_kernels_rows.h"
+#undef T
+#undef SFX
+#undef POW
+#undef ISA
+#undef ATTR
+#endif
+
+/* ---- drivers: one per type ---- */
+#define T float
+#define SFX f32
+#define POW powf
+#define SQRT sqrtf
+#include "pool_kernels_drivers.h"
+#undef T
+#undef SFX
+#undef POW
+#undef SQRT
+#define T double
+#define SFX f64
+#define POW pow
+#define SQRT sqrt
+#include "pool_kernels_drivers.h"
+#undef T
+#undef SFX
+#undef POW
+#undef SQRT
