@@ -1,0 +1,274 @@
+# distutils: sources = src_c/local_kernels.c
+# cython: language_level=3
+"""Cython wrappers of the locally connected / tiled convolution kernels.
+
+Two entry points, ``forward`` and ``backward``, serve both ops: a locally
+connected weight is a tiled weight whose tile count equals the output size
+(see local_kernels.h).  ``tiled`` only changes what is checked and how errors
+read.  Everything is validated here, before the GIL is released; the C code
+trusts its arguments.
+
+The packed input returned by ``forward`` (batch-innermost, zero-padded) is
+what ``backward`` needs for the weight gradient, so the op layer keeps it
+instead of the input.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef extern from "local_kernels.h" nogil:
+    ctypedef struct mg_local_shape:
+        Py_ssize_t n, n_pad
+        Py_ssize_t c_in, h, w
+        Py_ssize_t ph, pw
+        Py_ssize_t hp, wp
+        Py_ssize_t kh, kw, sh, sw
+        Py_ssize_t c_out, h_out, w_out
+        Py_ssize_t th, tw
+
+    int MG_LOCAL_BATCH_ALIGN_F32
+    int MG_LOCAL_BATCH_ALIGN_F64
+
+    void mg_local_pack_f32(const float *src, float *dst, Py_ssize_t n, Py_ssize_t n_pad,
+                           Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                           Py_ssize_t pw, int nt)
+    void mg_local_pack_f64(const double *src, double *dst, Py_ssize_t n, Py_ssize_t n_pad,
+                           Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                           Py_ssize_t pw, int nt)
+    void mg_local_unpack_f32(const float *src, float *dst, Py_ssize_t n, Py_ssize_t n_pad,
+                             Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                             Py_ssize_t pw, int nt)
+    void mg_local_unpack_f64(const double *src, double *dst, Py_ssize_t n, Py_ssize_t n_pad,
+                             Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                             Py_ssize_t pw, int nt)
+    int mg_local_forward_f32(const float *xp, const float *w, const float *b, float *yp,
+                             const mg_local_shape *s, int nt)
+    int mg_local_forward_f64(const double *xp, const double *w, const double *b, double *yp,
+                             const mg_local_shape *s, int nt)
+    int mg_local_grad_input_f32(const float *gyp, const float *w, float *gxp,
+                                const mg_local_shape *s, int nt)
+    int mg_local_grad_input_f64(const double *gyp, const double *w, double *gxp,
+                                const mg_local_shape *s, int nt)
+    int mg_local_grad_weight_f32(const float *gyp, const float *xp, float *gw, float *gb,
+                                 const mg_local_shape *s, int nt)
+    int mg_local_grad_weight_f64(const double *gyp, const double *xp, double *gw, double *gb,
+                                 const mg_local_shape *s, int nt)
+    int mg_local_isa()
+    int mg_local_set_isa(int level)
+
+
+_ISA_NAMES = ("c", "avx2", "avx512")
+
+
+def get_isa() -> str:
+    """The instruction set the kernels run on: 'avx512', 'avx2' or 'c'."""
+    return _ISA_NAMES[mg_local_isa()]
+
+
+def set_isa(name) -> str:
+    """Use at most instruction set ``name`` ('c', 'avx2', 'avx512', or None for
+    the automatic choice); returns the one now in use.  For tests and benchmarks."""
+    if name is None:
+        return _ISA_NAMES[mg_local_set_isa(-1)]
+    if name not in _ISA_NAMES:
+        raise ValueError(f"set_isa: name must be one of {_ISA_NAMES} or None, got {name!r}")
+    return _ISA_NAMES[mg_local_set_isa(_ISA_NAMES.index(name))]
+
+
+# ------------------------------------------------------------------ checking
+
+cdef _check_array(str op, str name, object a, int ndim, object dtype):
+    """a must be a C-contiguous float32/float64 ndarray of ndim dims, none empty."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(a).__name__}")
+    if dtype is None:
+        if a.dtype != np.float32 and a.dtype != np.float64:
+            raise TypeError(f"{op}: {name} must have dtype float32 or float64, got {a.dtype}")
+    elif a.dtype != dtype:
+        raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected {dtype} like the input")
+    if a.ndim != ndim:
+        raise ValueError(f"{op}: {name} must have {ndim} dimensions, got shape {a.shape}")
+    if 0 in a.shape:
+        raise ValueError(f"{op}: {name} must not be empty, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{op}: {name} must be C-contiguous (copy it with np.ascontiguousarray)")
+
+
+cdef _pair(str op, str name, object v):
+    try:
+        a, b = v
+        return int(a), int(b)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be a pair of ints, got {v!r}") from None
+
+
+cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, object padding,
+                           bint tiled, int align) except *:
+    """Fill the kernel's shape record from the input / weight shapes, checking all."""
+    cdef mg_local_shape s
+    n, c_in, h, w = xshape
+    c_out, th, tw, wc_in, kh, kw = wshape
+    sh, sw = _pair(op, "stride", stride)
+    ph, pw = _pair(op, "padding", padding)
+    if sh < 1 or sw < 1:
+        raise ValueError(f"{op}: stride must be >= 1, got ({sh}, {sw})")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got ({ph}, {pw})")
+    if ph > kh - 1 or pw > kw - 1:
+        raise ValueError(
+            f"{op}: padding ({ph}, {pw}) must be at most kernel size - 1 = ({kh - 1}, {kw - 1}) "
+            "(more would only add outputs that see nothing but zeros)")
+    if wc_in != c_in:
+        raise ValueError(
+            f"{op}: weight has {wc_in} input channels (dim 3 of shape {wshape}) "
+            f"but the input has {c_in} (dim 1 of shape {xshape})")
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        raise ValueError(
+            f"{op}: kernel ({kh}, {kw}) is larger than the padded input "
+            f"({h + 2 * ph}, {w + 2 * pw})")
+    h_out = (h + 2 * ph - kh) // sh + 1
+    w_out = (w + 2 * pw - kw) // sw + 1
+    if not tiled and (th != h_out or tw != w_out):
+        raise ValueError(
+            f"{op}: weight's H_out, W_out = ({th}, {tw}) (dims 1, 2 of shape {wshape}) must "
+            f"equal the output size ({h_out}, {w_out}) that input ({h}, {w}), kernel "
+            f"({kh}, {kw}), stride ({sh}, {sw}) and padding ({ph}, {pw}) give")
+    s.n = n
+    s.n_pad = (n + align - 1) // align * align
+    s.c_in, s.h, s.w = c_in, h, w
+    s.ph, s.pw = ph, pw
+    s.hp, s.wp = h + 2 * ph, w + 2 * pw
+    s.kh, s.kw, s.sh, s.sw = kh, kw, sh, sw
+    s.c_out, s.h_out, s.w_out = c_out, h_out, w_out
+    s.th, s.tw = th, tw
+    return s
+
+
+cdef int _threads(str op, object num_threads) except -1:
+    cdef int nt = int(num_threads)
+    if nt < 1:
+        raise ValueError(f"{op}: num_threads must be >= 1, got {nt}")
+    return nt
+
+
+cdef inline void *_ptr(object a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a) if a is not None else NULL
+
+
+# ------------------------------------------------------------------ entry points
+
+def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
+    """y, x_packed = forward(x, w, b, stride, padding, tiled, num_threads).
+
+    x (N, C_in, H, W); w (C_out, T_h, T_w, C_in, kH, kW); b (C_out, T_h, T_w) or None;
+    stride, padding pairs.  Locally connected (tiled=False) needs T = the output size.
+    Returns y (N, C_out, H_out, W_out) and the packed padded input for ``backward``.
+    ``name`` is the op's name in error messages.
+    """
+    op = name or ("tiled_conv2d" if tiled else "locally_connected2d")
+    _check_array(op, "input", x, 4, None)
+    _check_array(op, "weight", w, 6, x.dtype)
+    cdef bint f32 = x.dtype == np.float32
+    cdef mg_local_shape s = _shape(op, x.shape, w.shape, stride, padding, tiled,
+                                   MG_LOCAL_BATCH_ALIGN_F32 if f32 else MG_LOCAL_BATCH_ALIGN_F64)
+    if b is not None:
+        _check_array(op, "bias", b, 3, x.dtype)
+        if b.shape != (s.c_out, s.th, s.tw):
+            raise ValueError(
+                f"{op}: bias must have shape {(s.c_out, s.th, s.tw)} (one per output channel "
+                f"and {'tile' if tiled else 'output location'}), got {b.shape}")
+    cdef int nt = _threads(op, num_threads)
+    xp = np.empty((s.c_in, s.hp, s.wp, s.n_pad), dtype=x.dtype)
+    yp = np.empty((s.c_out, s.h_out * s.w_out, s.n_pad), dtype=x.dtype)
+    y = np.empty((s.n, s.c_out, s.h_out, s.w_out), dtype=x.dtype)
+    cdef void *px = _ptr(x)
+    cdef void *pxp = _ptr(xp)
+    cdef void *pw = _ptr(w)
+    cdef void *pb = _ptr(b)
+    cdef void *pyp = _ptr(yp)
+    cdef void *py = _ptr(y)
+    cdef int rc
+    with nogil:
+        if f32:
+            mg_local_pack_f32(<float *>px, <float *>pxp, s.n, s.n_pad, s.c_in, s.h, s.w, s.ph, s.pw, nt)
+            rc = mg_local_forward_f32(<float *>pxp, <float *>pw, <float *>pb, <float *>pyp, &s, nt)
+            mg_local_unpack_f32(<float *>pyp, <float *>py, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
+                                0, 0, nt)
+        else:
+            mg_local_pack_f64(<double *>px, <double *>pxp, s.n, s.n_pad, s.c_in, s.h, s.w, s.ph, s.pw, nt)
+            rc = mg_local_forward_f64(<double *>pxp, <double *>pw, <double *>pb, <double *>pyp, &s, nt)
+            mg_local_unpack_f64(<double *>pyp, <double *>py, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
+                                0, 0, nt)
+    if rc != 0:
+        raise MemoryError(f"{op}: out of memory")
+    return y, xp
+
+
+def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input,
+             bint need_weight, bint need_bias, bint tiled, num_threads, name=None):
+    """gx, gw, gb = backward(grad_out, x_packed, w, (H, W), stride, padding, ...).
+
+    grad_out (N, C_out, H_out, W_out); x_packed from ``forward``; entries not
+    asked for (need_input / need_weight / need_bias false) come back as None.
+    """
+    op = (name or ("tiled_conv2d" if tiled else "locally_connected2d")) + " backward"
+    _check_array(op, "grad_output", grad_out, 4, None)
+    _check_array(op, "weight", w, 6, grad_out.dtype)
+    _check_array(op, "x_packed", x_packed, 4, grad_out.dtype)
+    cdef bint f32 = grad_out.dtype == np.float32
+    h, w_in = _pair(op, "input_size", input_size)
+    n = grad_out.shape[0]
+    cdef mg_local_shape s = _shape(op, (n, w.shape[3], h, w_in), w.shape, stride, padding, tiled,
+                                   MG_LOCAL_BATCH_ALIGN_F32 if f32 else MG_LOCAL_BATCH_ALIGN_F64)
+    if grad_out.shape != (s.n, s.c_out, s.h_out, s.w_out):
+        raise ValueError(f"{op}: grad_output must have shape {(s.n, s.c_out, s.h_out, s.w_out)}, "
+                         f"got {grad_out.shape}")
+    if x_packed.shape != (s.c_in, s.hp, s.wp, s.n_pad):
+        raise ValueError(f"{op}: x_packed must have shape {(s.c_in, s.hp, s.wp, s.n_pad)} "
+                         f"(as forward returns it), got {x_packed.shape}")
+    cdef int nt = _threads(op, num_threads)
+    gyp = np.empty((s.c_out, s.h_out * s.w_out, s.n_pad), dtype=grad_out.dtype)
+    gxp = gx = gw = gb = None
+    if need_input:
+        gxp = np.empty((s.c_in, s.hp, s.wp, s.n_pad), dtype=grad_out.dtype)
+        gx = np.empty((s.n, s.c_in, s.h, s.w), dtype=grad_out.dtype)
+    if need_weight:
+        gw = np.empty(w.shape, dtype=grad_out.dtype)
+    if need_bias:
+        gb = np.empty((s.c_out, s.th, s.tw), dtype=grad_out.dtype)
+    cdef void *pgy = _ptr(grad_out)
+    cdef void *pgyp = _ptr(gyp)
+    cdef void *pxp = _ptr(x_packed)
+    cdef void *pw = _ptr(w)
+    cdef void *pgxp = _ptr(gxp)
+    cdef void *pgx = _ptr(gx)
+    cdef void *pgw = _ptr(gw)
+    cdef void *pgb = _ptr(gb)
+    cdef int rc = 0
+    with nogil:
+        if f32:
+            mg_local_pack_f32(<float *>pgy, <float *>pgyp, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
+                              0, 0, nt)
+            if need_input:
+                rc |= mg_local_grad_input_f32(<float *>pgyp, <float *>pw, <float *>pgxp, &s, nt)
+                mg_local_unpack_f32(<float *>pgxp, <float *>pgx, s.n, s.n_pad, s.c_in, s.h, s.w,
+                                    s.ph, s.pw, nt)
+            if need_weight or need_bias:
+                rc |= mg_local_grad_weight_f32(<float *>pgyp, <float *>pxp, <float *>pgw,
+                                               <float *>pgb, &s, nt)
+        else:
+            mg_local_pack_f64(<double *>pgy, <double *>pgyp, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
+                              0, 0, nt)
+            if need_input:
+                rc |= mg_local_grad_input_f64(<double *>pgyp, <double *>pw, <double *>pgxp, &s, nt)
+                mg_local_unpack_f64(<double *>pgxp, <double *>pgx, s.n, s.n_pad, s.c_in, s.h, s.w,
+                                    s.ph, s.pw, nt)
+            if need_weight or need_bias:
+                rc |= mg_local_grad_weight_f64(<double *>pgyp, <double *>pxp, <double *>pgw,
+                                               <double *>pgb, &s, nt)
+    if rc != 0:
+        raise MemoryError(f"{op}: out of memory")
+    return gx, gw, gb

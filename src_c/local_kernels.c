@@ -1,0 +1,189 @@
+/* Locally connected and tiled convolution kernels (see local_kernels.h for the
+ * equations and the data layout, local_kernels_impl.h for the loops).
+ *
+ * This file instantiates the loops of local_kernels_impl.h for float and
+ * double on three instruction sets (AVX-512, AVX2+FMA, portable C) and picks
+ * one at run time with __builtin_cpu_supports, so the extension is built
+ * without -march=native and still uses the machine's widest vectors.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_common.h"
+#include "local_kernels.h"
+
+#if !defined(__GNUC__)
+#error "local_kernels.c uses GCC/Clang vector extensions; build with gcc or clang"
+#endif
+
+/* The vector helpers are always inlined, so the ABI of passing 64-byte vectors
+ * between functions of different targets never arises; silence gcc's note. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define MG_INLINE inline __attribute__((always_inline))
+#define MG_CAT_(a, b) a##_##b
+#define MG_CAT(a, b) MG_CAT_(a, b)
+#define FN(name) MG_CAT(name, SFX)
+
+/* 64-byte vectors of batch lanes; the compiler maps them onto zmm, 2 x ymm or
+ * 4 x xmm registers depending on the target of the function using them. */
+typedef float vf32 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
+typedef double vf64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
+
+#if (defined(__x86_64__) || defined(__i386__))
+#define MG_X86 1
+#endif
+
+/* ---------------------------------------------------------- portable C */
+#define TARGET
+#define REAL float
+#define VEC vf32
+#define SFX f32_c
+#include "local_kernels_impl.h"
+#undef REAL
+#undef VEC
+#undef SFX
+#define REAL double
+#define VEC vf64
+#define SFX f64_c
+#include "local_kernels_impl.h"
+#undef REAL
+#undef VEC
+#undef SFX
+#undef TARGET
+
+#ifdef MG_X86
+/* ---------------------------------------------------------- AVX2 + FMA */
+#define TARGET __attribute__((target("avx2,fma")))
+#define REAL float
+#define VEC vf32
+#define SFX f32_avx2
+#include "local_kernels_impl.h"
+#undef REAL
+#undef VEC
+#undef SFX
+#define REAL double
+#define VEC vf64
+#define SFX f64_avx2
+#include "local_kernels_impl.h"
+#undef REAL
+#undef VEC
+#undef SFX
+#undef TARGET
+
+/* ---------------------------------------------------------- AVX-512 */
+#define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#define REAL float
+#define VEC vf32
+#define SFX f32_avx512
+#include "local_kernels_impl.h"
+#undef REAL
+#undef VEC
+#undef SFX
+#define REAL double
+#define VEC vf64
+#define SFX f64_avx512
+#include "local_kernels_impl.h"
+#undef REAL
+#undef VEC
+#undef SFX
+#undef TARGET
+#endif
+
+/* ---------------------------------------------------------- dispatch */
+
+static int isa_forced = -1;
+
+static int isa_supported(void)
+{
+#ifdef MG_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+int mg_local_isa(void)
+{
+    const int best = isa_supported();
+    return (isa_forced >= 0 && isa_forced < best) ? isa_forced : best;
+}
+
+int mg_local_set_isa(int level)
+{
+    isa_forced = level;
+    return mg_local_isa();
+}
+
+void mg_local_pack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+{
+    pack_f32_c(src, dst, n, np, c, h, w, ph, pw, nt);
+}
+void mg_local_pack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+{
+    pack_f64_c(src, dst, n, np, c, h, w, ph, pw, nt);
+}
+void mg_local_unpack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+{
+    unpack_f32_c(src, dst, n, np, c, h, w, ph, pw, nt);
+}
+void mg_local_unpack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+{
+    unpack_f64_c(src, dst, n, np, c, h, w, ph, pw, nt);
+}
+
+/* Each entry point tabulates the tap offsets, then runs the variant for the CPU. */
+#ifdef MG_X86
+#define MG_DISPATCH(name, T, ...)                                                        \
+    do {                                                                                 \
+        switch (mg_local_isa()) {                                                        \
+        case 2: name##_##T##_avx512(__VA_ARGS__); break;                                 \
+        case 1: name##_##T##_avx2(__VA_ARGS__); break;                                   \
+        default: name##_##T##_c(__VA_ARGS__); break;                                     \
+        }                                                                                \
+    } while (0)
+#else
+#define MG_DISPATCH(name, T, ...) name##_##T##_c(__VA_ARGS__)
+#endif
+
+#define MG_ENTRY_POINTS(T, REAL_T)                                                       \
+    int mg_local_forward_##T(const REAL_T *xp, const REAL_T *w, const REAL_T *b,         \
+                             REAL_T *yp, const mg_local_shape *s, int nt)                \
+    {                                                                                    \
+        ptrdiff_t *koff = malloc(sizeof(ptrdiff_t) * (size_t)(s->c_in * s->kh * s->kw)); \
+        if (!koff) return -1;                                                            \
+        tap_offsets_##T##_c(koff, s);                                                    \
+        MG_DISPATCH(forward, T, xp, w, b, yp, s, koff, nt);                              \
+        free(koff);                                                                      \
+        return 0;                                                                        \
+    }                                                                                    \
+    int mg_local_grad_input_##T(const REAL_T *gyp, const REAL_T *w, REAL_T *gxp,         \
+                                const mg_local_shape *s, int nt)                         \
+    {                                                                                    \
+        ptrdiff_t *koff = malloc(sizeof(ptrdiff_t) * (size_t)(s->c_in * s->kh * s->kw)); \
+        if (!koff) return -1;                                                            \
+        tap_offsets_##T##_c(koff, s);                                                    \
+        MG_DISPATCH(grad_input, T, gyp, w, gxp, s, koff, nt);                            \
+        free(koff);                                                                      \
+        return 0;                                                                        \
+    }                                                                                    \
+    int mg_local_grad_weight_##T(const REAL_T *gyp, const REAL_T *xp, REAL_T *gw,        \
+                                 REAL_T *gb, const mg_local_shape *s, int nt)            \
+    {                                                                                    \
+        ptrdiff_t *koff = malloc(sizeof(ptrdiff_t) * (size_t)(s->c_in * s->kh * s->kw)); \
+        if (!koff) return -1;                                                            \
+        tap_offsets_##T##_c(koff, s);                                                    \
+        MG_DISPATCH(grad_weight, T, gyp, xp, gw, gb, s, koff, nt);                       \
+        free(koff);                                                                      \
+        return 0;                                                                        \
+    }
+
+MG_ENTRY_POINTS(f32, float)
+MG_ENTRY_POINTS(f64, double)

@@ -1,0 +1,82 @@
+/* Locally connected (unshared) and tiled convolution: forward, grad-input,
+ * grad-weight/bias, float32 and float64.
+ *
+ * The book (Goodfellow, Bengio, Courville, Deep Learning, ch. 9) writes both as
+ *
+ *   locally connected, eq. 9.9:  Z[i,j,k] = sum_{l,m,n} V[l, j*s+m, k*s+n] W[i,j,k,l,m,n]
+ *   tiled,             eq. 9.10: Z[i,j,k] = sum_{l,m,n} V[l, j*s+m, k*s+n] K[i, j%t_h, k%t_w, l,m,n]
+ *
+ * (0-based indices, V the zero-padded input).  One family of kernels serves
+ * both: the weight has shape (C_out, T_h, T_w, C_in, kH, kW) and output
+ * location (j, k) uses kernel (j mod T_h, k mod T_w).  Locally connected is the
+ * case T = output size (then j mod T_h = j), so the identity "tiled with t =
+ * output size is locally connected" holds by construction.
+ *
+ * Data layout.  The kernels work on "batch-innermost" arrays: the padded input
+ * X'[c][h][w][n] with n running over the batch padded with zeros to a multiple
+ * of one SIMD vector (MG_LOCAL_BATCH_ALIGN elements).  Then every inner product
+ * of eq. 9.9 runs over whole vectors of images at once, the only reuse a
+ * locally connected layer has (each weight meets each image exactly once).
+ * mg_local_pack / mg_local_unpack convert from and to the NCHW layout.
+ */
+#ifndef MG_LOCAL_KERNELS_H
+#define MG_LOCAL_KERNELS_H
+
+#include <stddef.h>
+
+/* Batch lanes per vector: the packed batch size is a multiple of this. */
+#define MG_LOCAL_VEC_BYTES 64
+#define MG_LOCAL_BATCH_ALIGN_F32 (MG_LOCAL_VEC_BYTES / 4)
+#define MG_LOCAL_BATCH_ALIGN_F64 (MG_LOCAL_VEC_BYTES / 8)
+
+typedef struct {
+    ptrdiff_t n, n_pad;         /* batch, batch padded to the vector width */
+    ptrdiff_t c_in, h, w;       /* input (unpadded) */
+    ptrdiff_t ph, pw;           /* zero padding on each side */
+    ptrdiff_t hp, wp;           /* padded input: h + 2 ph, w + 2 pw */
+    ptrdiff_t kh, kw, sh, sw;   /* kernel size and stride */
+    ptrdiff_t c_out, h_out, w_out;
+    ptrdiff_t th, tw;           /* kernel tiles (th = h_out, tw = w_out: locally connected) */
+} mg_local_shape;
+
+/* src (n, c, h, w) NCHW  ->  dst (c, h + 2ph, w + 2pw, np), zeros in the padding and lanes >= n. */
+void mg_local_pack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
+void mg_local_pack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
+
+/* src (c, h + 2ph, w + 2pw, np)  ->  dst (n, c, h, w): the interior, lanes < n. */
+void mg_local_unpack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
+void mg_local_unpack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
+
+/* Forward.  xp: packed input (c_in, hp, wp, np); w: (c_out, th, tw, c_in, kh, kw);
+ * b: (c_out, th, tw) or NULL; yp (out): (c_out, h_out * w_out, np).
+ * Returns 0, or -1 when a small index table could not be allocated. */
+int mg_local_forward_f32(const float *xp, const float *w, const float *b, float *yp,
+                         const mg_local_shape *s, int num_threads);
+int mg_local_forward_f64(const double *xp, const double *w, const double *b, double *yp,
+                         const mg_local_shape *s, int num_threads);
+
+/* Gradient w.r.t. the packed input.  gyp: (c_out, h_out * w_out, np);
+ * gxp (out, overwritten): (c_in, hp, wp, np), padding included. */
+int mg_local_grad_input_f32(const float *gyp, const float *w, float *gxp,
+                            const mg_local_shape *s, int num_threads);
+int mg_local_grad_input_f64(const double *gyp, const double *w, double *gxp,
+                            const mg_local_shape *s, int num_threads);
+
+/* Gradients w.r.t. the weight gw (c_out, th, tw, c_in, kh, kw) and the bias
+ * gb (c_out, th, tw); either may be NULL to skip it.  Both are overwritten. */
+int mg_local_grad_weight_f32(const float *gyp, const float *xp, float *gw, float *gb,
+                             const mg_local_shape *s, int num_threads);
+int mg_local_grad_weight_f64(const double *gyp, const double *xp, double *gw, double *gb,
+                             const mg_local_shape *s, int num_threads);
+
+/* Instruction set used: 0 portable C, 1 AVX2+FMA, 2 AVX-512.  mg_local_set_isa
+ * picks one (for tests and benchmarks); it returns the level actually in use,
+ * never more than the CPU supports.  A negative level restores the automatic choice. */
+int mg_local_isa(void);
+int mg_local_set_isa(int level);
+
+#endif /* MG_LOCAL_KERNELS_H */

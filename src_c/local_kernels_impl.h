@@ -1,0 +1,327 @@
+/* The kernels of local_kernels.h for one element type on one instruction set.
+ *
+ * local_kernels.c includes this file once per (type, instruction set) with
+ *   REAL    float or double
+ *   VEC     a 64-byte vector of REAL (see local_kernels.c)
+ *   SFX     a name suffix, e.g. f32_avx512
+ *   TARGET  the function attribute that enables the instruction set (or nothing)
+ * so the same readable loops are compiled for AVX-512, AVX2 and plain C and the
+ * best one is chosen at run time (never -march=native).
+ *
+ * Names used throughout (s is the mg_local_shape):
+ *   p = oh * w_out + ow          an output location, P = h_out * w_out of them
+ *   wl = (oh % th) * tw + ow % tw the kernel (tile) location p uses, TL = th * tw
+ *   k = (c * kh + i) * kw + j     a kernel tap, K = c_in * kh * kw of them
+ *   X'[c][ih][iw][n]             packed input, row of np batch lanes at
+ *                                xp + ((c * hp + ih) * wp + iw) * np
+ *   Y'[co][p][n]                 packed output, yp + (co * P + p) * np
+ * Input row of tap k at location p:  ih = oh * sh + i, iw = ow * sw + j, so its
+ * offset splits into loc(p) = (oh * sh * wp + ow * sw) * np plus koff[k] =
+ * ((c * hp + i) * wp + j) * np, the latter tabulated once per call.
+ */
+
+#define VL ((ptrdiff_t)(sizeof(VEC) / sizeof(REAL))) /* batch lanes per vector */
+
+/* ----------------------------------------------------------- vector helpers */
+
+static MG_INLINE TARGET VEC FN(vzero)(void)
+{
+    VEC v = {0};
+    return v;
+}
+static MG_INLINE TARGET VEC FN(vload)(const REAL *p)
+{
+    VEC v;
+    memcpy(&v, p, sizeof v); /* unaligned load */
+    return v;
+}
+static MG_INLINE TARGET void FN(vstore)(REAL *p, VEC v) { memcpy(p, &v, sizeof v); }
+static MG_INLINE TARGET REAL FN(vsum)(VEC v)
+{
+    REAL s = 0;
+    for (int i = 0; i < (int)VL; i++) s += v[i];
+    return s;
+}
+
+/* ------------------------------------------------------------ pack / unpack */
+
+__attribute__((unused)) static void FN(pack)(const REAL *src, REAL *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                     ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+{
+    const ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw;
+    (void)nt;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+    for (ptrdiff_t ci = 0; ci < c; ci++) {
+        for (ptrdiff_t ih = 0; ih < hp; ih++) {
+            REAL *drow = dst + (ci * hp + ih) * wp * np;
+            const ptrdiff_t hs = ih - ph; /* source row, outside [0, h) in the padding */
+            if (hs < 0 || hs >= h) {
+                memset(drow, 0, (size_t)(wp * np) * sizeof(REAL));
+                continue;
+            }
+            memset(drow, 0, (size_t)(pw * np) * sizeof(REAL));
+            memset(drow + (pw + w) * np, 0, (size_t)(pw * np) * sizeof(REAL));
+            for (ptrdiff_t iw = 0; iw < w; iw++) {
+                REAL *d = drow + (pw + iw) * np;
+                const REAL *s = src + (ci * h + hs) * w + iw;
+                for (ptrdiff_t b = 0; b < n; b++) d[b] = s[b * c * h * w];
+                for (ptrdiff_t b = n; b < np; b++) d[b] = 0;
+            }
+        }
+    }
+}
+
+__attribute__((unused)) static void FN(unpack)(const REAL *src, REAL *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+{
+    const ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw;
+    (void)nt;
+    /* One packed row (all images of one input row) stays in L1 while it is spread out. */
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+    for (ptrdiff_t ci = 0; ci < c; ci++) {
+        for (ptrdiff_t ih = 0; ih < h; ih++) {
+            const REAL *srow = src + ((ci * hp + ih + ph) * wp + pw) * np;
+            for (ptrdiff_t b = 0; b < n; b++) {
+                REAL *d = dst + ((b * c + ci) * h + ih) * w;
+                for (ptrdiff_t iw = 0; iw < w; iw++) d[iw] = srow[iw * np + b];
+            }
+        }
+    }
+}
+
+/* koff[k] for every tap k = (c, i, j): offset of its input row from loc(p). */
+__attribute__((unused)) static void FN(tap_offsets)(ptrdiff_t *koff, const mg_local_shape *s)
+{
+    ptrdiff_t k = 0;
+    for (ptrdiff_t c = 0; c < s->c_in; c++)
+        for (ptrdiff_t i = 0; i < s->kh; i++)
+            for (ptrdiff_t j = 0; j < s->kw; j++) koff[k++] = ((c * s->hp + i) * s->wp + j) * s->n_pad;
+}
+
+/* ----------------------------------------------------------------- forward */
+
+/* One register tile of eq. 9.10 at location p: output channels co0 .. co0+FWD_R-1
+ * (rows past the last, rn of them valid, repeat the last one and are not
+ * stored) times NB vectors of images:
+ *     Y'[co][p][n] = b[co][wl] + sum_k W[co][wl][k] * X'[row_k(p)][n]          */
+#define FWD_R 4
+static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const REAL *x_at_p,
+                                          const ptrdiff_t *koff, const REAL *w_co0,
+                                          ptrdiff_t w_co_stride, const REAL *b_co0,
+                                          ptrdiff_t b_co_stride, int rn, REAL *y_co0,
+                                          ptrdiff_t y_co_stride)
+{
+    VEC acc[FWD_R][4];
+    const REAL *wr[FWD_R];
+    for (int r = 0; r < FWD_R; r++) {
+        const int rr = r < rn ? r : rn - 1;
+        wr[r] = w_co0 + rr * w_co_stride;
+        const REAL bias = b_co0 ? b_co0[rr * b_co_stride] : (REAL)0;
+        for (int v = 0; v < NB; v++) acc[r][v] = FN(vzero)() + bias;
+    }
+    for (ptrdiff_t k = 0; k < K; k++) {
+        const REAL *xr = x_at_p + koff[k];
+        VEC xv[4];
+        for (int v = 0; v < NB; v++) xv[v] = FN(vload)(xr + v * VL);
+        for (int r = 0; r < FWD_R; r++) {
+            const REAL wk = wr[r][k];
+            for (int v = 0; v < NB; v++) acc[r][v] += wk * xv[v];
+        }
+    }
+    for (int r = 0; r < FWD_R; r++) {
+        if (r >= rn) break;
+        for (int v = 0; v < NB; v++) FN(vstore)(y_co0 + r * y_co_stride + v * VL, acc[r][v]);
+    }
+}
+
+static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REAL *yp,
+                               const mg_local_shape *s, const ptrdiff_t *koff, int nt)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw;
+    const ptrdiff_t K = s->c_in * s->kh * s->kw, nvec = s->n_pad / VL, np = s->n_pad;
+    (void)nt;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (ptrdiff_t p = 0; p < P; p++) {
+        const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
+        const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
+        const REAL *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
+        for (ptrdiff_t v0 = 0; v0 < nvec; v0 += 4) {
+            const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
+            for (ptrdiff_t co0 = 0; co0 < s->c_out; co0 += FWD_R) {
+                const int rn = (int)(s->c_out - co0 < FWD_R ? s->c_out - co0 : FWD_R);
+                const REAL *w_co0 = w + (co0 * TL + wl) * K;
+                const REAL *b_co0 = b ? b + co0 * TL + wl : NULL;
+                REAL *y_co0 = yp + (co0 * P + p) * np + v0 * VL;
+                const REAL *xv0 = x_at_p + v0 * VL;
+#define FWD_CALL(NB_)                                                                    \
+    FN(fwd_tile)(NB_, K, xv0, koff, w_co0, TL * K, b_co0, TL, rn, y_co0, P * np)
+                switch (nb) {
+                case 1: FWD_CALL(1); break;
+                case 2: FWD_CALL(2); break;
+                case 3: FWD_CALL(3); break;
+                default: FWD_CALL(4); break;
+                }
+#undef FWD_CALL
+            }
+        }
+    }
+}
+
+/* -------------------------------------------------------------- grad input */
+
+/* Backward of eq. 9.10 w.r.t. the input, for the taps r0 .. r0+GI_R-1 of one
+ * input channel c at location p (rn of them valid) and NB vectors of images:
+ *     dX'[row_k(p)][n] += sum_co W[co][wl][k] * dY'[co][p][n]
+ * The taps' rows are distinct, so the tile accumulates in registers and adds
+ * once.  Taps of one channel are contiguous in W, hence GI_R consecutive loads. */
+#define GI_R 5
+static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const REAL *gy_at_p,
+                                         ptrdiff_t gy_co_stride, const REAL *w_tap0,
+                                         ptrdiff_t w_co_stride, int rn, REAL *gx_at_p,
+                                         const ptrdiff_t *koff_tap0)
+{
+    VEC acc[GI_R][4];
+    int rr[GI_R];
+    for (int r = 0; r < GI_R; r++) {
+        rr[r] = r < rn ? r : rn - 1;
+        for (int v = 0; v < NB; v++) acc[r][v] = FN(vzero)();
+    }
+    for (ptrdiff_t co = 0; co < c_out; co++) {
+        const REAL *g = gy_at_p + co * gy_co_stride;
+        const REAL *wc = w_tap0 + co * w_co_stride;
+        VEC gv[4];
+        for (int v = 0; v < NB; v++) gv[v] = FN(vload)(g + v * VL);
+        for (int r = 0; r < GI_R; r++) {
+            const REAL wk = wc[rr[r]];
+            for (int v = 0; v < NB; v++) acc[r][v] += wk * gv[v];
+        }
+    }
+    for (int r = 0; r < GI_R; r++) {
+        if (r >= rn) break;
+        REAL *d = gx_at_p + koff_tap0[r];
+        for (int v = 0; v < NB; v++) FN(vstore)(d + v * VL, FN(vload)(d + v * VL) + acc[r][v]);
+    }
+}
+
+/* Work is split by (input channel, block of image vectors): each piece of dX'
+ * is written by one thread only, so overlapping patches need no locks. */
+static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
+                                  const mg_local_shape *s, const ptrdiff_t *koff, int nt)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw, KK = s->kh * s->kw;
+    const ptrdiff_t K = s->c_in * KK, nvec = s->n_pad / VL, np = s->n_pad;
+    const ptrdiff_t nblocks = (nvec + 3) / 4;
+    (void)nt;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (ptrdiff_t u = 0; u < s->c_in * nblocks; u++) {
+        const ptrdiff_t c = u / nblocks, v0 = (u % nblocks) * 4;
+        const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
+        REAL *gx_c = gxp + c * s->hp * s->wp * np + v0 * VL;
+        for (ptrdiff_t q = 0; q < s->hp * s->wp; q++)
+            memset(gx_c + q * np, 0, (size_t)(nb * VL) * sizeof(REAL));
+        for (ptrdiff_t p = 0; p < P; p++) {
+            const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
+            const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
+            REAL *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
+            const REAL *gy_at_p = gyp + p * np + v0 * VL;
+            for (ptrdiff_t r0 = 0; r0 < KK; r0 += GI_R) {
+                const int rn = (int)(KK - r0 < GI_R ? KK - r0 : GI_R);
+                const REAL *w_tap0 = w + wl * K + c * KK + r0;
+                const ptrdiff_t *koff_tap0 = koff + c * KK + r0;
+#define GI_CALL(NB_)                                                                     \
+    FN(gi_tile)(NB_, s->c_out, gy_at_p, P * np, w_tap0, TL * K, rn, gx_at_p, koff_tap0)
+                switch (nb) {
+                case 1: GI_CALL(1); break;
+                case 2: GI_CALL(2); break;
+                case 3: GI_CALL(3); break;
+                default: GI_CALL(4); break;
+                }
+#undef GI_CALL
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------- grad weight, bias */
+
+/* Backward of eq. 9.10 w.r.t. kernel wl, for output channels co0 .. co0+GW_R-1
+ * and taps k0 .. k0+GW_Q-1 (rn, qn valid):
+ *     dW[co][wl][k] = sum over locations p using wl, sum_n dY'[co][p][n] X'[row_k(p)][n]
+ * Each (co, k) pair keeps a vector of partial sums over the images, reduced
+ * across lanes once at the end. */
+#define GW_R 6
+#define GW_Q 4
+static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const mg_local_shape *s,
+                                         const ptrdiff_t *koff, ptrdiff_t a, ptrdiff_t bcol,
+                                         ptrdiff_t co0, int rn, ptrdiff_t k0, int qn,
+                                         REAL *gw_at)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, np = s->n_pad, nvec = np / VL;
+    const ptrdiff_t K = s->c_in * s->kh * s->kw, TL = s->th * s->tw;
+    VEC acc[GW_R][GW_Q];
+    const REAL *gy_co[GW_R];
+    ptrdiff_t ko[GW_Q];
+    for (int r = 0; r < GW_R; r++) {
+        gy_co[r] = gyp + (co0 + (r < rn ? r : rn - 1)) * P * np;
+        for (int q = 0; q < GW_Q; q++) acc[r][q] = FN(vzero)();
+    }
+    for (int q = 0; q < GW_Q; q++) ko[q] = koff[k0 + (q < qn ? q : qn - 1)];
+    for (ptrdiff_t oh = a; oh < s->h_out; oh += s->th) {
+        for (ptrdiff_t ow = bcol; ow < s->w_out; ow += s->tw) {
+            const ptrdiff_t p = oh * s->w_out + ow;
+            const REAL *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
+            for (ptrdiff_t v = 0; v < nvec; v++) {
+                VEC xv[GW_Q];
+                for (int q = 0; q < GW_Q; q++) xv[q] = FN(vload)(x_at_p + ko[q] + v * VL);
+                for (int r = 0; r < GW_R; r++) {
+                    const VEC g = FN(vload)(gy_co[r] + p * np + v * VL);
+                    for (int q = 0; q < GW_Q; q++) acc[r][q] += g * xv[q];
+                }
+            }
+        }
+    }
+    for (int r = 0; r < rn; r++)
+        for (int q = 0; q < qn; q++) gw_at[r * TL * K + q] = FN(vsum)(acc[r][q]);
+}
+
+/* Work is split by (kernel wl, block of output channels): every weight is
+ * written by exactly one thread. */
+static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, REAL *gb,
+                                   const mg_local_shape *s, const ptrdiff_t *koff, int nt)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw, np = s->n_pad;
+    const ptrdiff_t K = s->c_in * s->kh * s->kw;
+    const ptrdiff_t coblocks = (s->c_out + GW_R - 1) / GW_R;
+    (void)nt;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (ptrdiff_t u = 0; u < TL * coblocks; u++) {
+        const ptrdiff_t wl = u / coblocks, co0 = (u % coblocks) * GW_R;
+        const ptrdiff_t a = wl / s->tw, bcol = wl % s->tw; /* the kernel's tile row, column */
+        const int rn = (int)(s->c_out - co0 < GW_R ? s->c_out - co0 : GW_R);
+        if (gw) {
+            for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
+                const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
+                FN(gw_tile)(gyp, xp, s, koff, a, bcol, co0, rn, k0, qn,
+                            gw + (co0 * TL + wl) * K + k0);
+            }
+        }
+        if (gb) {
+            /* db[co][wl] = sum over locations p using wl, sum_n dY'[co][p][n] */
+            for (int r = 0; r < rn; r++) {
+                VEC acc = FN(vzero)();
+                for (ptrdiff_t oh = a; oh < s->h_out; oh += s->th)
+                    for (ptrdiff_t ow = bcol; ow < s->w_out; ow += s->tw) {
+                        const REAL *g = gyp + ((co0 + r) * P + oh * s->w_out + ow) * np;
+                        for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
+                    }
+                gb[(co0 + r) * TL + wl] = FN(vsum)(acc);
+            }
+        }
+    }
+}
+
+#undef VL
+#undef FWD_R
+#undef GI_R
+#undef GW_R
+#undef GW_Q
