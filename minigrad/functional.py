@@ -10,3 +10,4 @@ from minigrad.ops.reduce import *  # noqa: F401,F403
 from minigrad.ops.shape import *  # noqa: F401,F403
 
 # Kernel families and losses (one line each):
+from minigrad.ops.local import *  # noqa: F401,F403
