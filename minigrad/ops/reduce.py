@@ -3,6 +3,7 @@ gradient back over the reduced axes."""
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Optional
 
 import numpy as np
@@ -15,11 +16,14 @@ def _norm_axes(axis: Any, ndim: int) -> Optional[tuple]:
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    n = builtins.max(ndim, 1)  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
     out = []
     for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
+        if not -n <= a < n:
             raise ValueError(f"dim {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
+        out.append(int(a) % n)
+    if len(set(out)) != len(out):
+        raise ValueError(f"dim {axis} repeats a dimension")
     return tuple(out)
 
 

@@ -3,7 +3,8 @@ padding, concatenation.  Each backward moves the gradient back the same way."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -159,7 +160,8 @@ def _plain_index(index: Any) -> Any:
         if isinstance(i, Tensor):
             return i.data
         if isinstance(i, list):
-            return np.asarray(i)
+            # An empty list selects nothing; NumPy would read [] as a float array.
+            return np.asarray(i) if i else np.zeros(0, dtype=np.intp)
         return i
 
     if isinstance(index, tuple):
