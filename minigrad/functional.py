@@ -11,3 +11,5 @@ from minigrad.ops.shape import *  # noqa: F401,F403
 
 # Kernel families and losses (one line each):
 from minigrad.ops.local import *  # noqa: F401,F403
+from minigrad.ops.conv import *  # noqa: F401,F403
+from minigrad.ops.pool import *  # noqa: F401,F403
