@@ -13,3 +13,4 @@ from minigrad.ops.shape import *  # noqa: F401,F403
 from minigrad.ops.local import *  # noqa: F401,F403
 from minigrad.ops.conv import *  # noqa: F401,F403
 from minigrad.ops.pool import *  # noqa: F401,F403
+from minigrad.ops.loss import *  # noqa: F401,F403

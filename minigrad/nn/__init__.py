@@ -1,0 +1,91 @@
+"""Neural-network building blocks: ``Module``, ``Parameter``, layers, losses, ``init``.
+
+``from minigrad import nn``; ``nn.functional`` is the functional API.
+"""
+
+from minigrad.nn import functional, init
+from minigrad.nn.activation import (
+    Dropout,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from minigrad.nn.container import Flatten, ModuleList, Sequential, Unflatten
+from minigrad.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from minigrad.nn.linear import Identity, Linear
+from minigrad.nn.local import LocallyConnected2d, TiledConv2d
+from minigrad.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    KLDivLoss,
+    KLSparsity,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
+from minigrad.nn.module import Module, Parameter
+from minigrad.nn.pool import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    LPPool1d,
+    LPPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)
+from minigrad.nn.tied import TiedConvTranspose2d, TiedLinear
+
+__all__ = [
+    "functional",
+    "init",
+    "Module",
+    "Parameter",
+    "Linear",
+    "Identity",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "LPPool1d",
+    "LPPool2d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "LocallyConnected2d",
+    "TiledConv2d",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "Dropout",
+    "Flatten",
+    "Unflatten",
+    "Sequential",
+    "ModuleList",
+    "TiedLinear",
+    "TiedConvTranspose2d",
+    "MSELoss",
+    "L1Loss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "KLDivLoss",
+    "KLSparsity",
+]

@@ -1,0 +1,293 @@
+"""Convolution layers over ``F.conv1d/conv2d/conv_transpose1d/conv_transpose2d``.
+
+Weight layouts are PyTorch's: convolution (C_out, C_in/groups, k...), transpose
+convolution (C_in, C_out/groups, k...).  ``Conv2d`` also offers the book's untied
+bias (``bias='location'``: one bias per output unit, sec. 9.5), which needs the
+input size to know how many output locations there are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import numpy as np
+
+from minigrad.nn.linear import default_init_
+from minigrad.nn.module import Module, Parameter
+from minigrad.tensor import Tensor
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "conv_output_size"]
+
+IntOrTuple = Union[int, tuple]
+
+
+def _op(name: str):
+    """The functional op, looked up when called (the op modules load independently)."""
+    from minigrad import functional as F
+
+    fn = getattr(F, name, None)
+    if fn is None:
+        raise NotImplementedError(f"minigrad.functional.{name} is not available in this build")
+    return fn
+
+
+def _tuple(v: Any, n: int, name: str) -> tuple:
+    t = tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * n
+    if len(t) != n:
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {v!r}")
+    return t
+
+
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int | str = 0, dilation: int = 1
+) -> int:
+    """Output length of a convolution: floor((n + 2p - d (k - 1) - 1) / s) + 1, with
+    ``'valid'`` meaning p = 0, ``'same'`` the input length, ``'full'`` p = d (k - 1)."""
+    if padding == "same":
+        return size
+    if padding == "valid":
+        padding = 0
+    elif padding == "full":
+        padding = dilation * (kernel - 1)
+    return (size + 2 * int(padding) - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class _ConvNd(Module):
+    _ndim = 2
+    _transposed = False
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple | str = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias_shape: tuple | None = None,
+        output_padding: IntOrTuple = 0,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        n, name = self._ndim, type(self).__name__
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(
+                f"{name}: channel counts must be positive, got {in_channels}, {out_channels}"
+            )
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{name}: groups={groups} must divide in_channels={in_channels} and "
+                f"out_channels={out_channels}"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _tuple(kernel_size, n, f"{name}: kernel_size")
+        self.stride = _tuple(stride, n, f"{name}: stride")
+        self.padding = (
+            padding if isinstance(padding, str) else _tuple(padding, n, f"{name}: padding")
+        )
+        self.dilation = _tuple(dilation, n, f"{name}: dilation")
+        self.output_padding = _tuple(output_padding, n, f"{name}: output_padding")
+        if self._transposed:
+            wshape = (in_channels, out_channels // groups, *self.kernel_size)
+        else:
+            wshape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(np.empty(wshape, dtype=dtype))
+        if bias_shape is not None:
+            self.bias = Parameter(np.empty(bias_shape, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # PyTorch computes fan_in from the weight's second axis for both layouts
+        fan_in = self.weight.shape[1] * int(np.prod(self.kernel_size))
+        default_init_(self.weight, self.bias, fan_in)
+
+    def _options(self) -> dict:
+        opts = {
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+        }
+        if self._ndim == 1:  # the 1-d ops take plain ints, as PyTorch's do
+            opts = {k: (v[0] if isinstance(v, tuple) else v) for k, v in opts.items()}
+        return opts
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding not in ((0,) * self._ndim,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._ndim:
+            s += f", dilation={self.dilation}"
+        if self._transposed and self.output_padding != (0,) * self._ndim:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-d convolution (cross-correlation, as in every library) over (N, C_in, W)."""
+
+    _ndim = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple | str = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            (out_channels,) if bias else None,
+            dtype=dtype,
+        )
+
+    def forward(self, x: Any) -> Tensor:
+        return _op("conv1d")(x, self.weight, self.bias, **self._options())
+
+
+class Conv2d(_ConvNd):
+    """2-d convolution over (N, C_in, H, W), eq. 9.7 of the book with stride (9.8).
+
+    ``bias``: ``True``/``'channel'`` (one per output channel, PyTorch's),
+    ``'location'`` (one per output unit (C_out, H_out, W_out), needs
+    ``input_size=(H, W)``) or ``False``/``None``.
+    """
+
+    _ndim = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple | str = 0,
+        dilation: IntOrTuple = 1,
+        groups: int = 1,
+        bias: bool | str | None = True,
+        input_size: tuple | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        if bias is True or bias == "channel":
+            mode, bias_shape = "channel", (out_channels,)
+        elif bias is False or bias is None:
+            mode, bias_shape = None, None
+        elif bias == "location":
+            if input_size is None:
+                raise ValueError("Conv2d: bias='location' needs input_size=(H, W) to size the bias")
+            k = _tuple(kernel_size, 2, "Conv2d: kernel_size")
+            s = _tuple(stride, 2, "Conv2d: stride")
+            d = _tuple(dilation, 2, "Conv2d: dilation")
+            hw = _tuple(input_size, 2, "Conv2d: input_size")
+            p = (
+                (padding,) * 2
+                if isinstance(padding, str)
+                else _tuple(padding, 2, "Conv2d: padding")
+            )
+            out = tuple(conv_output_size(hw[i], k[i], s[i], p[i], d[i]) for i in range(2))
+            if min(out) < 1:
+                raise ValueError(f"Conv2d: input_size {hw} gives an empty output {out}")
+            mode, bias_shape = "location", (out_channels, *out)
+        else:
+            raise ValueError(
+                f"Conv2d: bias must be True, False, None, 'channel' or 'location', got {bias!r}"
+            )
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias_shape,
+            dtype=dtype,
+        )
+        self.bias_mode = mode
+        self.input_size = None if input_size is None else _tuple(input_size, 2, "input_size")
+
+    def forward(self, x: Any) -> Tensor:
+        if self.bias_mode == "location":
+            hw = tuple(np.shape(getattr(x, "data", x))[-2:])
+            if hw != self.input_size:
+                raise ValueError(
+                    f"Conv2d with bias='location' was built for inputs of size "
+                    f"{self.input_size}, got {hw}"
+                )
+        return _op("conv2d")(x, self.weight, self.bias, **self._options())
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", bias='location'" if self.bias_mode == "location" else "")
+
+
+class _ConvTransposeNd(_ConvNd):
+    _transposed = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        output_padding: IntOrTuple = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntOrTuple = 1,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            (out_channels,) if bias else None,
+            output_padding=output_padding,
+            dtype=dtype,
+        )
+
+    def forward(self, x: Any, output_size: tuple | None = None) -> Tensor:
+        opts = self._options()
+        op = self._ndim
+        opts["output_padding"] = self.output_padding if op == 2 else self.output_padding[0]
+        if output_size is not None:
+            opts["output_size"] = output_size
+        return _op(f"conv_transpose{op}d")(x, self.weight, self.bias, **opts)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-d transpose convolution (the gradient of conv1d with respect to its input)."""
+
+    _ndim = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-d transpose convolution; ``forward(x, output_size=(H, W))`` resolves the
+    output size when stride > 1 makes it ambiguous."""
+
+    _ndim = 2

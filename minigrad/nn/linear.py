@@ -1,0 +1,112 @@
+"""Fully connected layers: ``Linear`` (y = x W^T + b) and the shared default init."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from minigrad.autograd import Function
+from minigrad.nn import init
+from minigrad.nn.module import Module, Parameter
+from minigrad.tensor import Tensor
+
+__all__ = ["Linear", "Identity", "linear"]
+
+
+class LinearFn(Function):
+    """y = x W^T + b over the last axis of x (any leading axes).
+
+    dL/dx = g W;  dL/dW = sum over leading axes of g^T x;  dL/db = sum of g.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        out = x @ w.T
+        return out if b is None else out + b
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = g @ w
+        g2 = g.reshape(-1, g.shape[-1])
+        if ctx.needs_input_grad[1]:
+            gw = g2.T @ x.reshape(-1, x.shape[-1])
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``x W^T + b`` with weight (out_features, in_features), PyTorch's ``F.linear``."""
+    xs = np.shape(getattr(x, "data", x))
+    ws = np.shape(getattr(weight, "data", weight))
+    if len(ws) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {ws}")
+    if len(xs) < 1 or xs[-1] != ws[1]:
+        raise ValueError(
+            f"linear: input has shape {xs}; its last dimension must be in_features={ws[1]}"
+        )
+    if bias is not None:
+        bs = np.shape(getattr(bias, "data", bias))
+        if bs != (ws[0],):
+            raise ValueError(f"linear: bias must have shape ({ws[0]},), got {bs}")
+    return LinearFn.apply(x, weight, bias)
+
+
+def default_init_(weight: Parameter, bias: Parameter | None, fan_in: int) -> None:
+    """PyTorch's default for Linear and conv layers: kaiming_uniform with a = sqrt(5),
+    which works out to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias on the same
+    interval.  Weight first, then bias, as PyTorch draws them."""
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    init.uniform_(weight, -bound, bound)
+    if bias is not None:
+        init.uniform_(bias, -bound, bound)
+
+
+class Linear(Module):
+    """Fully connected layer ``y = x W^T + b``; W is (out_features, in_features)."""
+
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32
+    ) -> None:
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(
+                f"Linear: in_features and out_features must be positive, got "
+                f"{in_features} and {out_features}"
+            )
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        default_init_(self.weight, self.bias, self.in_features)
+
+    def forward(self, x: Any) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder in Sequential models)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x

@@ -1,0 +1,128 @@
+"""Unshared and tiled convolution layers (Deep Learning, sec. 9.5, eqs. 9.9 and 9.10).
+
+``LocallyConnected2d``: every output unit (i, j, k) has its own kernel,
+weight (C_out, H_out, W_out, C_in, kH, kW) and bias (C_out, H_out, W_out).
+``TiledConv2d``: t_h x t_w kernels rotated over the output, position (j, k) uses
+kernel (j mod t_h, k mod t_w); weight (C_out, t_h, t_w, C_in, kH, kW), bias
+(C_out, t_h, t_w).  Both default to PyTorch's conv initialisation with
+fan_in = C_in * kH * kW (each unit sees as many inputs as a conv unit does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import numpy as np
+
+from minigrad.nn.conv import _op, _tuple, conv_output_size
+from minigrad.nn.linear import default_init_
+from minigrad.nn.module import Module, Parameter
+from minigrad.tensor import Tensor
+
+__all__ = ["LocallyConnected2d", "TiledConv2d"]
+
+IntOrTuple = Union[int, tuple]
+
+
+class LocallyConnected2d(Module):
+    """Unshared convolution over inputs of size ``input_size=(H, W)``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        input_size: IntOrTuple,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(
+                f"LocallyConnected2d: channel counts must be positive, got "
+                f"{in_channels}, {out_channels}"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.input_size = _tuple(input_size, 2, "LocallyConnected2d: input_size")
+        self.kernel_size = _tuple(kernel_size, 2, "LocallyConnected2d: kernel_size")
+        self.stride = _tuple(stride, 2, "LocallyConnected2d: stride")
+        self.padding = _tuple(padding, 2, "LocallyConnected2d: padding")
+        self.output_size = tuple(
+            conv_output_size(
+                self.input_size[i], self.kernel_size[i], self.stride[i], self.padding[i]
+            )
+            for i in range(2)
+        )
+        if min(self.output_size) < 1:
+            raise ValueError(
+                f"LocallyConnected2d: input_size {self.input_size} with kernel "
+                f"{self.kernel_size}, stride {self.stride}, padding {self.padding} gives an "
+                f"empty output {self.output_size}"
+            )
+        Ho, Wo = self.output_size
+        self.weight = Parameter(
+            np.empty((out_channels, Ho, Wo, in_channels, *self.kernel_size), dtype=dtype)
+        )
+        if bias:
+            self.bias = Parameter(np.empty((out_channels, Ho, Wo), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
+
+    def forward(self, x: Any) -> Tensor:
+        return _op("locally_connected2d")(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, input_size={self.input_size}, "
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class TiledConv2d(Module):
+    """Tiled convolution with ``tile_size=(t_h, t_w)`` kernels per output channel."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrTuple,
+        tile_size: IntOrTuple,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(
+                f"TiledConv2d: channel counts must be positive, got {in_channels}, {out_channels}"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _tuple(kernel_size, 2, "TiledConv2d: kernel_size")
+        self.tile_size = _tuple(tile_size, 2, "TiledConv2d: tile_size")
+        if min(self.tile_size) < 1:
+            raise ValueError(f"TiledConv2d: tile_size must be positive, got {self.tile_size}")
+        self.stride = _tuple(stride, 2, "TiledConv2d: stride")
+        self.padding = _tuple(padding, 2, "TiledConv2d: padding")
+        self.weight = Parameter(
+            np.empty((out_channels, *self.tile_size, in_channels, *self.kernel_size), dtype=dtype)
+        )
+        if bias:
+            self.bias = Parameter(np.empty((out_channels, *self.tile_size), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
+
+    def forward(self, x: Any) -> Tensor:
+        return _op("tiled_conv2d")(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"tile_size={self.tile_size}, stride={self.stride}, padding={self.padding}, "
+            f"bias={self.bias is not None}"
+        )

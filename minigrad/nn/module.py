@@ -1,0 +1,349 @@
+"""``Module`` and ``Parameter``: the PyTorch way of building models.
+
+A ``Module`` registers every ``Parameter`` and sub-``Module`` assigned to one of
+its attributes, so that ``parameters()`` can walk the whole model and
+``state_dict()`` can name every array in it by its attribute path
+(``"encoder.0.weight"``).  A Parameter shared by two modules (tied weights) is
+the same object in both places: ``parameters()`` yields it once, and the tape
+sums the gradients of its two uses into its one ``.grad``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import numpy as np
+
+from minigrad.tensor import Tensor
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A Tensor that is a model's learnable state: ``requires_grad=True`` by default,
+    and registered by a Module when assigned to one of its attributes."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + Tensor.__repr__(Tensor._wrap(self.data))
+
+    def __reduce_ex__(self, protocol: int):  # pragma: no cover - pickling is not our format
+        return (Parameter, (self.data, self.requires_grad))
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of layers and models.
+
+    Subclasses call ``super().__init__()`` first, assign Parameters and Modules as
+    attributes, and define ``forward``; calling the module calls ``forward``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() was called "
+                f"(call super().__init__() first in {type(self).__name__}.__init__)"
+            )
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter {name!r} "
+                    f"(a Parameter or None expected)"
+                )
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as child module {name!r} "
+                    f"(a Module or None expected)"
+                )
+            modules[name] = None
+        elif name in buffers:
+            buffers[name] = None if value is None else _as_array(value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        for d in (self._parameters, self._modules, self._buffers):
+            d.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: look in the registries
+        d = self.__dict__
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if reg in d and name in d[reg]:
+                return d[reg][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for reg in (self._parameters, self._buffers, self._modules):
+            if name in reg:
+                del reg[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"register_parameter: {name!r} must be a Parameter or None, "
+                f"got {type(param).__name__}"
+            )
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
+        """A non-learnable array that belongs in the state dict (e.g. running statistics)."""
+        self._forget(name)
+        self._buffers[name] = None if value is None else _as_array(value)
+        if not persistent:
+            self.__dict__.setdefault("_non_persistent", set()).add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        self._forget(name)
+        self._modules[name] = module
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(
+        self, prefix: str = "", memo: set | None = None
+    ) -> Iterator[tuple[str, Module]]:
+        """Every module of the tree (self first), each once even if shared."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(name, Parameter) pairs; a shared Parameter is reported once, under the first
+        name it is reached by (so an optimizer never updates it twice)."""
+        seen: set = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_prefix, m in mods:
+            for name, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mod_prefix, m in self.named_modules(prefix):
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+
+    def buffers(self) -> Iterator[np.ndarray]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """The number of scalars in the (deduplicated) parameters."""
+        return sum(p.data.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every submodule (children first) and on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes and grads
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active) or, with ``mode=False``, evaluation mode."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the accumulated gradients (replaced by new zeros with
+        ``set_to_none=False``; a gradient array is never zeroed in place, since it
+        may be shared)."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = Tensor._wrap(np.zeros_like(p.data))
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def to(self, dtype: Any) -> Module:
+        """Convert every floating-point parameter and buffer to ``dtype``, in place
+        (the Parameter objects stay the same, so ties and optimizers still hold)."""
+        dtype = np.dtype(dtype)
+        for p in self.parameters():
+            if np.issubdtype(p.dtype, np.floating):
+                p.data = p.data.astype(dtype)
+                p.grad = None
+        for m in self.modules():
+            for k, b in m._buffers.items():
+                if b is not None and np.issubdtype(b.dtype, np.floating):
+                    m._buffers[k] = b.astype(dtype)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # ------------------------------------------------------------------ state
+    def _state_entries(self, prefix: str = "") -> OrderedDict:
+        """name -> (owner registry, key) for every parameter and persistent buffer,
+        tied ones under each of their names (as PyTorch does)."""
+        out: OrderedDict = OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = (self._parameters, name)
+        skip = self.__dict__.get("_non_persistent", set())
+        for name, b in self._buffers.items():
+            if b is not None and name not in skip:
+                out[prefix + name] = (self._buffers, name)
+        for name, m in self._modules.items():
+            if m is not None:
+                out.update(m._state_entries(prefix + name + "."))
+        return out
+
+    def state_dict(self) -> OrderedDict:
+        """An ordered ``name -> np.ndarray`` copy of every parameter and buffer."""
+        out: OrderedDict = OrderedDict()
+        for name, (reg, key) in self._state_entries().items():
+            v = reg[key]
+            out[name] = np.array(v.data if isinstance(v, Tensor) else v, copy=True)
+        return out
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays from ``state_dict`` into this model's parameters and buffers.
+
+        Values are copied into the existing arrays, so Parameter identity (ties,
+        optimizer references) is kept.  Every key is checked before anything is
+        copied: with ``strict=True`` missing or unexpected keys raise ``KeyError``; a
+        shape mismatch always raises ``ValueError``.
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        entries = self._state_entries()
+        given = {str(k): v for k, v in state_dict.items()}
+        missing = [k for k in entries if k not in given]
+        unexpected = [k for k in given if k not in entries]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append("missing key(s): " + ", ".join(repr(k) for k in missing))
+            if unexpected:
+                parts.append("unexpected key(s): " + ", ".join(repr(k) for k in unexpected))
+            raise KeyError(f"load_state_dict for {type(self).__name__}: " + "; ".join(parts))
+        staged = []
+        for name, (reg, key) in entries.items():
+            if name not in given:
+                continue
+            v = given[name]
+            arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+            cur = reg[key]
+            cur_arr = cur.data if isinstance(cur, Tensor) else cur
+            if arr.shape != cur_arr.shape:
+                raise ValueError(
+                    f"load_state_dict for {type(self).__name__}: {name!r} has shape "
+                    f"{arr.shape} in the state dict but {cur_arr.shape} in the model"
+                )
+            if not np.can_cast(arr.dtype, cur_arr.dtype, casting="same_kind"):
+                raise TypeError(
+                    f"load_state_dict for {type(self).__name__}: {name!r} has dtype "
+                    f"{arr.dtype} in the state dict, which cannot be stored as {cur_arr.dtype}"
+                )
+            staged.append((cur_arr, arr))
+        for cur_arr, arr in staged:
+            cur_arr[...] = arr
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ repr
+    def extra_repr(self) -> str:
+        """The layer's options, shown inside its parentheses in ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines.extend(extra.split("\n"))
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        head = type(self).__name__ + "("
+        if not self._modules:
+            return head + extra + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def __dir__(self) -> list:
+        return sorted(
+            set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers)
+        )
+
+
+def _as_array(value: Any) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)

@@ -1,0 +1,113 @@
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019), PyTorch's
+formulation.  For each parameter theta with gradient g, at step t:
+
+    g      <- g + weight_decay * theta        (Adam: L2 penalty in the gradient)
+    theta  <- theta (1 - lr * weight_decay)   (AdamW: decoupled weight decay instead)
+    m      <- beta1 m + (1 - beta1) g
+    v      <- beta2 v + (1 - beta2) g^2
+    v_max  <- max(v_max, v)                   (amsgrad; then v_max replaces v below)
+    theta  <- theta - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from minigrad.optim.optimizer import Optimizer, _grad
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "betas": tuple(betas),
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "amsgrad": amsgrad,
+                "maximize": maximize,
+            },
+        )
+
+    def _validate_group(self, g: dict) -> None:
+        name = type(self).__name__
+        b1, b2 = g["betas"]
+        if g["lr"] < 0:
+            raise ValueError(f"{name}: invalid learning rate lr={g['lr']} (must be >= 0)")
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"{name}: betas must be in [0, 1), got {g['betas']}")
+        if g["eps"] < 0:
+            raise ValueError(f"{name}: invalid eps {g['eps']} (must be >= 0)")
+        if g["weight_decay"] < 0:
+            raise ValueError(f"{name}: invalid weight_decay {g['weight_decay']} (must be >= 0)")
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            wd, amsgrad = group["weight_decay"], group["amsgrad"]
+            for p in group["params"]:
+                g = _grad(p, group["maximize"])
+                if g is None:
+                    continue
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = np.zeros_like(p.data)
+                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    if amsgrad:
+                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["step"] += 1
+                t = state["step"]
+                if wd != 0:
+                    if self._decoupled:
+                        p.data *= 1 - lr * wd
+                    else:
+                        g = g + wd * p.data
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m *= b1
+                m += (1 - b1) * g
+                v *= b2
+                v += (1 - b2) * (g * g)
+                if amsgrad:
+                    np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                    v = state["max_exp_avg_sq"]
+                step_size = lr / (1 - b1**t)
+                denom = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
+                p.data -= (step_size * m / denom).astype(p.dtype, copy=False)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 0.01): the decay shrinks the
+    parameters directly instead of entering the moment estimates."""
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)

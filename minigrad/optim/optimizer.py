@@ -1,0 +1,177 @@
+"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad`` and state dicts.
+
+Each optimizer keeps ``param_groups``, a list of dicts holding a ``'params'``
+list and that group's options (lr, momentum, ...), and ``state``, a dict from
+Parameter to its buffers (momentum, Adam's moments).  ``step()`` updates
+``param.data`` in place, one whole array at a time; it never writes into
+``param.grad``, which may be shared with other code.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from minigrad.tensor import Tensor
+
+__all__ = ["Optimizer"]
+
+_required = object()  # marks an option with no default (SGD's lr in old PyTorch)
+
+
+class Optimizer:
+    def __init__(self, params: Iterable[Any], defaults: dict) -> None:
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict = {}  # id(param) -> dict of buffers
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "optimizer params must be an iterable of Tensors or of dicts (parameter "
+                "groups), got a single Tensor; wrap it in a list"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters with its own options (the others default)."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a parameter group must be a dict with a 'params' entry")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("optimizer can't optimize a non-leaf Tensor (detach it first)")
+            if not np.issubdtype(p.dtype, np.floating):
+                raise TypeError(
+                    f"optimizer can only optimize floating-point Tensors, got {p.dtype}"
+                )
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        ids = [id(p) for p in params]
+        if len(set(ids)) != len(ids) or seen.intersection(ids):
+            raise ValueError("some parameters appear in more than one parameter group (or twice)")
+        new = {k: v for k, v in group.items() if k != "params"}
+        for k, v in self.defaults.items():
+            if v is _required and k not in new:
+                raise ValueError(f"parameter group didn't specify a value of required option {k!r}")
+            new.setdefault(k, v)
+        self._validate_group(new)
+        new["params"] = params
+        self.param_groups.append(new)
+
+    def _validate_group(self, group: dict) -> None:
+        """Subclasses check their options' ranges here."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget gradients: ``grad = None`` (or a fresh zero array; never zeroed in place)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad = Tensor._wrap(np.zeros_like(p.data))
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict:
+        """``{'state': {index: {name: array or number}}, 'param_groups': [...]}`` with
+        parameters replaced by their position across groups (as in PyTorch), so the
+        dict can be saved and loaded into an optimizer over a fresh model."""
+        index: dict = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append(
+                {**{k: copy.deepcopy(v) for k, v in g.items() if k != "params"}, "params": ids}
+            )
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                s = self.state.get(id(p))
+                if s:
+                    state[index[id(p)]] = {
+                        k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
+                        for k, v in s.items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore options and buffers saved by ``state_dict`` (checked first: same group
+        sizes, buffer shapes matching their parameters)."""
+        try:
+            groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        except (KeyError, TypeError):
+            raise ValueError(
+                "optimizer load_state_dict: expected a dict with 'state' and 'param_groups'"
+            ) from None
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"optimizer load_state_dict: the state dict has {len(groups)} parameter groups, "
+                f"this optimizer has {len(self.param_groups)}"
+            )
+        by_index = {}
+        for mine, theirs in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError(
+                    f"optimizer load_state_dict: a parameter group has {len(theirs['params'])} "
+                    f"parameters in the state dict but {len(mine['params'])} here"
+                )
+            for p, i in zip(mine["params"], theirs["params"]):
+                by_index[int(i)] = p
+        new_state = {}
+        for i, s in saved_state.items():
+            i = int(i)
+            if i not in by_index:
+                raise ValueError(
+                    f"optimizer load_state_dict: state for unknown parameter index {i}"
+                )
+            p = by_index[i]
+            entry = {}
+            for k, v in s.items():
+                if isinstance(v, np.ndarray) and v.ndim > 0:
+                    if v.shape != p.shape:
+                        raise ValueError(
+                            f"optimizer load_state_dict: buffer {k!r} of parameter {i} has shape "
+                            f"{v.shape}, the parameter has shape {p.shape}"
+                        )
+                    v = v.astype(p.dtype, copy=True)
+                elif isinstance(v, np.ndarray):
+                    v = v.item()
+                entry[k] = v
+            new_state[id(p)] = entry
+        for mine, theirs in zip(self.param_groups, groups):
+            for k, v in theirs.items():
+                if k != "params":
+                    mine[k] = tuple(v) if isinstance(v, list) else v
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [type(self).__name__ + " ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
+
+
+def _grad(p: Tensor, maximize: bool) -> np.ndarray | None:
+    """The gradient array to use (never modified), or None when p has no gradient."""
+    if p.grad is None:
+        return None
+    g = p.grad.data
+    return -g if maximize else g
