@@ -1,0 +1,529 @@
+"""Convolution kernels (c, g, h) and ops: against the book-equation reference in
+tests/conv_reference.py, by finite differences, as adjoints, across threads, and on bad
+input. Timings live in benchmarks/bench_conv.py, never here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import kernels
+from minigrad._C import conv as C
+from minigrad.ops import conv as conv_ops
+from tests import conv_reference as ref
+
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def close(got, want, dtype) -> None:
+    """Max-norm relative error below the dtype's tolerance: a wrong index or a missed
+    tap moves an O(1) fraction of the result, far above either tolerance."""
+    got = np.asarray(got, np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = max(1.0, float(np.abs(want).max()) if want.size else 1.0)
+    err = float(np.abs(got - want).max()) / scale if want.size else 0.0
+    assert err <= RTOL[dtype], f"relative error {err:.3g} > {RTOL[dtype]}"
+
+
+def rand(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.fixture
+def threads():
+    """Restore the thread count a test changes."""
+    before = mg.get_num_threads()
+    yield
+    mg.set_num_threads(before)
+
+
+# (N, C_in, H, W, C_out, kH, kW, stride, padding (t, b, l, r), dilation, groups)
+GRID = [
+    (2, 3, 7, 9, 4, 3, 2, (1, 2), (1, 1, 0, 0), (1, 1), 1),
+    (3, 4, 10, 8, 6, 3, 3, (2, 1), (2, 2, 1, 1), (2, 1), 2),
+    (2, 2, 5, 5, 2, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),  # 1x1: no im2col
+    (5, 6, 6, 6, 6, 2, 2, (3, 3), (0, 0, 1, 1), (1, 2), 3),
+    (1, 1, 8, 8, 3, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),  # batch 1: threads share GEMMs
+    (4, 2, 6, 7, 1, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),  # C_out = 1
+    (2, 4, 9, 4, 4, 2, 3, (1, 1), (0, 1, 1, 1), (1, 1), 4),  # depthwise, asymmetric pad
+    (3, 2, 4, 4, 5, 4, 4, (1, 1), (0, 0, 0, 0), (1, 1), 1),  # kernel = whole input
+    (2, 3, 5, 6, 2, 2, 2, (1, 1), (3, 3, 2, 2), (2, 2), 1),  # padding larger than kernel
+    (9, 2, 5, 5, 20, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),  # C_out not a tile multiple
+]
+
+
+# ----------------------------------------------------------------- kernels vs reference
+
+
+@pytest.mark.parametrize("case", GRID)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nt", [1, 2])
+def test_kernels_match_book_equations(case, dtype, nt):
+    N, Ci, H, W, Co, kh, kw, s, pad, d, g = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x, w, b = (
+        rand(rng, (N, Ci, H, W), dtype),
+        rand(rng, (Co, Ci // g, kh, kw), dtype),
+        rand(rng, (Co,), dtype),
+    )
+    y = C.conv2d_forward(x, w, b, s, pad, d, g, nt)
+    assert y.dtype == dtype
+    close(y, ref.conv2d(x, w, b, s, pad, d, g), dtype)
+    gy = rand(rng, y.shape, dtype)
+    close(
+        C.conv2d_backward_input(gy, w, (H, W), s, pad, d, g, nt),
+        ref.conv2d_grad_input(w, gy, (H, W), s, pad, d, g),
+        dtype,
+    )
+    close(
+        C.conv2d_backward_weight(x, gy, (kh, kw), s, pad, d, g, nt),
+        ref.conv2d_grad_weight(gy, x, (kh, kw), s, pad, d, g),
+        dtype,
+    )
+
+
+@given(
+    n=st.integers(1, 3),
+    cin_g=st.integers(1, 3),
+    cout_g=st.integers(1, 3),
+    groups=st.integers(1, 2),
+    k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    pad=st.tuples(*[st.integers(0, 2)] * 4),
+    extra=st.tuples(st.integers(0, 5), st.integers(0, 5)),
+    nt=st.integers(1, 2),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=40, deadline=None)
+def test_random_configurations_match_reference(
+    n, cin_g, cout_g, groups, k, s, d, pad, extra, nt, seed
+):
+    # input at least as large as the dilated kernel, minus the padding
+    H = max(1, d[0] * (k[0] - 1) + 1 - pad[0] - pad[1]) + extra[0]
+    W = max(1, d[1] * (k[1] - 1) + 1 - pad[2] - pad[3]) + extra[1]
+    rng = np.random.default_rng(seed)
+    x = rand(rng, (n, cin_g * groups, H, W))
+    w = rand(rng, (cout_g * groups, cin_g, *k))
+    y = C.conv2d_forward(x, w, None, s, pad, d, groups, nt)
+    close(y, ref.conv2d(x, w, None, s, pad, d, groups), np.float64)
+    gy = rand(rng, y.shape)
+    close(
+        C.conv2d_backward_input(gy, w, (H, W), s, pad, d, groups, nt),
+        ref.conv2d_grad_input(w, gy, (H, W), s, pad, d, groups),
+        np.float64,
+    )
+    close(
+        C.conv2d_backward_weight(x, gy, k, s, pad, d, groups, nt),
+        ref.conv2d_grad_weight(gy, x, k, s, pad, d, groups),
+        np.float64,
+    )
+
+
+# ----------------------------------------------------------------- ops with autograd
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "stride,padding,dilation,groups,bias",
+    [
+        (1, 0, 1, 1, "channel"),
+        ((2, 1), (1, 2), (1, 2), 2, "channel"),
+        (1, "same", 1, 1, None),
+        (1, "same", (2, 1), 2, "location"),
+        (2, "valid", 1, 1, "location"),
+        ((1, 2), "full", 1, 1, "channel"),
+    ],
+)
+def test_conv2d_op_forward_and_backward(dtype, stride, padding, dilation, groups, bias):
+    rng = np.random.default_rng(1)
+    x, w = rand(rng, (2, 4, 7, 6), dtype), rand(rng, (6, 4 // groups, 3, 2), dtype)
+    s, d = conv_ops._pair("t", "s", stride), conv_ops._pair("t", "d", dilation)
+    pad = conv_ops._conv_padding("t", padding, (3, 2), s, d)
+    out_hw = (
+        ref.out_size(7, 3, s[0], pad[0], pad[1], d[0]),
+        ref.out_size(6, 2, s[1], pad[2], pad[3], d[1]),
+    )
+    b = None if bias is None else rand(rng, (6,) if bias == "channel" else (6, *out_hw), dtype)
+    X, Wt = mg.tensor(x, requires_grad=True), mg.tensor(w, requires_grad=True)
+    B = None if b is None else mg.tensor(b, requires_grad=True)
+    y = F.conv2d(X, Wt, B, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    want = ref.conv2d(x, w, b, s, pad, d, groups)
+    close(y.numpy(), want, dtype)
+    if padding == "same":
+        assert y.shape[2:] == x.shape[2:]
+    gy = rand(rng, y.shape, dtype)
+    y.backward(mg.tensor(gy))
+    close(X.grad.numpy(), ref.conv2d_grad_input(w, gy, (7, 6), s, pad, d, groups), dtype)
+    close(Wt.grad.numpy(), ref.conv2d_grad_weight(gy, x, (3, 2), s, pad, d, groups), dtype)
+    if B is not None:
+        close(
+            B.grad.numpy(), gy.sum(axis=(0, 2, 3)) if bias == "channel" else gy.sum(axis=0), dtype
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "stride,padding,output_padding,dilation,groups",
+    [
+        (1, 0, 0, 1, 1),
+        (2, 1, 1, 1, 1),
+        ((2, 3), (0, 1), (1, 2), 1, 2),
+        (2, 0, 0, (2, 1), 1),
+        (3, 2, 1, 1, 2),
+    ],
+)
+def test_conv_transpose2d_op(dtype, stride, padding, output_padding, dilation, groups):
+    rng = np.random.default_rng(2)
+    x, w, b = (
+        rand(rng, (2, 4, 4, 5), dtype),
+        rand(rng, (4, 6 // groups, 3, 3), dtype),
+        rand(rng, (6,), dtype),
+    )
+    P = lambda v: conv_ops._pair("t", "v", v)  # noqa: E731
+    X, Wt, B = (mg.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv_transpose2d(X, Wt, B, stride, padding, output_padding, groups, dilation)
+    want = ref.conv_transpose2d(
+        x, w, b, P(stride), P(padding), P(output_padding), groups, P(dilation)
+    )
+    close(y.numpy(), want, dtype)
+    gy = rand(rng, y.shape, dtype)
+    y.backward(mg.tensor(gy))
+    # the transpose's input gradient is the convolution c, its weight gradient is g with
+    # the roles of input and output swapped
+    pad = (P(padding)[0],) * 2 + (P(padding)[1],) * 2
+    close(
+        X.grad.numpy(),
+        ref.conv2d(gy, w, None, P(stride), pad, P(dilation), groups)[:, :, :4, :5],
+        dtype,
+    )
+    close(
+        Wt.grad.numpy(),
+        ref.conv2d_grad_weight(x, gy, (3, 3), P(stride), pad, P(dilation), groups),
+        dtype,
+    )
+    close(B.grad.numpy(), gy.sum(axis=(0, 2, 3)), dtype)
+
+
+def test_conv1d_and_transpose1d_match_2d_reference():
+    rng = np.random.default_rng(3)
+    x, w, b = rand(rng, (3, 4, 11)), rand(rng, (6, 2, 3)), rand(rng, (6,))
+    y = F.conv1d(x, w, b, stride=2, padding=1, dilation=2, groups=2)
+    want = ref.conv2d(x[:, :, None], w[:, :, None], b, (1, 2), (0, 0, 1, 1), (1, 2), 2)[:, :, 0]
+    close(y.numpy(), want, np.float64)
+    xt, wt = rand(rng, (2, 4, 5)), rand(rng, (4, 3, 4))
+    yt = F.conv_transpose1d(xt, wt, None, stride=3, padding=1, output_padding=2)
+    want = ref.conv_transpose2d(xt[:, :, None], wt[:, :, None], None, (1, 3), (0, 1), (0, 2))[
+        :, :, 0
+    ]
+    close(yt.numpy(), want, np.float64)
+    # per-location bias in 1-d: (C_out, L_out)
+    bl = rand(rng, (6, y.shape[2]))
+    y2 = F.conv1d(x, w, bl, stride=2, padding=1, dilation=2, groups=2)
+    close(
+        y2.numpy(),
+        want_loc := ref.conv2d(
+            x[:, :, None], w[:, :, None], bl[:, None], (1, 2), (0, 0, 1, 1), (1, 2), 2
+        )[:, :, 0],
+        np.float64,
+    )
+    assert want_loc.shape == (3, 6, y.shape[2])
+
+
+def test_padding_modes_shapes():
+    x, w = np.zeros((1, 1, 9, 8)), np.zeros((1, 1, 4, 3))
+    assert F.conv2d(x, w, padding="same").shape == (1, 1, 9, 8)
+    assert F.conv2d(x, w, padding="valid").shape == (1, 1, 6, 6)
+    assert F.conv2d(x, w, padding="full").shape == (1, 1, 12, 10)
+    assert F.conv2d(x, w, padding="full", dilation=2).shape == (1, 1, 15, 12)
+    assert F.conv1d(np.zeros((1, 1, 9)), np.zeros((1, 1, 4)), padding="same").shape == (1, 1, 9)
+
+
+# ----------------------------------------------------------------- gradcheck
+
+
+def _leaf(rng, shape):
+    return mg.tensor(rng.standard_normal(shape), requires_grad=True)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "conv2d",
+        "conv2d_location_bias",
+        "conv1d",
+        "conv_transpose2d",
+        "conv_transpose1d",
+        "c",
+        "g",
+        "h",
+    ],
+)
+def test_gradcheck(name):
+    rng = np.random.default_rng(4)
+    if name == "conv2d":
+        fn = lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2)  # noqa: E731
+        inputs = [_leaf(rng, (2, 4, 6, 7)), _leaf(rng, (4, 2, 3, 2)), _leaf(rng, (4,))]
+    elif name == "conv2d_location_bias":
+        fn = lambda x, w, b: F.conv2d(x, w, b, padding="same")  # noqa: E731
+        inputs = [_leaf(rng, (2, 2, 5, 4)), _leaf(rng, (3, 2, 2, 3)), _leaf(rng, (3, 5, 4))]
+    elif name == "conv1d":
+        fn = lambda x, w, b: F.conv1d(x, w, b, stride=2, padding="valid")  # noqa: E731
+        inputs = [_leaf(rng, (2, 3, 9)), _leaf(rng, (2, 3, 3)), _leaf(rng, (2, 4))]
+    elif name == "conv_transpose2d":
+        fn = lambda x, w, b: F.conv_transpose2d(  # noqa: E731
+            x, w, b, stride=2, padding=1, output_size=(8, 7), groups=2
+        )
+        inputs = [_leaf(rng, (2, 4, 4, 4)), _leaf(rng, (4, 1, 3, 3)), _leaf(rng, (2,))]
+    elif name == "conv_transpose1d":
+        fn = lambda x, w, b: F.conv_transpose1d(x, w, b, stride=3, padding=1, output_padding=1)  # noqa: E731
+        inputs = [_leaf(rng, (2, 2, 4)), _leaf(rng, (2, 3, 3)), _leaf(rng, (3,))]
+    elif name == "c":
+        fn = lambda K, V: kernels.c(K, V, 2, padding=1)  # noqa: E731
+        inputs = [_leaf(rng, (3, 2, 3, 3)), _leaf(rng, (2, 2, 6, 5))]
+    elif name == "g":
+        fn = lambda G, V: kernels.g(G, V, 2)  # noqa: E731
+        inputs = [_leaf(rng, (2, 3, 3, 2)), _leaf(rng, (2, 2, 7, 6))]
+    else:
+        fn = lambda K, G: kernels.h(K, G, (1, 2))  # noqa: E731
+        inputs = [_leaf(rng, (3, 2, 2, 3)), _leaf(rng, (2, 3, 4, 3))]
+    assert mg.gradcheck(fn, inputs)
+
+
+def test_book_kernels_match_reference_and_default_sizes():
+    rng = np.random.default_rng(5)
+    K, V = rand(rng, (3, 2, 3, 3)), rand(rng, (2, 2, 7, 7))
+    Z = kernels.c(K, V, 2).numpy()
+    close(Z, ref.conv2d(V, K, None, (2, 2)), np.float64)
+    G = rand(rng, Z.shape)
+    close(kernels.g(G, V, 2).numpy(), ref.conv2d_grad_weight(G, V, (3, 3), (2, 2)), np.float64)
+    close(kernels.h(K, G, 2).numpy(), ref.conv2d_grad_input(K, G, (7, 7), (2, 2)), np.float64)
+    # an input of 8 also gives 3 outputs at stride 2: h must be told, as the book says
+    assert kernels.h(K, G, 2, input_size=8).shape == (2, 2, 8, 8)
+
+
+# ----------------------------------------------------------------- adjoint and threads
+
+
+@pytest.mark.parametrize(
+    "stride,padding,output_padding", [(1, 0, 0), (2, 1, 1), (3, 2, 2), ((2, 1), (1, 0), (0, 0))]
+)
+def test_transpose_is_exact_adjoint_of_conv(stride, padding, output_padding):
+    rng = np.random.default_rng(6)
+    w = rand(rng, (5, 3, 3, 3))  # conv: 3 -> 5 channels; its transpose: 5 -> 3
+    x = rand(rng, (2, 3, 9, 8))
+    y = F.conv2d(x, w, stride=stride, padding=padding).numpy()
+    z = rand(rng, y.shape)
+    back = F.conv_transpose2d(z, w, stride=stride, padding=padding, output_size=x.shape[2:]).numpy()
+    lhs, rhs = float(np.sum(y * z)), float(np.sum(x * back))
+    assert abs(lhs - rhs) <= 1e-12 * max(1.0, abs(lhs)) * 10, (lhs, rhs)
+
+
+def test_thread_count_only_changes_rounding_and_runs_repeat(threads):
+    rng = np.random.default_rng(7)
+    x, w = rand(rng, (7, 8, 12, 12), np.float32), rand(rng, (16, 8, 3, 3), np.float32)
+    gy = rand(rng, (7, 16, 12, 12), np.float32)
+    conf = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
+    results = {}
+    for nt in (1, 2, 3):
+        outs = [
+            (
+                C.conv2d_forward(x, w, None, *conf, nt),
+                C.conv2d_backward_input(gy, w, (12, 12), *conf, nt),
+                C.conv2d_backward_weight(x, gy, (3, 3), *conf, nt),
+            )
+            for _ in range(2)
+        ]
+        for a, b in zip(*outs):  # identical run to run
+            assert np.array_equal(a, b)
+        results[nt] = outs[0]
+    for nt in (2, 3):
+        for a, b in zip(results[1], results[nt]):
+            close(a, b.astype(np.float64), np.float32)
+
+
+def test_non_contiguous_inputs_are_copied_not_misread():
+    rng = np.random.default_rng(8)
+    x_big, w_big = rand(rng, (3, 6, 8, 10)), rand(rng, (3, 4, 3, 3))
+    x = np.swapaxes(x_big, 2, 3)[:, ::2]  # (3, 3, 10, 8), strided view
+    w = np.swapaxes(w_big, 0, 1)  # (4, 3, 3, 3), a transposed view
+    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+    X, Wt = mg.tensor(x, requires_grad=True), mg.tensor(w, requires_grad=True)
+    y = F.conv2d(X, Wt, padding=1)
+    close(y.numpy(), ref.conv2d(x, w, None, (1, 1), (1, 1, 1, 1)), np.float64)
+    gy = np.swapaxes(rand(rng, (3, 4, 8, 10)), 2, 3)  # a non-contiguous upstream gradient
+    y.backward(mg.tensor(gy))
+    close(X.grad.numpy(), ref.conv2d_grad_input(w, gy, (10, 8), (1, 1), (1, 1, 1, 1)), np.float64)
+
+
+def test_empty_batch_and_batch_one(threads):
+    mg.set_num_threads(2)
+    w = np.ones((2, 3, 3, 3))
+    assert F.conv2d(np.zeros((0, 3, 5, 5)), w).shape == (0, 2, 3, 3)
+    assert np.array_equal(
+        C.conv2d_backward_weight(
+            np.zeros((0, 3, 5, 5)), np.zeros((0, 2, 3, 3)), (3, 3), (1, 1), (0,) * 4, (1, 1), 1, 2
+        ),
+        np.zeros((2, 3, 3, 3)),
+    )
+    x = np.random.default_rng(9).standard_normal((1, 3, 40, 40))
+    close(
+        F.conv2d(x, w, padding=1).numpy(), ref.conv2d(x, w, None, (1, 1), (1, 1, 1, 1)), np.float64
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
+def test_torch_agrees_when_available():
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    rng = np.random.default_rng(10)
+    x, w = rand(rng, (2, 4, 9, 8)), rand(rng, (6, 2, 4, 3))
+    for kw in [
+        dict(padding="same", groups=2),
+        dict(stride=(2, 3), padding=(2, 1), dilation=(2, 1), groups=2),
+    ]:
+        close(
+            F.conv2d(x, w, **kw).numpy(),
+            tf.conv2d(torch.tensor(x), torch.tensor(w), **kw).numpy(),
+            np.float64,
+        )
+    wt = rand(rng, (4, 3, 3, 2))
+    kw = dict(stride=(3, 2), padding=(1, 0), output_padding=(2, 1), dilation=(1, 2))
+    close(
+        F.conv_transpose2d(x, wt, **kw).numpy(),
+        tf.conv_transpose2d(torch.tensor(x), torch.tensor(wt), **kw).numpy(),
+        np.float64,
+    )
+
+
+# ----------------------------------------------------------------- GEMM
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemm_every_microkernel(isa, dtype):
+    before = C.gemm_isa()
+    try:
+        C.gemm_force_isa(isa)
+    except ValueError:
+        pytest.skip(f"this CPU has no {isa}")
+    try:
+        rng = np.random.default_rng(11)
+        for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 100, 300), (13, 600, 257), (200, 9, 70)]:
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = rand(rng, (k, m) if ta else (m, k), dtype)
+                    b = rand(rng, (n, k) if tb else (k, n), dtype)
+                    c0 = rand(rng, (m, n), dtype)
+                    want = (
+                        0.5 * (a.T if ta else a).astype(np.float64) @ (b.T if tb else b) - 2.0 * c0
+                    )
+                    got = C.gemm(a, b, ta, tb, 0.5, -2.0, c0.copy(), num_threads=2)
+                    tol = RTOL[dtype] * np.sqrt(k) * 10
+                    assert np.abs(got - want).max() <= tol * max(1, np.abs(want).max())
+        # beta = 0 must not read C (NaNs there do not leak)
+        c = np.full((5, 6), np.nan, dtype)
+        C.gemm(np.ones((5, 2), dtype), np.ones((2, 6), dtype), beta=0.0, c=c)
+        assert np.array_equal(c, np.full((5, 6), 2, dtype))
+    finally:
+        C.gemm_force_isa(before)
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def _raises(exc, match, fn, *args, **kwargs):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_invalid_configurations_name_the_argument():
+    x, w = np.zeros((2, 4, 5, 5)), np.zeros((6, 2, 3, 3))
+    _raises(ValueError, "larger than the padded input", F.conv2d, x, np.zeros((6, 4, 6, 6)))
+    _raises(
+        ValueError, "larger than the padded input", F.conv2d, x, np.zeros((6, 4, 3, 3)), dilation=3
+    )
+    _raises(ValueError, "stride", F.conv2d, x, w, stride=0, groups=2)
+    _raises(ValueError, "stride", F.conv2d, x, w, stride=(1, -1), groups=2)
+    _raises(ValueError, "dilation", F.conv2d, x, w, dilation=0, groups=2)
+    _raises(ValueError, "padding", F.conv2d, x, w, padding=-1, groups=2)
+    _raises(ValueError, "padding", F.conv2d, x, w, padding="same", stride=2, groups=2)
+    _raises(ValueError, "padding", F.conv2d, x, w, padding="sideways", groups=2)
+    _raises(ValueError, "groups", F.conv2d, x, np.zeros((6, 4, 3, 3)), groups=3)
+    _raises(ValueError, "groups", F.conv2d, x, np.zeros((5, 2, 3, 3)), groups=2)
+    _raises(ValueError, "weight.shape", F.conv2d, x, w)  # 2 channels per group, 4 inputs
+    _raises(ValueError, "weight must be 4-d", F.conv2d, x, np.zeros((6, 4, 3)))
+    _raises(ValueError, "input must be 4-d", F.conv2d, np.zeros((4, 5, 5)), w)
+    _raises(TypeError, "dtype", F.conv2d, x, w.astype(np.float32), groups=2)
+    _raises(TypeError, "float32 or float64", F.conv2d, x.astype(np.int64), w, groups=2)
+    _raises(ValueError, "bias must have shape", F.conv2d, x, w, np.zeros(5), groups=2)
+    _raises(TypeError, "bias has dtype", F.conv2d, x, w, np.zeros(6, np.float32), groups=2)
+    _raises(ValueError, "weight must be 3-d", F.conv1d, np.zeros((1, 2, 5)), np.zeros((1, 2, 2, 2)))
+    xt, wt = np.zeros((1, 4, 3, 3)), np.zeros((4, 2, 3, 3))
+    _raises(ValueError, "output_size", F.conv_transpose2d, xt, wt, stride=2, output_size=(9, 5))
+    _raises(ValueError, "output_size", F.conv_transpose2d, xt, wt, stride=2, output_size=(4,))
+    _raises(ValueError, "output_padding", F.conv_transpose2d, xt, wt, stride=2, output_padding=2)
+    _raises(ValueError, "weight.shape\\[0\\]", F.conv_transpose2d, xt, np.zeros((3, 2, 3, 3)))
+    _raises(ValueError, "groups", F.conv_transpose2d, xt, wt, groups=3)
+    _raises(
+        ValueError,
+        "output_size",
+        F.conv_transpose1d,
+        np.zeros((1, 4, 3)),
+        np.zeros((4, 1, 3)),
+        stride=2,
+        output_size=(20,),
+    )
+
+
+def test_wrappers_check_before_touching_memory():
+    x, w = np.zeros((2, 4, 5, 5)), np.zeros((6, 4, 3, 3))
+    conf = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+    _raises(ValueError, "C-contiguous", C.conv2d_forward, x[:, :, ::2], w, None, *conf)
+    _raises(TypeError, "input must be a numpy.ndarray", C.conv2d_forward, [[1.0]], w, None, *conf)
+    _raises(TypeError, "dtype", C.conv2d_forward, x.astype(np.float16), w, None, *conf)
+    _raises(
+        ValueError,
+        "padding must have 4 entries",
+        C.conv2d_forward,
+        x,
+        w,
+        None,
+        (1, 1),
+        (1, 1),
+        (1, 1),
+        1,
+    )
+    _raises(ValueError, "num_threads", C.conv2d_forward, x, w, None, *conf, 0)
+    _raises(
+        ValueError,
+        "grad_output must have shape",
+        C.conv2d_backward_input,
+        np.zeros((2, 6, 4, 4)),
+        w,
+        (5, 5),
+        *conf,
+    )
+    _raises(
+        ValueError,
+        "grad_output must have shape",
+        C.conv2d_backward_weight,
+        x,
+        np.zeros((2, 6, 3, 4)),
+        (3, 3),
+        *conf,
+    )
+    _raises(
+        ValueError,
+        "input must have at least one channel",
+        C.conv2d_forward,
+        np.zeros((2, 0, 5, 5)),
+        np.zeros((6, 0, 3, 3)),
+        None,
+        *conf,
+    )
+    _raises(ValueError, "inner dimensions", C.gemm, np.zeros((2, 3)), np.zeros((4, 5)))
