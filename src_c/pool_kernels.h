@@ -83,7 +83,9 @@ int mg_sum_pool2d_bwd_f64(const double *gy, const double *x, const double *y, do
 
 /* ---- max unpooling ------------------------------------------------------
  * Forward: y = 0; y[p, idx[p, k]] = x[p, k] (n_in values per plane into a plane
- * of n_out).  Backward: gx[p, k] = gy[p, idx[p, k]].  An index outside
+ * of n_out; when indices repeat, the later input wins).  Backward:
+ * gx[p, k] = gy[p, idx[p, k]] for the input that won, 0 for the overwritten
+ * ones -- the exact derivative.  An index outside
  * [0, n_out) is skipped and reported as MG_POOL_EINDEX. */
 int mg_max_unpool_fwd_f32(const float *x, const int64_t *idx, float *y, int64_t P,
                           int64_t n_in, int64_t n_out, int nt);

@@ -213,17 +213,29 @@ int FT(mg_max_unpool_bwd)(const T *gy, const int64_t *idx, T *gx, int64_t P, int
                           int64_t n_out, int nt)
 {
     int err = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : err)
-    for (int64_t p = 0; p < P; p++) {
-        for (int64_t k = 0; k < n_in; k++) {
-            const int64_t i = idx[p * n_in + k];
-            if (i < 0 || i >= n_out) {
-                err |= MG_POOL_EINDEX;
-                gx[p * n_in + k] = 0;
-                continue;
+#pragma omp parallel num_threads(nt) reduction(| : err)
+    {
+        /* Two inputs naming the same position: the forward kept the later one,
+         * so only it receives the gradient.  winner[i] = the input written last. */
+        int64_t *winner = malloc(sizeof(int64_t) * (size_t)n_out);
+        if (!winner) err |= MG_POOL_ENOMEM;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < P; p++) {
+            if (!winner) continue;
+            const int64_t *ix = idx + p * n_in;
+            for (int64_t k = 0; k < n_in; k++)
+                if (ix[k] >= 0 && ix[k] < n_out) winner[ix[k]] = k;
+            for (int64_t k = 0; k < n_in; k++) {
+                const int64_t i = ix[k];
+                if (i < 0 || i >= n_out) {
+                    err |= MG_POOL_EINDEX;
+                    gx[p * n_in + k] = 0;
+                    continue;
+                }
+                gx[p * n_in + k] = winner[i] == k ? gy[p * n_out + i] : (T)0;
             }
-            gx[p * n_in + k] = gy[p * n_out + i];
         }
+        free(winner);
     }
     return err;
 }
