@@ -94,8 +94,9 @@ def ce_smooth_ref(x, y, weight, ignore_index, reduction, eps):
 def test_mse_matches_formula_and_gradchecks(reduction):
     a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
     got = F.mse_loss(t64(a), t64(b), reduction=reduction).numpy()
-    ref = reduce_ref(np.array([[(a[i, j] - b[i, j]) ** 2 for j in range(4)] for i in range(3)]),
-                     reduction)
+    ref = reduce_ref(
+        np.array([[(a[i, j] - b[i, j]) ** 2 for j in range(4)] for i in range(3)]), reduction
+    )
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     assert mg.gradcheck(lambda x, y: F.mse_loss(x, y, reduction=reduction), [t64(a), t64(b)])
 
@@ -183,18 +184,19 @@ def test_cross_entropy_probabilities(reduction):
     p = RNG.random((4, 5))
     p /= p.sum(1, keepdims=True)
     w = RNG.uniform(0.5, 2.0, 5)
-    got = F.cross_entropy(t64(x), t64(p, False), weight=w, reduction=reduction,
-                          label_smoothing=0.1).numpy()
+    got = F.cross_entropy(
+        t64(x), t64(p, False), weight=w, reduction=reduction, label_smoothing=0.1
+    ).numpy()
     np.testing.assert_allclose(got, ce_probs_ref(x, p, w, reduction, 0.1), rtol=1e-10)
     # differentiable in both the logits and the target distribution
-    assert mg.gradcheck(lambda a, b: F.cross_entropy(a, b, reduction=reduction),
-                        [t64(x), t64(p)])
+    assert mg.gradcheck(lambda a, b: F.cross_entropy(a, b, reduction=reduction), [t64(x), t64(p)])
 
 
 def test_cross_entropy_single_sample_and_errors():
     x = RNG.standard_normal(4)
-    np.testing.assert_allclose(F.cross_entropy(t64(x), np.array(2)).item(),
-                               -log_softmax_ref(x[None])[0, 2])
+    np.testing.assert_allclose(
+        F.cross_entropy(t64(x), np.array(2)).item(), -log_softmax_ref(x[None])[0, 2]
+    )
     with pytest.raises(ValueError, match="outside"):
         F.cross_entropy(mg.zeros(2, 3), [0, 3])
     with pytest.raises(ValueError, match="target has shape"):
@@ -241,8 +243,9 @@ def test_binary_cross_entropy(reduction):
     got = F.binary_cross_entropy(t64(p), t64(t), weight=w, reduction=reduction).numpy()
     per = -w * (t * np.log(p) + (1 - t) * np.log(1 - p))
     np.testing.assert_allclose(got, reduce_ref(per, reduction), rtol=1e-12)
-    assert mg.gradcheck(lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction),
-                        [t64(p), t64(t)])
+    assert mg.gradcheck(
+        lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction), [t64(p), t64(t)]
+    )
 
 
 def test_binary_cross_entropy_clamps_log_at_minus_100():
@@ -265,14 +268,16 @@ def test_bce_with_logits(reduction):
     t = RNG.random((4, 3))
     pw = np.array([0.5, 2.0, 3.0])
     w = RNG.uniform(0.5, 2, (4, 1))
-    got = F.binary_cross_entropy_with_logits(t64(x), t64(t), weight=w, reduction=reduction,
-                                             pos_weight=pw).numpy()
+    got = F.binary_cross_entropy_with_logits(
+        t64(x), t64(t), weight=w, reduction=reduction, pos_weight=pw
+    ).numpy()
     s = 1 / (1 + np.exp(-x))
     per = -w * (pw * t * np.log(s) + (1 - t) * np.log(1 - s))
     np.testing.assert_allclose(got, reduce_ref(per, reduction), rtol=1e-10)
     assert mg.gradcheck(
-        lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight=w, reduction=reduction,
-                                                        pos_weight=pw),
+        lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, weight=w, reduction=reduction, pos_weight=pw
+        ),
         [t64(x), t64(t)],
     )
 
@@ -282,8 +287,9 @@ def test_bce_with_logits_is_stable_and_agrees_with_bce():
     t = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
     loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
     tiny = math.log1p(math.exp(-30.0))
-    np.testing.assert_allclose(loss.numpy(), [800.0, tiny, math.log(2), tiny, 800.0],
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        loss.numpy(), [800.0, tiny, math.log(2), tiny, 800.0], rtol=1e-10, atol=1e-12
+    )
     loss.sum().backward()
     with np.errstate(over="ignore"):  # exp(800) -> inf -> sigmoid 0, as intended
         sig = 1 / (1 + np.exp(-x.numpy()))
@@ -315,8 +321,7 @@ def test_kl_div(reduction):
     ref = per.sum() / 3 if reduction == "batchmean" else reduce_ref(per, reduction)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
     p2 = np.abs(p) + 0.1  # gradcheck the target away from the kink at 0
-    assert mg.gradcheck(lambda a, b: F.kl_div(a, b, reduction=reduction),
-                        [t64(np.log(q)), t64(p2)])
+    assert mg.gradcheck(lambda a, b: F.kl_div(a, b, reduction=reduction), [t64(np.log(q)), t64(p2)])
 
 
 def test_kl_div_log_target():
@@ -325,8 +330,9 @@ def test_kl_div_log_target():
         F.kl_div(t64(lq), t64(lp), reduction="sum", log_target=True).item(),
         np.sum(np.exp(lp) * (lp - lq)),
     )
-    assert mg.gradcheck(lambda a, b: F.kl_div(a, b, reduction="sum", log_target=True),
-                        [t64(lq), t64(lp)])
+    assert mg.gradcheck(
+        lambda a, b: F.kl_div(a, b, reduction="sum", log_target=True), [t64(lq), t64(lp)]
+    )
 
 
 def kl_sparsity_ref(h, rho):
@@ -339,8 +345,9 @@ def kl_sparsity_ref(h, rho):
 
 def test_kl_sparsity():
     h = RNG.uniform(0.01, 0.99, (8, 5))
-    np.testing.assert_allclose(F.kl_sparsity(t64(h), 0.05).item(), kl_sparsity_ref(h, 0.05),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        F.kl_sparsity(t64(h), 0.05).item(), kl_sparsity_ref(h, 0.05), rtol=1e-12
+    )
     assert mg.gradcheck(lambda a: F.kl_sparsity(a, 0.2), [t64(h)])
     # zero exactly when every unit's mean activation equals rho
     assert abs(F.kl_sparsity(mg.full((4, 3), 0.3, dtype=np.float64), 0.3).item()) < 1e-15
@@ -350,8 +357,9 @@ def test_kl_sparsity_float32_and_module():
     h = RNG.uniform(0.01, 0.99, (6, 4)).astype(np.float32)
     out = nn.KLSparsity(rho=0.1, beta=3.0)(mg.tensor(h))
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out.item(), 3 * kl_sparsity_ref(h.astype(np.float64), 0.1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        out.item(), 3 * kl_sparsity_ref(h.astype(np.float64), 0.1), rtol=1e-5
+    )
 
 
 def test_kl_sparsity_errors():
@@ -387,16 +395,21 @@ def test_loss_modules_match_functions():
     y = np.array([0, 2, 1, 2])
     p = RNG.uniform(0.1, 0.9, (4, 3))
     assert nn.CrossEntropyLoss(label_smoothing=0.1)(t64(x), y).item() == pytest.approx(
-        F.cross_entropy(t64(x), y, label_smoothing=0.1).item())
+        F.cross_entropy(t64(x), y, label_smoothing=0.1).item()
+    )
     assert nn.NLLLoss(reduction="sum")(t64(x), y).item() == pytest.approx(
-        F.nll_loss(t64(x), y, reduction="sum").item())
+        F.nll_loss(t64(x), y, reduction="sum").item()
+    )
     assert nn.MSELoss()(t64(x), t64(p)).item() == pytest.approx(F.mse_loss(t64(x), t64(p)).item())
     assert nn.BCELoss()(t64(p), t64(p)).item() == pytest.approx(
-        F.binary_cross_entropy(t64(p), t64(p)).item())
+        F.binary_cross_entropy(t64(p), t64(p)).item()
+    )
     assert nn.BCEWithLogitsLoss()(t64(x), t64(p)).item() == pytest.approx(
-        F.binary_cross_entropy_with_logits(t64(x), t64(p)).item())
+        F.binary_cross_entropy_with_logits(t64(x), t64(p)).item()
+    )
     assert nn.KLDivLoss(reduction="batchmean")(t64(np.log(p)), t64(p)).item() == pytest.approx(
-        F.kl_div(t64(np.log(p)), t64(p), reduction="batchmean").item())
+        F.kl_div(t64(np.log(p)), t64(p), reduction="batchmean").item()
+    )
 
 
 @settings(max_examples=15, deadline=None)
@@ -422,20 +435,32 @@ def test_against_torch():
     w = RNG.uniform(0.5, 2, 4)
     for red in REDUCTIONS:
         ours = F.cross_entropy(t64(x), y, weight=w, reduction=red, label_smoothing=0.15).numpy()
-        ref = tF.cross_entropy(torch.tensor(x), torch.tensor(y), weight=torch.tensor(w),
-                               reduction=red, label_smoothing=0.15).numpy()
+        ref = tF.cross_entropy(
+            torch.tensor(x),
+            torch.tensor(y),
+            weight=torch.tensor(w),
+            reduction=red,
+            label_smoothing=0.15,
+        ).numpy()
         np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
     p = RNG.uniform(0, 1, (5, 4))
     t = RNG.random((5, 4))
     np.testing.assert_allclose(
         F.binary_cross_entropy(t64(p), t64(t)).item(),
-        tF.binary_cross_entropy(torch.tensor(p), torch.tensor(t)).item(), rtol=1e-10)
+        tF.binary_cross_entropy(torch.tensor(p), torch.tensor(t)).item(),
+        rtol=1e-10,
+    )
     pw = np.array([1.0, 2.0, 0.5, 3.0])
     np.testing.assert_allclose(
         F.binary_cross_entropy_with_logits(t64(x), t64(t), pos_weight=pw).item(),
-        tF.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(t),
-                                            pos_weight=torch.tensor(pw)).item(), rtol=1e-10)
+        tF.binary_cross_entropy_with_logits(
+            torch.tensor(x), torch.tensor(t), pos_weight=torch.tensor(pw)
+        ).item(),
+        rtol=1e-10,
+    )
     lq = np.log(p / p.sum(1, keepdims=True))
     np.testing.assert_allclose(
         F.kl_div(t64(lq), t64(t), reduction="batchmean").item(),
-        tF.kl_div(torch.tensor(lq), torch.tensor(t), reduction="batchmean").item(), rtol=1e-10)
+        tF.kl_div(torch.tensor(lq), torch.tensor(t), reduction="batchmean").item(),
+        rtol=1e-10,
+    )

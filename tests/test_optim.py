@@ -76,7 +76,9 @@ SGD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("opts", SGD_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize(
+    "opts", SGD_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())
+)
 def test_sgd_trajectory(opts):
     got = run_minigrad(lambda p: optim.SGD(p, **opts))
     np.testing.assert_allclose(got, sgd_reference(**opts), rtol=1e-12, atol=1e-14)
@@ -92,8 +94,13 @@ ADAM_CASES = [
 @pytest.mark.parametrize("opts", ADAM_CASES, ids=str)
 def test_adam_trajectory(opts):
     o = dict(opts)
-    kw = dict(lr=o["lr"], betas=(o["b1"], o["b2"]), eps=o["eps"],
-              weight_decay=o.get("weight_decay", 0.0), amsgrad=o.get("amsgrad", False))
+    kw = dict(
+        lr=o["lr"],
+        betas=(o["b1"], o["b2"]),
+        eps=o["eps"],
+        weight_decay=o.get("weight_decay", 0.0),
+        amsgrad=o.get("amsgrad", False),
+    )
     got = run_minigrad(lambda p: optim.Adam(p, **kw))
     np.testing.assert_allclose(got, adam_reference(**opts), rtol=1e-12, atol=1e-14)
 
@@ -135,8 +142,11 @@ def test_steps_skip_params_without_grad_and_never_touch_grad():
     shared = mg.tensor(np.array([1.0, 2.0, 3.0]))
     a.grad = shared  # the same gradient object could be referenced elsewhere
     before = shared.numpy().copy()
-    for opt in (optim.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0.1),
-                optim.Adam([a, b], weight_decay=0.1), optim.AdamW([a, b])):
+    for opt in (
+        optim.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0.1),
+        optim.Adam([a, b], weight_decay=0.1),
+        optim.AdamW([a, b]),
+    ):
         opt.step()
         opt.step()
         np.testing.assert_array_equal(shared.numpy(), before)
@@ -187,11 +197,14 @@ def _train(opt, params, steps):
         opt.step()
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-    lambda ps: optim.Adam(ps, lr=0.05, amsgrad=True),
-    lambda ps: optim.AdamW([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.01}], lr=0.05),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=0.05, amsgrad=True),
+        lambda ps: optim.AdamW([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.01}], lr=0.05),
+    ],
+)
 def test_state_dict_round_trip_resumes_identically(make, tmp_path):
     def fresh():
         mg.manual_seed(3)
@@ -225,8 +238,9 @@ def test_load_state_dict_checks_shapes():
     with pytest.raises(ValueError, match="shape"):
         optim.SGD([q], lr=0.1, momentum=0.9).load_state_dict(sd)
     with pytest.raises(ValueError, match="parameter groups"):
-        optim.SGD([{"params": [q]}, {"params": [nn.Parameter(np.ones(1))]}],
-                  lr=0.1).load_state_dict(sd)
+        optim.SGD(
+            [{"params": [q]}, {"params": [nn.Parameter(np.ones(1))]}], lr=0.1
+        ).load_state_dict(sd)
 
 
 def test_step_lr_and_cosine():
@@ -267,10 +281,14 @@ def test_scheduler_state_round_trip():
 def test_against_torch():
     torch = pytest.importorskip("torch")
     cases = [
-        (lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
-         lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
-        (lambda p: optim.Adam(p, lr=0.05, weight_decay=0.01, amsgrad=True),
-         lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.01, amsgrad=True)),
+        (
+            lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=0.05, weight_decay=0.01, amsgrad=True),
+            lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.01, amsgrad=True),
+        ),
         (lambda p: optim.AdamW(p, lr=0.05), lambda p: torch.optim.AdamW(p, lr=0.05)),
     ]
     for ours, theirs in cases:
