@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -34,41 +35,55 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Context manager and decorator that sets grad mode, restoring it on exit."""
+    """Context manager and decorator that sets grad mode, restoring it on exit.
+
+    The previous modes live on a per-object stack, so one object can be entered
+    again while it is active (``ng = no_grad(); with ng: with ng: ...``).
+    """
 
     _mode = True
 
     def __enter__(self) -> None:
         global _grad_enabled
-        self._prev = _grad_enabled
+        self.__dict__.setdefault("_prev", []).append(_grad_enabled)
         _grad_enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
         global _grad_enabled
-        _grad_enabled = self._prev
+        _grad_enabled = self._prev.pop()
 
     def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._fresh():  # a fresh manager per call keeps recursion safe
+            global _grad_enabled
+            prev = _grad_enabled
+            _grad_enabled = mode
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _grad_enabled = prev
 
         return wrapper
 
-    def _fresh(self) -> _GradMode:
-        other = object.__new__(type(self))
-        other._mode = self._mode
-        return other
-
 
 class no_grad(_GradMode):
-    """Record nothing inside: ``with mg.no_grad(): ...`` or ``@mg.no_grad()``."""
+    """Record nothing inside: ``with mg.no_grad(): ...``, ``@mg.no_grad()`` or
+    ``@mg.no_grad``."""
 
     _mode = False
 
+    def __new__(cls, fn: Callable | None = None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)  # bare decorator: wrap fn now
 
-class enable_grad(_GradMode):
-    """Record again inside a ``no_grad`` region."""
+    def __init__(self, fn: Callable | None = None) -> None:
+        pass
+
+
+class enable_grad(no_grad):
+    """Record again inside a ``no_grad`` region (same three spellings)."""
 
     _mode = True
 
@@ -83,27 +98,30 @@ class set_grad_enabled(_GradMode):
 # --------------------------------------------------------------------------- Function
 
 _sequence = itertools.count()
+_Tensor: Any = None  # minigrad.tensor.Tensor, bound by tensor.py (it imports this module)
+_new_object = object.__new__
 
 
 class Context:
     """What one op remembers between forward and backward (PyTorch's ``ctx``).
 
     ``forward`` stores arrays with ``save_for_backward`` and any other option as a
-    plain attribute.  The engine adds ``inputs`` (the Tensors, or ``None`` for
-    non-Tensor arguments), ``needs_input_grad`` and ``seq``.
+    plain attribute.  The engine adds ``fn`` (the Function class), ``inputs`` (the
+    Tensors, or ``None`` for non-Tensor arguments), ``needs_input_grad`` and ``seq``.
     """
 
-    def __init__(self) -> None:
-        self.saved_tensors: tuple = ()
+    saved_tensors: Any = ()
+    freed = False
 
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved_tensors = arrays
 
     def mark_freed(self) -> None:
-        """Drop what forward saved; a second backward through here is an error."""
-        keep = {k: self.__dict__[k] for k in ("fn", "inputs", "needs_input_grad", "seq")}
+        """Drop what forward saved and the links to the inputs (so the graph's
+        memory can go); a second backward through here is an error."""
+        fn = self.fn
         self.__dict__.clear()
-        self.__dict__.update(keep)
+        self.fn = fn  # kept for repr's grad_fn name
         self.saved_tensors = None
         self.freed = True
 
@@ -125,21 +143,42 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
-        from minigrad.tensor import Tensor
+        """Run ``forward`` on the arrays and, when grad is needed, record the node.
 
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        ctx = Context()
+        This is the hottest function of the engine (once per op), hence the
+        single loop over the arguments and no helper calls."""
+        Tensor = _Tensor
+        arrays = []
+        needs = []
+        record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                r = a.requires_grad
+                needs.append(r)
+                record = record or r
+            else:
+                arrays.append(a)
+                needs.append(False)
+        ctx = _new_object(Context)
         out = cls.forward(ctx, *arrays, **kwargs)
-        result = Tensor._wrap(out)
-        if _grad_enabled:
-            needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            if any(needs):
-                ctx.fn = cls
-                ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
-                ctx.needs_input_grad = needs
-                ctx.seq = next(_sequence)
-                result._ctx = ctx
-                result.requires_grad = True
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        result = _new_object(Tensor)
+        result.data = out
+        result.grad = None
+        result._retains_grad = False
+        # Integer or boolean results (casts, comparisons) carry no gradient.
+        if record and _grad_enabled and out.dtype.kind in "fc":
+            ctx.fn = cls
+            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.needs_input_grad = tuple(needs)
+            ctx.seq = next(_sequence)
+            result._ctx = ctx
+            result.requires_grad = True
+        else:
+            result._ctx = None
+            result.requires_grad = False
         return result
 
 
@@ -151,6 +190,8 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    if lead < 0:  # fewer dims than the input (e.g. a scalar): broadcast up instead
+        return np.broadcast_to(grad, shape)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1
     )
@@ -159,53 +200,108 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (d out / d root) to every leaf that requires grad."""
-    # Collect the reachable nodes without recursion (graphs may be 10^4+ deep).
-    nodes: dict[int, Context] = {}
-    stack = [root._ctx]
+def _fit_grad(gi: Any, t: Tensor, ctx: Context, i: int) -> np.ndarray:
+    """Bring input ``i``'s gradient to the input's shape (summing broadcast axes)
+    and dtype, or say which backward returned a gradient that cannot be its."""
+    gi = np.asarray(gi)
+    shape = t.data.shape
+    if gi.shape != shape:
+        try:
+            joint = np.broadcast_shapes(gi.shape, shape)
+        except ValueError:
+            joint = None
+        if joint == gi.shape:  # the input was broadcast in forward: sum it back
+            gi = _sum_to_shape(gi, shape)
+        elif joint == shape:  # a smaller gradient (e.g. a scalar) stands for all
+            gi = np.broadcast_to(gi, shape)
+        else:
+            raise RuntimeError(
+                f"{ctx.fn.__name__}.backward returned a gradient of shape {gi.shape} for "
+                f"input {i}, which has shape {shape} (expected that shape, or one that "
+                f"broadcasts with it)"
+            )
+    if gi.dtype != t.data.dtype:
+        gi = gi.astype(t.data.dtype)
+    return gi
+
+
+def _collect(root_ctx: Context) -> list:
+    """The nodes reachable from ``root_ctx`` (iteratively: graphs may be 10^4+ deep)."""
+    seen = {root_ctx}
+    stack = [root_ctx]
     while stack:
         ctx = stack.pop()
-        if id(ctx) in nodes:
-            continue
-        if getattr(ctx, "freed", False):
+        if ctx.freed:
             raise RuntimeError(
                 "backward: trying to backward through the graph a second time (its saved "
                 "arrays were freed by the first backward); pass retain_graph=True to the "
                 "first backward() if you need to call it twice."
             )
-        nodes[id(ctx)] = ctx
         for t in ctx.inputs:
-            if t is not None and t._ctx is not None and id(t._ctx) not in nodes:
-                stack.append(t._ctx)
+            if t is not None:
+                c = t._ctx
+                if c is not None and c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+    return sorted(seen, key=_seq_of, reverse=True)
 
-    # Gradients of non-leaf Tensors are kept per producing node until it runs.
-    pending: dict[int, np.ndarray] = {id(root._ctx): grad}
-    for ctx in sorted(nodes.values(), key=lambda c: c.seq, reverse=True):
-        g = pending.pop(id(ctx), None)
+
+def _seq_of(ctx: Context) -> int:
+    return ctx.seq
+
+
+def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d out / d root) to every leaf that requires grad.
+
+    Nodes run in decreasing sequence number: a node is recorded after every node
+    that produced one of its inputs, so when it runs, all of its consumers have
+    already added their share to its output gradient (kept in ``pending``).
+    """
+    order = _collect(root._ctx)
+    if root._retains_grad:
+        root._accumulate_grad(grad)
+    pending = {root._ctx: grad}
+    for ctx in order:
+        g = pending.pop(ctx, None)
         if g is None:  # no path from the root carries a gradient here
             continue
         grads = ctx.fn.backward(ctx, g)
-        if not isinstance(grads, tuple):
-            grads = (grads,)
-        for t, gi, needed in zip(ctx.inputs, grads, ctx.needs_input_grad):
+        if type(grads) is not tuple:
+            grads = tuple(grads) if isinstance(grads, list) else (grads,)
+        inputs = ctx.inputs
+        if len(grads) != len(inputs):
+            _check_arity(ctx, grads)
+        for i, (t, gi, needed) in enumerate(zip(inputs, grads, ctx.needs_input_grad)):
             if not needed or gi is None:
                 continue
-            gi = np.asarray(gi)
-            if gi.shape != t.shape:
-                gi = _sum_to_shape(gi, t.shape)
-            if gi.dtype != t.dtype:
-                gi = gi.astype(t.dtype)
-            if t._ctx is None or t._retains_grad:
+            data = t.data
+            if type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
+                gi = _fit_grad(gi, t, ctx, i)
+            tctx = t._ctx
+            if tctx is None:
                 t._accumulate_grad(gi)
-            if t._ctx is not None:
-                key = id(t._ctx)
-                prev = pending.get(key)
-                # Out-of-place sum: backward functions may return views of their
-                # incoming gradient (or the same array twice), so never add in place.
-                pending[key] = gi if prev is None else prev + gi
+                continue
+            if t._retains_grad:
+                t._accumulate_grad(gi)
+            prev = pending.get(tctx)
+            # Out-of-place sum: backward functions may return views of their
+            # incoming gradient (or the same array twice), so never add in place.
+            pending[tctx] = gi if prev is None else prev + gi
         if not retain_graph:
             ctx.mark_freed()
+
+
+def _check_arity(ctx: Context, grads: tuple) -> None:
+    """Fewer gradients than inputs is fine when the missing ones need none
+    (e.g. options passed positionally); otherwise it is a bug in backward."""
+    n_in = len(ctx.inputs)
+    missing = any(ctx.needs_input_grad[len(grads) :])
+    extra = any(g is not None for g in grads[n_in:])
+    if missing or extra:
+        raise RuntimeError(
+            f"{ctx.fn.__name__}.backward returned {len(grads)} gradient(s), expected one "
+            f"per positional input of forward ({n_in}; None where not needed)"
+        )
 
 
 # --------------------------------------------------------------------------- gradcheck

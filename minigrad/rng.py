@@ -4,8 +4,6 @@ library (``randn``, ``rand``, dropout, weight initialisation, shuffling), so tha
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 _rng = np.random.default_rng()
@@ -18,6 +16,6 @@ def manual_seed(seed: int) -> np.random.Generator:
     return _rng
 
 
-def get_rng(seed: Optional[int] = None) -> np.random.Generator:
+def get_rng(seed: int | None = None) -> np.random.Generator:
     """The shared generator, or a fresh one seeded with ``seed`` when given."""
     return _rng if seed is None else np.random.default_rng(seed)

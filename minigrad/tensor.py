@@ -13,7 +13,8 @@ large array to another precision.
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class _Size(int):
         obj._shape = shape
         return obj
 
-    def __call__(self, dim: Optional[int] = None) -> Union[tuple, int]:
+    def __call__(self, dim: int | None = None) -> Union[tuple, int]:
         return self._shape if dim is None else self._shape[dim]
 
 
@@ -46,7 +47,7 @@ def _resolve_dim(dim: Any, axis: Any) -> Any:
     return dim
 
 
-def _resolve_keep(keepdim: bool, keepdims: Optional[bool]) -> bool:
+def _resolve_keep(keepdim: bool, keepdims: bool | None) -> bool:
     return bool(keepdims) if keepdims is not None else bool(keepdim)
 
 
@@ -62,12 +63,10 @@ class Tensor:
     __array_ufunc__ = None
     __array_priority__ = 1000
 
-    def __init__(
-        self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None
-    ) -> None:
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
-        self.grad: Optional[Tensor] = None
-        self._ctx: Optional[autograd.Context] = None
+        self.grad: Tensor | None = None
+        self._ctx: autograd.Context | None = None
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
@@ -112,7 +111,7 @@ class Tensor:
         return self._ctx is None
 
     @property
-    def grad_fn(self) -> Optional[autograd.Context]:
+    def grad_fn(self) -> autograd.Context | None:
         return self._ctx
 
     def __len__(self) -> int:
@@ -123,7 +122,7 @@ class Tensor:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
@@ -151,9 +150,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor with shape {self.shape} is ambiguous"
-            )
+            raise ValueError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
         return bool(self.data.reshape(()))
 
     __hash__ = object.__hash__
@@ -177,9 +174,7 @@ class Tensor:
                 f"this one has dtype {self.data.dtype} (convert with .float() or .double())"
             )
         if not requires_grad and self._ctx is not None:
-            raise RuntimeError(
-                "requires_grad_(False) on a non-leaf tensor: use .detach() instead"
-            )
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach() instead")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -197,7 +192,7 @@ class Tensor:
         else:
             self.grad.data = self.grad.data + g
 
-    def backward(self, gradient: Optional[ArrayLike] = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: ArrayLike | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         A scalar output needs no ``gradient``; any other output needs one of its
@@ -219,7 +214,8 @@ class Tensor:
             g = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
             if g.shape != self.shape:
                 raise ValueError(
-                    f"backward: gradient has shape {g.shape}, expected the output's shape {self.shape}"
+                    f"backward: gradient has shape {g.shape}, expected the output's shape "
+                    f"{self.shape}"
                 )
             g = g.astype(self.dtype, copy=False)
         if self._ctx is None:  # a leaf: d self / d self is the identity
@@ -329,6 +325,24 @@ class Tensor:
         return Tensor._wrap(self.data != _raw(other))
 
     # ------------------------------------------------------------------ methods
+    def add(self, other):
+        return _ew.Add.apply(self, other)
+
+    def sub(self, other):
+        return _ew.Sub.apply(self, other)
+
+    def mul(self, other):
+        return _ew.Mul.apply(self, other)
+
+    def div(self, other):
+        return _ew.Div.apply(self, other)
+
+    def pow(self, exponent):
+        return _ew.Pow.apply(self, exponent)
+
+    def neg(self):
+        return _ew.Neg.apply(self)
+
     def exp(self):
         return _ew.Exp.apply(self)
 
@@ -355,6 +369,12 @@ class Tensor:
     def relu(self):
         return _act.relu(self)
 
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _act.leaky_relu(self, negative_slope)
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0):
+        return _act.softplus(self, beta, threshold)
+
     def sigmoid(self):
         return _act.sigmoid(self)
 
@@ -373,16 +393,35 @@ class Tensor:
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         return _red.mean(self, _resolve_dim(dim, axis), _resolve_keep(keepdim, keepdims))
 
-    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None, axis=None,
-            keepdims=None, ddof=None):
+    def var(
+        self,
+        dim=None,
+        unbiased=True,
+        keepdim=False,
+        *,
+        correction=None,
+        axis=None,
+        keepdims=None,
+        ddof=None,
+    ):
         if correction is None:
             correction = ddof if ddof is not None else int(bool(unbiased))
         return _red.var(self, _resolve_dim(dim, axis), correction, _resolve_keep(keepdim, keepdims))
 
-    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None, axis=None,
-            keepdims=None, ddof=None):
-        return self.var(dim, unbiased, keepdim, correction=correction, axis=axis,
-                        keepdims=keepdims, ddof=ddof).sqrt()
+    def std(
+        self,
+        dim=None,
+        unbiased=True,
+        keepdim=False,
+        *,
+        correction=None,
+        axis=None,
+        keepdims=None,
+        ddof=None,
+    ):
+        return self.var(
+            dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof
+        ).sqrt()
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """``max()`` is the largest element; ``max(dim)`` is PyTorch's
@@ -436,6 +475,12 @@ class Tensor:
 
     def matmul(self, other):
         return _la.matmul(self, other)
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return _sh.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return _sh.chunk(self, chunks, dim)
 
 
 def _raw(x: Any) -> Any:
@@ -526,8 +571,9 @@ def ones_like(t: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> T
     return ones(a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad)
 
 
-def full_like(t: ArrayLike, fill_value: float, dtype: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def full_like(
+    t: ArrayLike, fill_value: float, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
     a = np.asarray(_raw(t))
     return full(a.shape, fill_value, dtype=dtype or a.dtype, requires_grad=requires_grad)
 
@@ -541,6 +587,8 @@ def rand_like(t: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> T
     a = np.asarray(_raw(t))
     return rand(a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad)
 
+
+autograd._Tensor = Tensor  # Function.apply wraps its results without importing us
 
 # The op modules import Tensor, so they are bound here, after the class exists.
 from minigrad.ops import activation as _act  # noqa: E402

@@ -179,5 +179,4 @@ def dropout(x, p: float = 0.5, training: bool = True):
     return Dropout.apply(x, p=p)
 
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
-           "dropout"]
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "dropout"]

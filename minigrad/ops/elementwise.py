@@ -6,7 +6,7 @@ input's shape, so backward here returns full-size gradients.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +191,7 @@ class Clamp(Function):
         return g * inside
 
 
-def clamp(x, min: Optional[float] = None, max: Optional[float] = None):
+def clamp(x, min: float | None = None, max: float | None = None):
     """Limit values to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
@@ -325,6 +325,19 @@ def abs(a):  # noqa: A001 - PyTorch's name
 
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs",
-    "clamp", "clip", "maximum", "minimum", "where",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "clamp",
+    "clip",
+    "maximum",
+    "minimum",
+    "where",
 ]

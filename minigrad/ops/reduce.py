@@ -4,14 +4,14 @@ gradient back over the reduced axes."""
 from __future__ import annotations
 
 import builtins
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from minigrad.autograd import Function
 
 
-def _norm_axes(axis: Any, ndim: int) -> Optional[tuple]:
+def _norm_axes(axis: Any, ndim: int) -> tuple | None:
     """``None`` (all axes) or a tuple of non-negative axes, range-checked."""
     if axis is None:
         return None
@@ -27,7 +27,7 @@ def _norm_axes(axis: Any, ndim: int) -> Optional[tuple]:
     return tuple(out)
 
 
-def _expand_back(g: np.ndarray, shape: tuple, axes: Optional[tuple], keepdims: bool):
+def _expand_back(g: np.ndarray, shape: tuple, axes: tuple | None, keepdims: bool):
     """Reinsert the reduced axes of ``g`` (size 1) so it broadcasts against ``shape``."""
     if not keepdims:
         if axes is None:
@@ -117,8 +117,9 @@ def mean(x, dim=None, keepdim: bool = False):
 
 
 def var(x, dim=None, correction: int = 1, keepdim: bool = False):
-    return Var.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), correction=correction,
-                     keepdims=keepdim)
+    return Var.apply(
+        x, axis=_norm_axes(dim, np.ndim(_data(x))), correction=correction, keepdims=keepdim
+    )
 
 
 def std(x, dim=None, correction: int = 1, keepdim: bool = False):

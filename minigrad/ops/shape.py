@@ -59,7 +59,9 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     s = _check_dim(start_dim, len(shape), "flatten")
     e = _check_dim(end_dim, len(shape), "flatten")
     if s > e:
-        raise ValueError(f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})")
+        raise ValueError(
+            f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
+        )
     return reshape(x, *shape[:s], -1, *shape[e + 1 :])
 
 
@@ -77,7 +79,7 @@ class Permute(Function):
 def permute(x, *dims):
     dims = _dims(dims)
     ndim = np.ndim(_data(x))
-    if sorted(d % max(ndim, 1) for d in dims) != list(range(ndim)) or len(dims) != ndim:
+    if len(dims) != ndim or sorted(d + ndim if d < 0 else d for d in dims) != list(range(ndim)):
         raise ValueError(
             f"permute: dims {dims} must be a permutation of the {ndim} dimensions of the tensor"
         )
@@ -180,7 +182,9 @@ class GetItem(Function):
         try:
             return a[index]
         except IndexError as e:
-            raise IndexError(f"index {index!r} is invalid for a tensor of shape {a.shape}: {e}") from None
+            raise IndexError(
+                f"index {index!r} is invalid for a tensor of shape {a.shape}: {e}"
+            ) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -239,14 +243,18 @@ def pad(x, pad: Sequence[int], mode: str = "constant", value: float = 0.0):
     if any(p < 0 for p in pad):
         raise ValueError(f"pad: padding must be non-negative, got {pad}")
     if mode not in ("constant", *_NUMPY_PAD_MODE):
-        raise ValueError(f"pad: mode must be constant, reflect, replicate or circular, got {mode!r}")
+        raise ValueError(
+            f"pad: mode must be constant, reflect, replicate or circular, got {mode!r}"
+        )
     widths = [(0, 0)] * len(shape)
     for k in range(len(pad) // 2):
         widths[len(shape) - 1 - k] = (pad[2 * k], pad[2 * k + 1])
     if mode == "reflect":
         for (lo, hi), n in zip(widths, shape):
             if max(lo, hi) >= n and (lo or hi):
-                raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the dimension ({n})")
+                raise ValueError(
+                    f"pad: reflect padding ({lo}, {hi}) must be smaller than the dimension ({n})"
+                )
     return Pad.apply(x, widths=tuple(widths), mode=mode, value=value)
 
 
@@ -324,7 +332,9 @@ def split(x, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) ->
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if sum(sizes) != n or any(s < 0 for s in sizes):
-            raise ValueError(f"split: sections {sizes} must be non-negative and sum to {n} (dim {d})")
+            raise ValueError(
+                f"split: sections {sizes} must be non-negative and sum to {n} (dim {d})"
+            )
     out, start = [], 0
     for s in sizes:
         idx = (slice(None),) * d + (slice(start, start + s),)
@@ -334,11 +344,29 @@ def split(x, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) ->
 
 
 def chunk(x, chunks: int, dim: int = 0) -> tuple:
-    n = np.shape(_data(x))[dim]
-    return split(x, -(-n // chunks), dim)
+    """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) (fewer if they run out)."""
+    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks!r}")
+    shape = np.shape(_data(x))
+    n = shape[_check_dim(dim, len(shape), "chunk")]
+    return split(x, max(1, -(-n // chunks)), dim)
 
 
 __all__ = [
-    "reshape", "view", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
-    "expand", "broadcast_to", "getitem", "pad", "cat", "concatenate", "stack", "split", "chunk",
+    "reshape",
+    "view",
+    "flatten",
+    "permute",
+    "transpose",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "broadcast_to",
+    "getitem",
+    "pad",
+    "cat",
+    "concatenate",
+    "stack",
+    "split",
+    "chunk",
 ]

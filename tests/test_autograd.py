@@ -1,0 +1,439 @@
+"""The tape: recording order, diamonds, accumulation, retain_graph, grad mode,
+deep graphs, detach, retain_grad, and custom ``Function`` subclasses."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.autograd import Function
+
+
+def f64(values, requires_grad=True):
+    return mg.tensor(np.asarray(values, dtype=np.float64), requires_grad=requires_grad)
+
+
+class Recorder(Function):
+    """Identity that logs when its backward runs (to observe the tape's order)."""
+
+    log: list = []
+
+    @staticmethod
+    def forward(ctx, a, name=""):
+        ctx.name = name
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        Recorder.log.append((ctx.name, g.copy()))
+        return g
+
+
+def rec(t, name):
+    return Recorder.apply(t, name=name)
+
+
+# ---------------------------------------------------------------- order and diamonds
+
+
+def test_backward_runs_in_reverse_recording_order():
+    Recorder.log = []
+    x = f64([1.0, 2.0])
+    a = rec(x, "a")
+    b = rec(a * 2, "b")
+    c = rec(b + 1, "c")
+    c.sum().backward()
+    assert [name for name, _ in Recorder.log] == ["c", "b", "a"]
+
+
+def test_diamond_node_runs_once_after_all_consumers():
+    # x -> a -> (b, c) -> d: a's backward must run once, with the summed gradient.
+    Recorder.log = []
+    x = f64([1.0, 2.0, 3.0])
+    a = rec(x, "a")
+    b = rec(a * 3, "b")
+    c = rec(a * a, "c")
+    d = b + c
+    d.sum().backward()
+    names = [n for n, _ in Recorder.log]
+    assert names.count("a") == 1
+    assert names.index("a") > names.index("b") and names.index("a") > names.index("c")
+    (g_a,) = [g for n, g in Recorder.log if n == "a"]
+    np.testing.assert_allclose(g_a, 3 + 2 * x.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 3 + 2 * x.numpy())
+
+
+def test_same_tensor_used_twice_in_one_op():
+    x = f64([1.0, -2.0, 3.0])
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy())
+    x.grad = None
+    (x + x + x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3.0)
+
+
+def test_wide_fan_out_and_in():
+    x = f64(np.linspace(-1, 1, 5))
+    terms = [x * float(k) for k in range(50)]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    total.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), sum(range(50)))
+
+
+def test_branch_without_gradient_path_is_skipped():
+    x = f64([1.0, 2.0])
+    y = f64([3.0, 4.0])
+    unused = y * 5  # recorded but not reachable from the output
+    out = (x * 2).sum()
+    out.backward()
+    assert y.grad is None and unused.grad is None
+    np.testing.assert_allclose(x.grad.numpy(), 2.0)
+
+
+def test_constant_inputs_get_no_gradient():
+    x = f64([1.0, 2.0])
+    c = mg.tensor(np.array([3.0, 4.0]))  # requires_grad=False
+    (x * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
+
+
+# ---------------------------------------------------------------- accumulation and retention
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = f64([1.0, 2.0])
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 + 2 * x.numpy())
+
+
+def test_retain_graph_allows_second_backward():
+    x = f64([1.0, 2.0])
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp(x.numpy()))
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = f64([1.0, 2.0])
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_shared_subgraph_freed_by_other_output():
+    x = f64([1.0, 2.0])
+    h = x.exp()
+    a, b = (h * 2).sum(), (h * 3).sum()
+    a.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        b.backward()
+
+
+def test_backward_with_gradient_for_non_scalar():
+    x = f64([[1.0, 2.0], [3.0, 4.0]])
+    y = x * x
+    v = np.array([[1.0, 0.5], [-1.0, 2.0]])
+    y.backward(v)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() * v)
+    x.grad = None
+    (x * 2).backward(mg.tensor(v))  # a Tensor works as well
+    np.testing.assert_allclose(x.grad.numpy(), 2 * v)
+
+
+def test_backward_on_leaf_sets_its_gradient():
+    x = f64([1.0, 2.0])
+    x.backward(np.array([3.0, 4.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
+
+
+def test_grad_is_a_tensor_with_leaf_dtype_and_shape():
+    x = mg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    (x * 2).sum().backward()
+    assert isinstance(x.grad, mg.Tensor)
+    assert x.grad.dtype == np.float32 and x.grad.shape == (2, 3)
+    assert not x.grad.requires_grad
+
+
+def test_grad_does_not_alias_upstream_arrays():
+    # Add passes g to both inputs; the accumulated grads must not share memory.
+    a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
+    (a + b).sum().backward()
+    a.grad.numpy()[0] = 100.0
+    assert b.grad.numpy()[0] == 1.0
+
+
+def test_long_chain_does_not_hit_recursion_limit():
+    x = f64([0.5])
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    assert 10_000 > sys.getrecursionlimit() // 2  # the chain is deeper than recursion allows
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001**10_000], rtol=1e-9)
+
+
+def test_deep_diamond_ladder():
+    # Each rung uses the previous value twice: the gradient doubles per rung.
+    x = f64([1.0])
+    y = x
+    for _ in range(200):
+        y = (y + y) * 0.5 + y * 0.5
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.5**200], rtol=1e-9)
+
+
+# ---------------------------------------------------------------- detach, retain_grad
+
+
+def test_detach_cuts_the_graph_and_shares_data():
+    x = f64([1.0, 2.0])
+    y = x * 2
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf and d.grad_fn is None
+    assert np.shares_memory(d.numpy(), y.numpy())
+    (d * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), d.numpy())  # no term through d
+
+
+def test_retain_grad_keeps_non_leaf_gradient():
+    x = f64([1.0, 2.0])
+    h = x * 3
+    h.retain_grad()
+    y = (h * h).sum()
+    y.retain_grad()
+    y.backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+    np.testing.assert_allclose(y.grad.numpy(), 1.0)
+    np.testing.assert_allclose(x.grad.numpy(), 18 * x.numpy())
+
+
+def test_non_leaf_without_retain_grad_has_no_grad():
+    x = f64([1.0, 2.0])
+    h = x * 3
+    h.sum().backward()
+    assert h.grad is None and not h.is_leaf and x.is_leaf
+
+
+def test_requires_grad_flag_propagates():
+    x = f64([1.0])
+    c = f64([2.0], requires_grad=False)
+    assert (x * c).requires_grad
+    assert not (c * c).requires_grad
+    assert (c * c).grad_fn is None
+
+
+# ---------------------------------------------------------------- grad mode
+
+
+def test_no_grad_context_records_nothing():
+    x = f64([1.0, 2.0])
+    with mg.no_grad():
+        y = x * 2
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
+def test_no_grad_as_decorator_with_and_without_parentheses():
+    @mg.no_grad()
+    def f(t):
+        assert not mg.is_grad_enabled()
+        return t * 2
+
+    @mg.no_grad
+    def g(t):
+        return t * 3
+
+    x = f64([1.0])
+    assert not f(x).requires_grad and not g(x).requires_grad
+    assert f.__name__ == "f"
+    assert mg.is_grad_enabled()
+
+
+def test_no_grad_nested_and_enable_grad_inside():
+    x = f64([1.0])
+    with mg.no_grad():
+        with mg.no_grad():
+            assert not mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+        with mg.enable_grad():
+            y = x * 2
+            assert mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+    assert y.requires_grad
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0])
+
+
+def test_grad_mode_restored_after_exception():
+    with pytest.raises(KeyError):
+        with mg.no_grad():
+            raise KeyError("boom")
+    assert mg.is_grad_enabled()
+
+    @mg.no_grad()
+    def fails():
+        raise ValueError("inner")
+
+    with pytest.raises(ValueError):
+        fails()
+    assert mg.is_grad_enabled()
+    with mg.no_grad():
+        with pytest.raises(ValueError):
+            with mg.enable_grad():
+                raise ValueError("inner")
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+def test_decorated_function_is_reentrant():
+    @mg.no_grad()
+    def depth(n):
+        assert not mg.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(5) == 5
+    assert mg.is_grad_enabled()
+
+
+def test_one_no_grad_object_reused_and_nested():
+    ng = mg.no_grad()
+    with ng:
+        with ng:
+            assert not mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+def test_set_grad_enabled():
+    with mg.set_grad_enabled(False):
+        assert not mg.is_grad_enabled()
+        with mg.set_grad_enabled(True):
+            assert mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+# ---------------------------------------------------------------- custom Functions
+
+
+class Cube(Function):
+    @staticmethod
+    def forward(ctx, a, scale=1.0):
+        ctx.save_for_backward(a)
+        ctx.scale = scale
+        return scale * a**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * 3 * ctx.scale * a**2
+
+
+class Affine(Function):
+    """a * w + b with optional b; skips work it is not asked for."""
+
+    calls: list = []
+
+    @staticmethod
+    def forward(ctx, a, w, b=None):
+        ctx.save_for_backward(a, w)
+        ctx.has_b = b is not None
+        return a * w + (b if b is not None else 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, w = ctx.saved_tensors
+        Affine.calls.append(ctx.needs_input_grad)
+        ga = g * w if ctx.needs_input_grad[0] else None
+        gw = g * a if ctx.needs_input_grad[1] else None
+        gb = g if ctx.has_b and ctx.needs_input_grad[2] else None
+        return ga, gw, gb
+
+
+def test_custom_function_with_options():
+    x = f64([1.0, -2.0])
+    assert mg.gradcheck(lambda t: Cube.apply(t, scale=0.5), [x])
+    y = Cube.apply(x, scale=2.0)
+    assert y.grad_fn is not None and "Cube" in repr(y)
+
+
+def test_custom_function_needs_input_grad_and_none_inputs():
+    Affine.calls = []
+    a = f64([1.0, 2.0])
+    w = f64([3.0, 4.0], requires_grad=False)
+    out = Affine.apply(a, w, None)
+    out.sum().backward()
+    assert Affine.calls == [(True, False, False)]
+    np.testing.assert_allclose(a.grad.numpy(), w.numpy())
+    b = f64([0.5, 0.5])
+    assert mg.gradcheck(lambda a, w, b: Affine.apply(a, w, b), [a, f64([3.0, 4.0]), b])
+
+
+class WrongArity(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g,)  # one gradient for two inputs
+
+
+class WrongShape(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.ones((7, 7))
+
+
+def test_backward_returning_wrong_number_of_gradients_is_an_error():
+    a, b = f64([1.0]), f64([2.0])
+    with pytest.raises(RuntimeError, match="WrongArity.backward returned 1 gradient"):
+        WrongArity.apply(a, b).sum().backward()
+
+
+def test_backward_returning_wrong_shape_is_an_error():
+    a = f64([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"WrongShape.backward.*shape \(7, 7\).*\(2,\)"):
+        WrongShape.apply(a).sum().backward()
+
+
+def test_integer_output_is_not_recorded():
+    x = f64([1.5, 2.5])
+    i = x.astype(np.int64)
+    assert not i.requires_grad and i.dtype == np.int64
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    class BadSquare(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return g * a  # missing the factor 2
+
+    with pytest.raises(mg.GradcheckError, match="numerical"):
+        mg.gradcheck(lambda t: BadSquare.apply(t), [f64([1.0, 2.0])])
+
+
+def test_gradcheck_requires_a_differentiable_input():
+    with pytest.raises(ValueError, match="requires_grad"):
+        mg.gradcheck(lambda t: t * 2, [f64([1.0], requires_grad=False)])
