@@ -1,0 +1,38 @@
+"""Denoising autoencoder: corrupt x to x~ and learn to reconstruct the clean x.
+
+With masking noise the first layer learns local stroke detectors (the slides' pictures):
+see filters.png in --out.
+
+    python examples/denoising_autoencoder.py --noise mask --noise-level 0.25
+    python examples/denoising_autoencoder.py --noise gaussian --noise-level 0.3
+"""
+
+from __future__ import annotations
+
+import _common
+import numpy as np
+
+from minigrad.models import DenoisingAutoencoder
+
+
+def main(argv=None):
+    p = _common.make_parser(__doc__, epochs=3, batch_size=32, lr=1e-3)
+    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--noise", choices=["mask", "gaussian"], default="mask")
+    p.add_argument("--noise-level", type=float, default=0.25, help="q for mask, sigma else")
+    args = p.parse_args(argv)
+    return _common.run(
+        args,
+        "denoising_autoencoder",
+        lambda shape: DenoisingAutoencoder(
+            int(np.prod(shape)),
+            args.hidden,
+            noise=args.noise,
+            noise_level=args.noise_level,
+            seed=args.seed,
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Sparse autoencoder: sigmoid code, loss + beta * sum_l KL(rho || rho_hat_l).
+
+Prints the mean hidden activation at the end: it should sit near --rho.
+"""
+
+from __future__ import annotations
+
+import _common
+import numpy as np
+
+import minigrad as mg
+from minigrad.models import SparseAutoencoder
+
+
+def main(argv=None):
+    p = _common.make_parser(__doc__, epochs=2, batch_size=64, lr=2e-3)
+    p.add_argument("--hidden", type=int, default=196)
+    p.add_argument("--rho", type=float, default=0.05)
+    p.add_argument("--beta", type=float, default=0.1)
+    args = p.parse_args(argv)
+    models = []
+
+    def build(shape):
+        models.append(SparseAutoencoder(int(np.prod(shape)), args.hidden, args.rho, args.beta))
+        return models[0]
+
+    history = _common.run(args, "sparse_autoencoder", build)
+    train_set, test_set, _ = _common.load_data(args)
+    with mg.no_grad():
+        h = models[0].encode(mg.tensor(_common.all_images(test_set, 1000))).numpy()
+    print(f"mean hidden activation {h.mean():.4f} (target rho = {args.rho})")
+    return history
+
+
+if __name__ == "__main__":
+    main()
