@@ -1,4 +1,5 @@
-"""Pooling layers over the functional pooling ops (PyTorch's arguments and defaults).
+"""Pooling layers over the functional pooling ops (PyTorch's arguments and defaults;
+the stride defaults to the kernel size, so windows do not overlap).
 
 Max pooling reports the location of each maximum with ``return_indices=True``;
 ``MaxUnpool`` puts values back at those locations (the SegNet decoder).
@@ -46,7 +47,7 @@ class _MaxPoolNd(Module):
         super().__init__()
         self.opts = {
             "kernel_size": kernel_size,
-            "stride": stride,
+            "stride": kernel_size if stride is None else stride,
             "padding": padding,
             "dilation": dilation,
             "ceil_mode": ceil_mode,
@@ -86,7 +87,7 @@ class _AvgPoolNd(Module):
         super().__init__()
         self.opts = {
             "kernel_size": kernel_size,
-            "stride": stride,
+            "stride": kernel_size if stride is None else stride,
             "padding": padding,
             "ceil_mode": ceil_mode,
             "count_include_pad": count_include_pad,
@@ -119,7 +120,11 @@ class _LPPoolNd(Module):
     ) -> None:
         super().__init__()
         self.norm_type = norm_type
-        self.opts = {"kernel_size": kernel_size, "stride": stride, "ceil_mode": ceil_mode}
+        self.opts = {
+            "kernel_size": kernel_size,
+            "stride": kernel_size if stride is None else stride,
+            "ceil_mode": ceil_mode,
+        }
 
     def forward(self, x: Any) -> Any:
         return _op(self._fn)(x, self.norm_type, **self.opts)
@@ -145,7 +150,11 @@ class _MaxUnpoolNd(Module):
         self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0
     ) -> None:
         super().__init__()
-        self.opts = {"kernel_size": kernel_size, "stride": stride, "padding": padding}
+        self.opts = {
+            "kernel_size": kernel_size,
+            "stride": kernel_size if stride is None else stride,
+            "padding": padding,
+        }
 
     def forward(self, x: Any, indices: Any, output_size: tuple | None = None) -> Any:
         extra = {} if output_size is None else {"output_size": output_size}

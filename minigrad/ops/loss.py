@@ -1,6 +1,6 @@
 """Losses and regularizers, as differentiable ops on the tape.
 
-Each loss first computes a per-element loss (an ``Function`` with its forward
+Each loss first computes a per-element loss (a ``Function`` with its forward
 and backward side by side where the formula is numerically delicate, plain
 composed ops elsewhere) and then applies the ``reduction``:
 
