@@ -1,8 +1,8 @@
-"""Tied weights: decoders that reuse their encoder's weight (Deep Learning, sec. 14.x).
+"""Tied weights: decoders that reuse their encoder's weight (autoencoders, ch. 14).
 
 ``TiedLinear(enc)`` decodes with W^T: r = h W + c for an encoder h = f(x W^T + b).
 ``TiedConvTranspose2d(enc)`` decodes with the transpose convolution of the
-encoder's own kernel, the book's R = h(K, H, s) (eq. 9.14).
+encoder's own kernel, the book's R = h(K, H, s) (sec. 9.5, with h of eq. 9.13).
 
 The decoder registers the *same* Parameter object as the encoder, so a model
 holding both reports it once in ``parameters()`` (the optimizer updates it
