@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -26,12 +27,19 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- grad mode
 
-_grad_enabled = True
+class _GradState(threading.local):
+    """Grad mode is per thread (as in PyTorch): a ``no_grad`` block in one thread
+    must not silently stop recording in another."""
+
+    enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
     """True when new ops are recorded on the tape."""
-    return _grad_enabled
+    return _state.enabled
 
 
 class _GradMode:
@@ -44,26 +52,23 @@ class _GradMode:
     _mode = True
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self.__dict__.setdefault("_prev", []).append(_grad_enabled)
-        _grad_enabled = self._mode
+        self.__dict__.setdefault("_prev", []).append(_state.enabled)
+        _state.enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._prev.pop()
+        _state.enabled = self._prev.pop()
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self._mode
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            global _grad_enabled
-            prev = _grad_enabled
-            _grad_enabled = mode
+            prev = _state.enabled
+            _state.enabled = mode
             try:
                 return fn(*args, **kwargs)
             finally:
-                _grad_enabled = prev
+                _state.enabled = prev
 
         return wrapper
 
@@ -169,7 +174,7 @@ class Function:
         result.grad = None
         result._retains_grad = False
         # Integer or boolean results (casts, comparisons) carry no gradient.
-        if record and _grad_enabled and out.dtype.kind in "fc":
+        if record and _state.enabled and out.dtype.kind in "fc":
             ctx.fn = cls
             ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
             ctx.needs_input_grad = tuple(needs)

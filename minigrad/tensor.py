@@ -305,6 +305,16 @@ class Tensor:
     def __getitem__(self, index):
         return _sh.getitem(self, index)
 
+    def __setitem__(self, index, value) -> None:
+        """In-place assignment into ``data``; not recorded, so it is refused where
+        it would corrupt a gradient (as PyTorch refuses it on such leaves)."""
+        if autograd.is_grad_enabled() and (self.requires_grad or self._ctx is not None):
+            raise RuntimeError(
+                "in-place assignment to a tensor that requires grad is not differentiable; "
+                "do it under mg.no_grad(), or on .detach() / a copy"
+            )
+        self.data[_sh._plain_index(index)] = value.data if isinstance(value, Tensor) else value
+
     # comparisons: not differentiable, give boolean tensors
     def __lt__(self, other):
         return Tensor._wrap(self.data < _raw(other))
@@ -563,29 +573,31 @@ def arange(start, end=None, step=1, dtype: Any = None, requires_grad: bool = Fal
 
 def zeros_like(t: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     a = np.asarray(_raw(t))
-    return zeros(a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad)
+    return zeros(a.shape, dtype=a.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def ones_like(t: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     a = np.asarray(_raw(t))
-    return ones(a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad)
+    return ones(a.shape, dtype=a.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def full_like(
     t: ArrayLike, fill_value: float, dtype: Any = None, requires_grad: bool = False
 ) -> Tensor:
     a = np.asarray(_raw(t))
-    return full(a.shape, fill_value, dtype=dtype or a.dtype, requires_grad=requires_grad)
+    return full(
+        a.shape, fill_value, dtype=a.dtype if dtype is None else dtype, requires_grad=requires_grad
+    )
 
 
 def randn_like(t: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     a = np.asarray(_raw(t))
-    return randn(a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad)
+    return randn(a.shape, dtype=a.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def rand_like(t: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     a = np.asarray(_raw(t))
-    return rand(a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad)
+    return rand(a.shape, dtype=a.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 autograd._Tensor = Tensor  # Function.apply wraps its results without importing us

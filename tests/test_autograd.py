@@ -437,3 +437,24 @@ def test_gradcheck_catches_a_wrong_backward():
 def test_gradcheck_requires_a_differentiable_input():
     with pytest.raises(ValueError, match="requires_grad"):
         mg.gradcheck(lambda t: t * 2, [f64([1.0], requires_grad=False)])
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    def worker():
+        with mg.no_grad():
+            inside.set()
+            release.wait(5)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    try:
+        inside.wait(5)
+        assert mg.is_grad_enabled()  # the other thread's no_grad does not leak here
+        assert (f64([1.0]) * 2).requires_grad
+    finally:
+        release.set()
+        th.join()

@@ -821,3 +821,15 @@ def test_cast_gradient_in_input_dtype():
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
     z = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
     assert mg.gradcheck(lambda t: t.float().double() * 2, [z], eps=1e-3, atol=1e-3)
+
+
+def test_clamp_with_tensor_bounds_and_pow_zero_exponent():
+    x = mg.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    lo, hi = mg.tensor(np.array([0.0, 0.0, 0.0])), mg.tensor(np.array([1.0, 1.0, 1.0]))
+    y = F.clamp(x, lo, hi)
+    np.testing.assert_array_equal(y.numpy(), [0.0, 0.5, 1.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.0])
+    z = mg.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (z**0).sum().backward()  # constant: gradient 0, not 0 * 0^-1 = nan
+    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0])

@@ -270,3 +270,26 @@ def test_float32_op_results_stay_float32():
     assert y.dtype == np.float32
     y.backward()
     assert x.grad.dtype == np.float32
+
+
+def test_like_factories_accept_a_numpy_dtype_object():
+    # np.dtype objects are falsy (len 0), which once made ``dtype or ...`` ignore them.
+    base = mg.zeros(3, dtype=np.float64)
+    assert mg.zeros_like(base, dtype=np.dtype(np.float32)).dtype == np.float32
+    assert mg.ones_like(base, dtype=np.dtype("float32")).dtype == np.float32
+
+
+def test_setitem_writes_data_and_refuses_recorded_tensors():
+    t = mg.zeros(2, 3)
+    t[0, 1] = 5.0
+    t[1] = mg.tensor([1.0, 2.0, 3.0])
+    t[[0, 1], [0, 0]] = -1.0
+    np.testing.assert_array_equal(t.numpy(), [[-1, 5, 0], [-1, 2, 3]])
+    w = mg.zeros(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w[0] = 1.0
+    with mg.no_grad():
+        w[0] = 1.0  # e.g. an initialiser
+    np.testing.assert_array_equal(w.numpy(), [1.0, 0.0])
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        (w * 2)[0] = 3.0

@@ -175,7 +175,9 @@ def dropout(x, p: float = 0.5, training: bool = True):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
-        return x
+        from minigrad.tensor import as_tensor
+
+        return as_tensor(x)
     return Dropout.apply(x, p=p)
 
 

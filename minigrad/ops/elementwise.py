@@ -100,7 +100,15 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        ga = g * b * np.power(a, b - 1) if need_a else None
+        ga = None
+        if need_a:
+            # b a^(b-1), except where b == 0: a^0 is constant (a^-1 would give 0 * inf).
+            zero = np.equal(b, 0)
+            if np.any(zero):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ga = np.where(zero, 0, g * b * np.power(a, b - 1))
+            else:
+                ga = g * b * np.power(a, b - 1)
         gb = None
         if need_b:
             a_arr = np.asarray(a)
@@ -195,7 +203,10 @@ def clamp(x, min: float | None = None, max: float | None = None):
     """Limit values to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, lo=min, hi=max)
+    # Bounds are constants (no gradient flows to them); Tensor bounds give their data.
+    lo = getattr(min, "data", min)
+    hi = getattr(max, "data", max)
+    return Clamp.apply(x, lo=lo, hi=hi)
 
 
 clip = clamp
