@@ -66,3 +66,7 @@ import numpy as _np  # noqa: E402
 float32 = _np.float32
 float64 = _np.float64
 int64 = _np.int64
+
+# Subpackages users reach as mg.nn, mg.optim, mg.kernels, mg.data, mg.models.
+from minigrad import data, kernels, models, nn, optim  # noqa: E402
+from minigrad.serialization import CheckpointError, load, save  # noqa: E402
