@@ -590,3 +590,23 @@ def test_linear_fuzz(n, din, dout, seed):
     np.testing.assert_allclose(
         lin(t64(x)).numpy(), x @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-12
     )
+
+
+def test_buffers_in_state_dict_and_functional_alias():
+    class WithStats(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.register_buffer("running_mean", np.zeros(2))
+            self.register_buffer("scratch", np.ones(3), persistent=False)
+
+    m = WithStats()
+    # PyTorch's order: a module's own entries, then its children's
+    assert list(m.state_dict()) == ["running_mean", "lin.weight", "lin.bias"]
+    sd = m.state_dict()
+    sd["running_mean"] = np.array([1.5, -2.0])
+    m.load_state_dict(sd)
+    np.testing.assert_array_equal(m.running_mean, [1.5, -2.0])
+    assert [n for n, _ in m.named_buffers()] == ["running_mean", "scratch"]
+    assert nn.functional.cross_entropy is F.cross_entropy
+    assert nn.functional.linear(mg.ones(1, 2), mg.ones(3, 2)).shape == (1, 3)

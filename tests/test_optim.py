@@ -303,3 +303,27 @@ def test_against_torch():
             opt.step()
             ref.append(th.detach().numpy().copy())
         np.testing.assert_allclose(got, np.array(ref), rtol=1e-10, atol=1e-12)
+
+
+def test_schedulers_against_torch():
+    torch = pytest.importorskip("torch")
+    for ours_cls, theirs_cls, kw in [
+        (lr_scheduler.StepLR, torch.optim.lr_scheduler.StepLR, dict(step_size=4, gamma=0.3)),
+        (
+            lr_scheduler.CosineAnnealingLR,
+            torch.optim.lr_scheduler.CosineAnnealingLR,
+            dict(T_max=7, eta_min=0.01),
+        ),
+    ]:
+        opt = optim.SGD([nn.Parameter(np.ones(1))], lr=0.5)
+        sched = ours_cls(opt, **kw)
+        topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+        tsched = theirs_cls(topt, **kw)
+        for _ in range(25):
+            assert opt.param_groups[0]["lr"] == pytest.approx(
+                topt.param_groups[0]["lr"], rel=1e-9, abs=1e-12
+            )
+            opt.step()
+            topt.step()
+            sched.step()
+            tsched.step()
