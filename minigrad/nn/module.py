@@ -66,10 +66,10 @@ class Module:
             )
         params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)  # a re-assigned name keeps its place
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -90,9 +90,10 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: Any = None) -> None:
         for d in (self._parameters, self._modules, self._buffers):
-            d.pop(name, None)
+            if d is not keep:
+                d.pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
