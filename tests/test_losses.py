@@ -464,3 +464,24 @@ def test_against_torch():
         tF.kl_div(torch.tensor(lq), torch.tensor(t), reduction="batchmean").item(),
         rtol=1e-10,
     )
+
+
+def test_float32_losses_against_float64_references():
+    x = RNG.standard_normal((8, 6)).astype(np.float32)
+    y = RNG.integers(0, 6, 8)
+    xt = mg.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(xt, y)
+    loss.backward()
+    assert loss.dtype == np.float32 and xt.grad.dtype == np.float32
+    logp = log_softmax_ref(x.astype(np.float64))
+    np.testing.assert_allclose(loss.item(), nll_ref(logp, y), rtol=1e-6)
+    g = np.exp(logp)
+    g[np.arange(8), y] -= 1
+    np.testing.assert_allclose(xt.grad.numpy(), g / 8, rtol=1e-5, atol=1e-7)
+    p = RNG.uniform(0.05, 0.95, (4, 5)).astype(np.float32)
+    t = RNG.random((4, 5)).astype(np.float32)
+    bce = F.binary_cross_entropy_with_logits(mg.tensor(p), mg.tensor(t))
+    assert bce.dtype == np.float32
+    p64, t64_ = p.astype(np.float64), t.astype(np.float64)
+    ref = np.mean(np.log1p(np.exp(p64)) - t64_ * p64)
+    np.testing.assert_allclose(bce.item(), ref, rtol=1e-6)
