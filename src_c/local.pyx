@@ -32,18 +32,26 @@ cdef extern from "local_kernels.h" nogil:
     int MG_LOCAL_BATCH_ALIGN_F32
     int MG_LOCAL_BATCH_ALIGN_F64
 
-    void mg_local_pack_f32(const float *src, float *dst, Py_ssize_t n, Py_ssize_t n_pad,
-                           Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
-                           Py_ssize_t pw, int nt)
-    void mg_local_pack_f64(const double *src, double *dst, Py_ssize_t n, Py_ssize_t n_pad,
-                           Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
-                           Py_ssize_t pw, int nt)
-    void mg_local_unpack_f32(const float *src, float *dst, Py_ssize_t n, Py_ssize_t n_pad,
-                             Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
-                             Py_ssize_t pw, int nt)
-    void mg_local_unpack_f64(const double *src, double *dst, Py_ssize_t n, Py_ssize_t n_pad,
-                             Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
-                             Py_ssize_t pw, int nt)
+    void mg_local_pack_input_f32(const float *x, float *xp, Py_ssize_t n, Py_ssize_t n_pad,
+                                 Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                                 Py_ssize_t pw, int nt)
+    void mg_local_pack_input_f64(const double *x, double *xp, Py_ssize_t n, Py_ssize_t n_pad,
+                                 Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                                 Py_ssize_t pw, int nt)
+    void mg_local_unpack_input_f32(const float *xp, float *x, Py_ssize_t n, Py_ssize_t n_pad,
+                                   Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                                   Py_ssize_t pw, int nt)
+    void mg_local_unpack_input_f64(const double *xp, double *x, Py_ssize_t n, Py_ssize_t n_pad,
+                                   Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ph,
+                                   Py_ssize_t pw, int nt)
+    void mg_local_pack_output_f32(const float *y, float *yp, Py_ssize_t n, Py_ssize_t n_pad,
+                                  Py_ssize_t c, Py_ssize_t P, int nt)
+    void mg_local_pack_output_f64(const double *y, double *yp, Py_ssize_t n, Py_ssize_t n_pad,
+                                  Py_ssize_t c, Py_ssize_t P, int nt)
+    void mg_local_unpack_output_f32(const float *yp, float *y, Py_ssize_t n, Py_ssize_t n_pad,
+                                    Py_ssize_t c, Py_ssize_t P, int nt)
+    void mg_local_unpack_output_f64(const double *yp, double *y, Py_ssize_t n, Py_ssize_t n_pad,
+                                    Py_ssize_t c, Py_ssize_t P, int nt)
     int mg_local_forward_f32(const float *xp, const float *w, const float *b, float *yp,
                              const mg_local_shape *s, int nt)
     int mg_local_forward_f64(const double *xp, const double *w, const double *b, double *yp,
@@ -182,7 +190,7 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
                 f"and {'tile' if tiled else 'output location'}), got {b.shape}")
     cdef int nt = _threads(op, num_threads)
     xp = np.empty((s.c_in, s.hp, s.wp, s.n_pad), dtype=x.dtype)
-    yp = np.empty((s.c_out, s.h_out * s.w_out, s.n_pad), dtype=x.dtype)
+    yp = np.empty((s.h_out * s.w_out, s.c_out, s.n_pad), dtype=x.dtype)
     y = np.empty((s.n, s.c_out, s.h_out, s.w_out), dtype=x.dtype)
     cdef void *px = _ptr(x)
     cdef void *pxp = _ptr(xp)
@@ -193,15 +201,17 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
     cdef int rc
     with nogil:
         if f32:
-            mg_local_pack_f32(<float *>px, <float *>pxp, s.n, s.n_pad, s.c_in, s.h, s.w, s.ph, s.pw, nt)
+            mg_local_pack_input_f32(<float *>px, <float *>pxp, s.n, s.n_pad, s.c_in, s.h, s.w,
+                                    s.ph, s.pw, nt)
             rc = mg_local_forward_f32(<float *>pxp, <float *>pw, <float *>pb, <float *>pyp, &s, nt)
-            mg_local_unpack_f32(<float *>pyp, <float *>py, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
-                                0, 0, nt)
+            mg_local_unpack_output_f32(<float *>pyp, <float *>py, s.n, s.n_pad, s.c_out,
+                                       s.h_out * s.w_out, nt)
         else:
-            mg_local_pack_f64(<double *>px, <double *>pxp, s.n, s.n_pad, s.c_in, s.h, s.w, s.ph, s.pw, nt)
+            mg_local_pack_input_f64(<double *>px, <double *>pxp, s.n, s.n_pad, s.c_in, s.h, s.w,
+                                    s.ph, s.pw, nt)
             rc = mg_local_forward_f64(<double *>pxp, <double *>pw, <double *>pb, <double *>pyp, &s, nt)
-            mg_local_unpack_f64(<double *>pyp, <double *>py, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
-                                0, 0, nt)
+            mg_local_unpack_output_f64(<double *>pyp, <double *>py, s.n, s.n_pad, s.c_out,
+                                       s.h_out * s.w_out, nt)
     if rc != 0:
         raise MemoryError(f"{op}: out of memory")
     return y, xp
@@ -230,7 +240,7 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
         raise ValueError(f"{op}: x_packed must have shape {(s.c_in, s.hp, s.wp, s.n_pad)} "
                          f"(as forward returns it), got {x_packed.shape}")
     cdef int nt = _threads(op, num_threads)
-    gyp = np.empty((s.c_out, s.h_out * s.w_out, s.n_pad), dtype=grad_out.dtype)
+    gyp = np.empty((s.h_out * s.w_out, s.c_out, s.n_pad), dtype=grad_out.dtype)
     gxp = gx = gw = gb = None
     if need_input:
         gxp = np.empty((s.c_in, s.hp, s.wp, s.n_pad), dtype=grad_out.dtype)
@@ -250,22 +260,22 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
     cdef int rc = 0
     with nogil:
         if f32:
-            mg_local_pack_f32(<float *>pgy, <float *>pgyp, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
-                              0, 0, nt)
+            mg_local_pack_output_f32(<float *>pgy, <float *>pgyp, s.n, s.n_pad, s.c_out,
+                                     s.h_out * s.w_out, nt)
             if need_input:
                 rc |= mg_local_grad_input_f32(<float *>pgyp, <float *>pw, <float *>pgxp, &s, nt)
-                mg_local_unpack_f32(<float *>pgxp, <float *>pgx, s.n, s.n_pad, s.c_in, s.h, s.w,
-                                    s.ph, s.pw, nt)
+                mg_local_unpack_input_f32(<float *>pgxp, <float *>pgx, s.n, s.n_pad, s.c_in, s.h,
+                                          s.w, s.ph, s.pw, nt)
             if need_weight or need_bias:
                 rc |= mg_local_grad_weight_f32(<float *>pgyp, <float *>pxp, <float *>pgw,
                                                <float *>pgb, &s, nt)
         else:
-            mg_local_pack_f64(<double *>pgy, <double *>pgyp, s.n, s.n_pad, s.c_out, s.h_out, s.w_out,
-                              0, 0, nt)
+            mg_local_pack_output_f64(<double *>pgy, <double *>pgyp, s.n, s.n_pad, s.c_out,
+                                     s.h_out * s.w_out, nt)
             if need_input:
                 rc |= mg_local_grad_input_f64(<double *>pgyp, <double *>pw, <double *>pgxp, &s, nt)
-                mg_local_unpack_f64(<double *>pgxp, <double *>pgx, s.n, s.n_pad, s.c_in, s.h, s.w,
-                                    s.ph, s.pw, nt)
+                mg_local_unpack_input_f64(<double *>pgxp, <double *>pgx, s.n, s.n_pad, s.c_in, s.h,
+                                          s.w, s.ph, s.pw, nt)
             if need_weight or need_bias:
                 rc |= mg_local_grad_weight_f64(<double *>pgyp, <double *>pxp, <double *>pgw,
                                                <double *>pgb, &s, nt)

@@ -29,6 +29,9 @@
  * 4 x xmm registers depending on the target of the function using them. */
 typedef float vf32 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 typedef double vf64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
+/* Lane-index vectors for __builtin_shuffle (same lane count and width). */
+typedef int32_t vi32 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
+typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 
 #if (defined(__x86_64__) || defined(__i386__))
 #define MG_X86 1
@@ -38,17 +41,21 @@ typedef double vf64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #define TARGET
 #define REAL float
 #define VEC vf32
+#define IVEC vi32
 #define SFX f32_c
 #include "local_kernels_impl.h"
 #undef REAL
 #undef VEC
+#undef IVEC
 #undef SFX
 #define REAL double
 #define VEC vf64
+#define IVEC vi64
 #define SFX f64_c
 #include "local_kernels_impl.h"
 #undef REAL
 #undef VEC
+#undef IVEC
 #undef SFX
 #undef TARGET
 
@@ -57,17 +64,21 @@ typedef double vf64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #define TARGET __attribute__((target("avx2,fma")))
 #define REAL float
 #define VEC vf32
+#define IVEC vi32
 #define SFX f32_avx2
 #include "local_kernels_impl.h"
 #undef REAL
 #undef VEC
+#undef IVEC
 #undef SFX
 #define REAL double
 #define VEC vf64
+#define IVEC vi64
 #define SFX f64_avx2
 #include "local_kernels_impl.h"
 #undef REAL
 #undef VEC
+#undef IVEC
 #undef SFX
 #undef TARGET
 
@@ -75,17 +86,21 @@ typedef double vf64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 #define REAL float
 #define VEC vf32
+#define IVEC vi32
 #define SFX f32_avx512
 #include "local_kernels_impl.h"
 #undef REAL
 #undef VEC
+#undef IVEC
 #undef SFX
 #define REAL double
 #define VEC vf64
+#define IVEC vi64
 #define SFX f64_avx512
 #include "local_kernels_impl.h"
 #undef REAL
 #undef VEC
+#undef IVEC
 #undef SFX
 #undef TARGET
 #endif
@@ -118,27 +133,6 @@ int mg_local_set_isa(int level)
     return mg_local_isa();
 }
 
-void mg_local_pack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
-{
-    pack_f32_c(src, dst, n, np, c, h, w, ph, pw, nt);
-}
-void mg_local_pack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
-{
-    pack_f64_c(src, dst, n, np, c, h, w, ph, pw, nt);
-}
-void mg_local_unpack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
-{
-    unpack_f32_c(src, dst, n, np, c, h, w, ph, pw, nt);
-}
-void mg_local_unpack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
-{
-    unpack_f64_c(src, dst, n, np, c, h, w, ph, pw, nt);
-}
-
 /* Each entry point tabulates the tap offsets, then runs the variant for the CPU. */
 #ifdef MG_X86
 #define MG_DISPATCH(name, T, ...)                                                        \
@@ -154,6 +148,28 @@ void mg_local_unpack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t 
 #endif
 
 #define MG_ENTRY_POINTS(T, REAL_T)                                                       \
+    void mg_local_pack_input_##T(const REAL_T *x, REAL_T *xp, ptrdiff_t n, ptrdiff_t np,  \
+                                 ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,      \
+                                 ptrdiff_t pw, int nt)                                     \
+    {                                                                                    \
+        MG_DISPATCH(pack_input, T, x, xp, n, np, c, h, w, ph, pw, nt);                   \
+    }                                                                                    \
+    void mg_local_unpack_input_##T(const REAL_T *xp, REAL_T *x, ptrdiff_t n, ptrdiff_t np,\
+                                   ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,    \
+                                   ptrdiff_t pw, int nt)                                   \
+    {                                                                                    \
+        MG_DISPATCH(unpack_input, T, xp, x, n, np, c, h, w, ph, pw, nt);                 \
+    }                                                                                    \
+    void mg_local_pack_output_##T(const REAL_T *y, REAL_T *yp, ptrdiff_t n, ptrdiff_t np, \
+                                  ptrdiff_t c, ptrdiff_t P, int nt)                        \
+    {                                                                                    \
+        MG_DISPATCH(pack_output, T, y, yp, n, np, c, P, nt);                             \
+    }                                                                                    \
+    void mg_local_unpack_output_##T(const REAL_T *yp, REAL_T *y, ptrdiff_t n,             \
+                                    ptrdiff_t np, ptrdiff_t c, ptrdiff_t P, int nt)        \
+    {                                                                                    \
+        MG_DISPATCH(unpack_output, T, yp, y, n, np, c, P, nt);                           \
+    }                                                                                    \
     int mg_local_forward_##T(const REAL_T *xp, const REAL_T *w, const REAL_T *b,         \
                              REAL_T *yp, const mg_local_shape *s, int nt)                \
     {                                                                                    \

@@ -39,27 +39,35 @@ typedef struct {
     ptrdiff_t th, tw;           /* kernel tiles (th = h_out, tw = w_out: locally connected) */
 } mg_local_shape;
 
-/* src (n, c, h, w) NCHW  ->  dst (c, h + 2ph, w + 2pw, np), zeros in the padding and lanes >= n. */
-void mg_local_pack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
-void mg_local_pack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
-
-/* src (c, h + 2ph, w + 2pw, np)  ->  dst (n, c, h, w): the interior, lanes < n. */
-void mg_local_unpack_f32(const float *src, float *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
-void mg_local_unpack_f64(const double *src, double *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int num_threads);
+/* Layout conversions (all parallel, SIMD tile transposes):
+ *   pack_input:    x (n, c, h, w)  ->  X' (c, h + 2ph, w + 2pw, np), zeros in the padding
+ *                  and in the lanes >= n
+ *   unpack_input:  X' -> x, the interior and lanes < n
+ *   pack_output:   y (n, c, P)  ->  Y' (P, c, np), P = h_out * w_out
+ *   unpack_output: Y' -> y */
+#define MG_LOCAL_DECLARE_LAYOUT(T, REAL_T)                                                       \
+    void mg_local_pack_input_##T(const REAL_T *x, REAL_T *xp, ptrdiff_t n, ptrdiff_t np,        \
+                                 ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,            \
+                                 ptrdiff_t pw, int num_threads);                                 \
+    void mg_local_unpack_input_##T(const REAL_T *xp, REAL_T *x, ptrdiff_t n, ptrdiff_t np,      \
+                                   ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,          \
+                                   ptrdiff_t pw, int num_threads);                               \
+    void mg_local_pack_output_##T(const REAL_T *y, REAL_T *yp, ptrdiff_t n, ptrdiff_t np,       \
+                                  ptrdiff_t c, ptrdiff_t P, int num_threads);                    \
+    void mg_local_unpack_output_##T(const REAL_T *yp, REAL_T *y, ptrdiff_t n, ptrdiff_t np,     \
+                                    ptrdiff_t c, ptrdiff_t P, int num_threads);
+MG_LOCAL_DECLARE_LAYOUT(f32, float)
+MG_LOCAL_DECLARE_LAYOUT(f64, double)
 
 /* Forward.  xp: packed input (c_in, hp, wp, np); w: (c_out, th, tw, c_in, kh, kw);
- * b: (c_out, th, tw) or NULL; yp (out): (c_out, h_out * w_out, np).
+ * b: (c_out, th, tw) or NULL; yp (out): (h_out * w_out, c_out, np).
  * Returns 0, or -1 when a small index table could not be allocated. */
 int mg_local_forward_f32(const float *xp, const float *w, const float *b, float *yp,
                          const mg_local_shape *s, int num_threads);
 int mg_local_forward_f64(const double *xp, const double *w, const double *b, double *yp,
                          const mg_local_shape *s, int num_threads);
 
-/* Gradient w.r.t. the packed input.  gyp: (c_out, h_out * w_out, np);
+/* Gradient w.r.t. the packed input.  gyp: (h_out * w_out, c_out, np);
  * gxp (out, overwritten): (c_in, hp, wp, np), padding included. */
 int mg_local_grad_input_f32(const float *gyp, const float *w, float *gxp,
                             const mg_local_shape *s, int num_threads);

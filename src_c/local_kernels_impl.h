@@ -14,7 +14,7 @@
  *   k = (c * kh + i) * kw + j     a kernel tap, K = c_in * kh * kw of them
  *   X'[c][ih][iw][n]             packed input, row of np batch lanes at
  *                                xp + ((c * hp + ih) * wp + iw) * np
- *   Y'[co][p][n]                 packed output, yp + (co * P + p) * np
+ *   Y'[p][co][n]                 packed output, yp + (p * c_out + co) * np
  * Input row of tap k at location p:  ih = oh * sh + i, iw = ow * sw + j, so its
  * offset splits into loc(p) = (oh * sh * wp + ow * sw) * np plus koff[k] =
  * ((c * hp + i) * wp + j) * np, the latter tabulated once per call.
@@ -45,15 +45,98 @@ static MG_INLINE TARGET REAL FN(vsum)(VEC v)
 
 /* ------------------------------------------------------------ pack / unpack */
 
-__attribute__((unused)) static void FN(pack)(const REAL *src, REAL *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                     ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+/* Transpose a VL x VL tile held as VL row vectors, in registers.  Step d swaps
+ * bit d of the row index with bit d of the column index: the off-diagonal
+ * d x d blocks of every 2d x 2d block trade places.  After the steps for all
+ * bits every element (i, j) sits at (j, i). */
+static MG_INLINE TARGET void FN(transpose_step)(VEC r[], const int d)
+{
+#if defined(__clang__) /* no __builtin_shuffle: plain element moves */
+    for (int i = 0; i < (int)VL; i++) {
+        if (i & d) continue;
+        for (int j = 0; j < (int)VL; j++) {
+            if (!(j & d)) continue;
+            const REAL t = r[i][j];
+            r[i][j] = r[i + d][j - d];
+            r[i + d][j - d] = t;
+        }
+    }
+#else
+    IVEC lo, hi;
+    for (int j = 0; j < (int)VL; j++) {
+        lo[j] = (j & d) ? VL + j - d : j; /* row i keeps its own half, takes row i+d's */
+        hi[j] = (j & d) ? VL + j : j + d;
+    }
+    for (int i = 0; i < (int)VL; i++) {
+        if (i & d) continue;
+        const VEC a = r[i], b = r[i + d];
+        r[i] = __builtin_shuffle(a, b, lo);
+        r[i + d] = __builtin_shuffle(a, b, hi);
+    }
+#endif
+}
+
+static MG_INLINE TARGET void FN(transpose)(VEC r[])
+{
+    if (VL > 8) FN(transpose_step)(r, 8);
+    FN(transpose_step)(r, 4);
+    FN(transpose_step)(r, 2);
+    FN(transpose_step)(r, 1);
+}
+
+/* Into batch lanes: dst[q * dstride + b] = src[b * sstride + q] for q < len and
+ * the VL images b (rows b >= nb read as zeros, so padding lanes come out 0).
+ * Whole tiles only: a last partial tile is shifted back to overlap the one
+ * before (copying twice is harmless); rows shorter than VL go element-wise. */
+static TARGET void FN(to_lanes)(const REAL *src, ptrdiff_t sstride, int nb, REAL *dst,
+                                ptrdiff_t dstride, ptrdiff_t len)
+{
+    if (len < VL) {
+        for (ptrdiff_t q = 0; q < len; q++)
+            for (int b = 0; b < (int)VL; b++)
+                dst[q * dstride + b] = b < nb ? src[b * sstride + q] : (REAL)0;
+        return;
+    }
+    for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
+        if (q0 + VL > len) q0 = len - VL;
+        VEC r[VL];
+        for (int b = 0; b < (int)VL; b++)
+            r[b] = b < nb ? FN(vload)(src + b * sstride + q0) : FN(vzero)();
+        FN(transpose)(r);
+        for (int q = 0; q < (int)VL; q++) FN(vstore)(dst + (q0 + q) * dstride, r[q]);
+    }
+}
+
+/* Out of batch lanes, the inverse: dst[b * dstride + q] = src[q * sstride + b]
+ * for q < len and images b < nb. */
+static TARGET void FN(from_lanes)(const REAL *src, ptrdiff_t sstride, int nb, REAL *dst,
+                                  ptrdiff_t dstride, ptrdiff_t len)
+{
+    if (len < VL) {
+        for (int b = 0; b < nb; b++)
+            for (ptrdiff_t q = 0; q < len; q++) dst[b * dstride + q] = src[q * sstride + b];
+        return;
+    }
+    for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
+        if (q0 + VL > len) q0 = len - VL;
+        VEC r[VL];
+        for (int q = 0; q < (int)VL; q++) r[q] = FN(vload)(src + (q0 + q) * sstride);
+        FN(transpose)(r);
+        for (int b = 0; b < nb; b++) FN(vstore)(dst + b * dstride + q0, r[b]);
+    }
+}
+
+/* x (n, c, h, w)  ->  X' (c, h + 2ph, w + 2pw, np), zero padding. */
+static TARGET void FN(pack_input)(const REAL *x, REAL *xp, ptrdiff_t n, ptrdiff_t np,
+                                  ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
+                                  ptrdiff_t pw, int nt)
 {
     const ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw;
     (void)nt;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t ih = 0; ih < hp; ih++) {
-            REAL *drow = dst + (ci * hp + ih) * wp * np;
+            REAL *drow = xp + (ci * hp + ih) * wp * np;
             const ptrdiff_t hs = ih - ph; /* source row, outside [0, h) in the padding */
             if (hs < 0 || hs >= h) {
                 memset(drow, 0, (size_t)(wp * np) * sizeof(REAL));
@@ -61,30 +144,59 @@ __attribute__((unused)) static void FN(pack)(const REAL *src, REAL *dst, ptrdiff
             }
             memset(drow, 0, (size_t)(pw * np) * sizeof(REAL));
             memset(drow + (pw + w) * np, 0, (size_t)(pw * np) * sizeof(REAL));
-            for (ptrdiff_t iw = 0; iw < w; iw++) {
-                REAL *d = drow + (pw + iw) * np;
-                const REAL *s = src + (ci * h + hs) * w + iw;
-                for (ptrdiff_t b = 0; b < n; b++) d[b] = s[b * c * h * w];
-                for (ptrdiff_t b = n; b < np; b++) d[b] = 0;
+            for (ptrdiff_t b0 = 0; b0 < np; b0 += VL) {
+                const int nb = (int)(n - b0 < VL ? n - b0 : VL);
+                FN(to_lanes)(x + ((b0 * c + ci) * h + hs) * w, c * h * w, nb,
+                             drow + pw * np + b0, np, w);
             }
         }
     }
 }
 
-__attribute__((unused)) static void FN(unpack)(const REAL *src, REAL *dst, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
-                       ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt)
+/* X' (c, h + 2ph, w + 2pw, np)  ->  x (n, c, h, w): the interior. */
+static TARGET void FN(unpack_input)(const REAL *xp, REAL *x, ptrdiff_t n, ptrdiff_t np,
+                                    ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
+                                    ptrdiff_t pw, int nt)
 {
     const ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw;
     (void)nt;
-    /* One packed row (all images of one input row) stays in L1 while it is spread out. */
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t ih = 0; ih < h; ih++) {
-            const REAL *srow = src + ((ci * hp + ih + ph) * wp + pw) * np;
-            for (ptrdiff_t b = 0; b < n; b++) {
-                REAL *d = dst + ((b * c + ci) * h + ih) * w;
-                for (ptrdiff_t iw = 0; iw < w; iw++) d[iw] = srow[iw * np + b];
+            const REAL *srow = xp + ((ci * hp + ih + ph) * wp + pw) * np;
+            for (ptrdiff_t b0 = 0; b0 < n; b0 += VL) {
+                const int nb = (int)(n - b0 < VL ? n - b0 : VL);
+                FN(from_lanes)(srow + b0, np, nb, x + ((b0 * c + ci) * h + ih) * w, c * h * w, w);
             }
+        }
+    }
+}
+
+/* y (n, c, P)  ->  Y' (P, c, np): location-major, so the channels one location
+ * needs are adjacent (and never 4 KiB apart, which would alias in L1). */
+static TARGET void FN(pack_output)(const REAL *y, REAL *yp, ptrdiff_t n, ptrdiff_t np,
+                                   ptrdiff_t c, ptrdiff_t P, int nt)
+{
+    (void)nt;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+    for (ptrdiff_t ci = 0; ci < c; ci++) {
+        for (ptrdiff_t b0 = 0; b0 < np; b0 += VL) {
+            const int nb = (int)(n - b0 < VL ? n - b0 : VL);
+            FN(to_lanes)(y + (b0 * c + ci) * P, c * P, nb, yp + ci * np + b0, c * np, P);
+        }
+    }
+}
+
+/* Y' (P, c, np)  ->  y (n, c, P). */
+static TARGET void FN(unpack_output)(const REAL *yp, REAL *y, ptrdiff_t n, ptrdiff_t np,
+                                     ptrdiff_t c, ptrdiff_t P, int nt)
+{
+    (void)nt;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+    for (ptrdiff_t ci = 0; ci < c; ci++) {
+        for (ptrdiff_t b0 = 0; b0 < n; b0 += VL) {
+            const int nb = (int)(n - b0 < VL ? n - b0 : VL);
+            FN(from_lanes)(yp + ci * np + b0, c * np, nb, y + (b0 * c + ci) * P, c * P, P);
         }
     }
 }
@@ -151,10 +263,10 @@ static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REA
                 const int rn = (int)(s->c_out - co0 < FWD_R ? s->c_out - co0 : FWD_R);
                 const REAL *w_co0 = w + (co0 * TL + wl) * K;
                 const REAL *b_co0 = b ? b + co0 * TL + wl : NULL;
-                REAL *y_co0 = yp + (co0 * P + p) * np + v0 * VL;
+                REAL *y_co0 = yp + (p * s->c_out + co0) * np + v0 * VL;
                 const REAL *xv0 = x_at_p + v0 * VL;
 #define FWD_CALL(NB_)                                                                    \
-    FN(fwd_tile)(NB_, K, xv0, koff, w_co0, TL * K, b_co0, TL, rn, y_co0, P * np)
+    FN(fwd_tile)(NB_, K, xv0, koff, w_co0, TL * K, b_co0, TL, rn, y_co0, np)
                 switch (nb) {
                 case 1: FWD_CALL(1); break;
                 case 2: FWD_CALL(2); break;
@@ -223,13 +335,13 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
             const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
             const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
             REAL *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
-            const REAL *gy_at_p = gyp + p * np + v0 * VL;
+            const REAL *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
             for (ptrdiff_t r0 = 0; r0 < KK; r0 += GI_R) {
                 const int rn = (int)(KK - r0 < GI_R ? KK - r0 : GI_R);
                 const REAL *w_tap0 = w + wl * K + c * KK + r0;
                 const ptrdiff_t *koff_tap0 = koff + c * KK + r0;
 #define GI_CALL(NB_)                                                                     \
-    FN(gi_tile)(NB_, s->c_out, gy_at_p, P * np, w_tap0, TL * K, rn, gx_at_p, koff_tap0)
+    FN(gi_tile)(NB_, s->c_out, gy_at_p, np, w_tap0, TL * K, rn, gx_at_p, koff_tap0)
                 switch (nb) {
                 case 1: GI_CALL(1); break;
                 case 2: GI_CALL(2); break;
@@ -256,13 +368,13 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
                                          ptrdiff_t co0, int rn, ptrdiff_t k0, int qn,
                                          REAL *gw_at)
 {
-    const ptrdiff_t P = s->h_out * s->w_out, np = s->n_pad, nvec = np / VL;
+    const ptrdiff_t np = s->n_pad, nvec = np / VL;
     const ptrdiff_t K = s->c_in * s->kh * s->kw, TL = s->th * s->tw;
     VEC acc[GW_R][GW_Q];
     const REAL *gy_co[GW_R];
     ptrdiff_t ko[GW_Q];
     for (int r = 0; r < GW_R; r++) {
-        gy_co[r] = gyp + (co0 + (r < rn ? r : rn - 1)) * P * np;
+        gy_co[r] = gyp + (co0 + (r < rn ? r : rn - 1)) * np;
         for (int q = 0; q < GW_Q; q++) acc[r][q] = FN(vzero)();
     }
     for (int q = 0; q < GW_Q; q++) ko[q] = koff[k0 + (q < qn ? q : qn - 1)];
@@ -274,7 +386,7 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
                 VEC xv[GW_Q];
                 for (int q = 0; q < GW_Q; q++) xv[q] = FN(vload)(x_at_p + ko[q] + v * VL);
                 for (int r = 0; r < GW_R; r++) {
-                    const VEC g = FN(vload)(gy_co[r] + p * np + v * VL);
+                    const VEC g = FN(vload)(gy_co[r] + p * s->c_out * np + v * VL);
                     for (int q = 0; q < GW_Q; q++) acc[r][q] += g * xv[q];
                 }
             }
@@ -289,7 +401,7 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
 static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, REAL *gb,
                                    const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
-    const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw, np = s->n_pad;
+    const ptrdiff_t TL = s->th * s->tw, np = s->n_pad;
     const ptrdiff_t K = s->c_in * s->kh * s->kw;
     const ptrdiff_t coblocks = (s->c_out + GW_R - 1) / GW_R;
     (void)nt;
@@ -311,7 +423,7 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
                 VEC acc = FN(vzero)();
                 for (ptrdiff_t oh = a; oh < s->h_out; oh += s->th)
                     for (ptrdiff_t ow = bcol; ow < s->w_out; ow += s->tw) {
-                        const REAL *g = gyp + ((co0 + r) * P + oh * s->w_out + ow) * np;
+                        const REAL *g = gyp + ((oh * s->w_out + ow) * s->c_out + co0 + r) * np;
                         for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
                     }
                 gb[(co0 + r) * TL + wl] = FN(vsum)(acc);

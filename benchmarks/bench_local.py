@@ -1,0 +1,218 @@
+"""Locally connected and tiled convolution, forward + backward (issue 5).
+
+Shape: x (64, 16, 28, 28) float32, 16 -> 32 channels, 3x3, stride 1, padding 1;
+tiled with t = 2x2.  For each op and thread count it measures, in one run with
+interleaved repetitions:
+
+  minigrad   F.locally_connected2d / F.tiled_conv2d / F.conv2d, forward + backward
+  torch      PyTorch CPU, same thread count: conv2d itself; for the two ops
+             PyTorch does not ship, unfold + einsum (its best composite)
+  numpy      einsum over unfolded patches (forward, both gradients, col2im)
+
+and prints medians with the ratios the issue asks for: tiled within 1.5x of
+conv2d, locally connected at least 10x faster than the NumPy reference.
+
+    python3 benchmarks/bench_local.py            # 1 and 2 threads
+    MG_BENCH_THREADS=1 python3 benchmarks/bench_local.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import minigrad as mg  # noqa: E402
+import minigrad.functional as F  # noqa: E402
+from benchmarks._bench import (  # noqa: E402
+    median_times,
+    print_table,
+    set_threads,
+    thread_counts,
+    torch,
+)
+
+N, C_IN, H, W, C_OUT, K, TILES = 64, 16, 28, 28, 32, 3, (2, 2)
+H_OUT, W_OUT = H, W  # stride 1, padding 1
+
+
+# ----------------------------------------------------------------------------- NumPy baseline
+
+
+def numpy_unshared_fwd_bwd(x: np.ndarray, w_loc: np.ndarray, g: np.ndarray) -> tuple:
+    """Forward and backward of eq. 9.9 with einsum over unfolded patches.
+
+    w_loc (C_out, H_out, W_out, C_in, k, k): one kernel per output location.
+    """
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    # patches[n, c, j, k, m, o] = xp[n, c, j + m, k + o] (a strided view, no copy)
+    patches = np.lib.stride_tricks.sliding_window_view(xp, (K, K), axis=(2, 3))
+    y = np.einsum("ncjkmo,ijkcmo->nijk", patches, w_loc, optimize=True)
+    gw = np.einsum("nijk,ncjkmo->ijkcmo", g, patches, optimize=True)
+    gpatch = np.einsum("nijk,ijkcmo->ncjkmo", g, w_loc, optimize=True)
+    gxp = np.zeros_like(xp)
+    for m in range(K):  # col2im: each tap adds its shifted slice
+        for o in range(K):
+            gxp[:, :, m : m + H_OUT, o : o + W_OUT] += gpatch[..., m, o]
+    return y, gxp[:, :, 1:-1, 1:-1], gw
+
+
+def numpy_tiled_fwd_bwd(x: np.ndarray, w: np.ndarray, g: np.ndarray) -> tuple:
+    """Tiled (eq. 9.10): expand the t kernels to every location, then fold back."""
+    th, tw = w.shape[1:3]
+    rows, cols = np.arange(H_OUT) % th, np.arange(W_OUT) % tw
+    w_loc = w[:, rows][:, :, cols]
+    y, gx, gw_loc = numpy_unshared_fwd_bwd(x, w_loc, g)
+    gw = np.zeros_like(w)
+    for a in range(th):
+        for b in range(tw):
+            gw[:, a, b] = gw_loc[:, a::th, b::tw].sum(axis=(1, 2))
+    return y, gx, gw
+
+
+def numpy_conv_fwd_bwd(x: np.ndarray, w: np.ndarray, g: np.ndarray) -> tuple:
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    patches = np.lib.stride_tricks.sliding_window_view(xp, (K, K), axis=(2, 3))
+    y = np.einsum("ncjkmo,icmo->nijk", patches, w, optimize=True)
+    gw = np.einsum("nijk,ncjkmo->icmo", g, patches, optimize=True)
+    gpatch = np.einsum("nijk,icmo->ncjkmo", g, w, optimize=True)
+    gxp = np.zeros_like(xp)
+    for m in range(K):
+        for o in range(K):
+            gxp[:, :, m : m + H_OUT, o : o + W_OUT] += gpatch[..., m, o]
+    return y, gxp[:, :, 1:-1, 1:-1], gw
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+
+def torch_unshared(xt, w_loc_t):
+    """Locally connected forward as PyTorch's unfold + einsum (autograd does backward)."""
+    cols = torch.nn.functional.unfold(xt, K, padding=1)  # (N, C_in*k*k, L)
+    wl = w_loc_t.reshape(C_OUT, H_OUT * W_OUT, C_IN * K * K)
+    return torch.einsum("nkl,olk->nol", cols, wl).reshape(N, C_OUT, H_OUT, W_OUT)
+
+
+def torch_tiled(xt, wt):
+    th, tw = wt.shape[1:3]
+    rows = torch.arange(H_OUT) % th
+    cols = torch.arange(W_OUT) % tw
+    return torch_unshared(xt, wt[:, rows][:, :, cols])
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C_IN, H, W)).astype(np.float32)
+    g = rng.standard_normal((N, C_OUT, H_OUT, W_OUT)).astype(np.float32)
+    weights = {
+        "conv2d": rng.standard_normal((C_OUT, C_IN, K, K)).astype(np.float32) * 0.1,
+        "tiled_conv2d t=2x2": rng.standard_normal((C_OUT, *TILES, C_IN, K, K)).astype(np.float32)
+        * 0.1,
+        "locally_connected2d": rng.standard_normal((C_OUT, H_OUT, W_OUT, C_IN, K, K)).astype(
+            np.float32
+        )
+        * 0.1,
+    }
+    mg_ops = {
+        "conv2d": F.conv2d if hasattr(F, "conv2d") else None,
+        "tiled_conv2d t=2x2": F.tiled_conv2d,
+        "locally_connected2d": F.locally_connected2d,
+    }
+    np_ops = {
+        "conv2d": numpy_conv_fwd_bwd,
+        "tiled_conv2d t=2x2": numpy_tiled_fwd_bwd,
+        "locally_connected2d": numpy_unshared_fwd_bwd,
+    }
+    torch_ops = {}
+    if torch is not None:
+        torch_ops = {
+            "conv2d": lambda xt, wt: torch.nn.functional.conv2d(xt, wt, padding=1),
+            "tiled_conv2d t=2x2": torch_tiled,
+            "locally_connected2d": torch_unshared,
+        }
+
+    def mg_step(op, w):
+        xt = mg.tensor(x, requires_grad=True)
+        wt = mg.tensor(w, requires_grad=True)
+
+        def run():
+            xt.grad = wt.grad = None
+            op(xt, wt, None, 1, 1).backward(mg.tensor(g))
+
+        return run
+
+    def torch_step(op, w):
+        xt = torch.tensor(x, requires_grad=True)
+        wt = torch.tensor(w, requires_grad=True)
+        gt = torch.tensor(g)
+
+        def run():
+            xt.grad = wt.grad = None
+            op(xt, wt).backward(gt)
+
+        return run
+
+    # Sanity: all three systems compute the same thing.
+    for name, w in weights.items():
+        y_np, gx_np, gw_np = np_ops[name](x.astype(np.float64), w.astype(np.float64), g)
+        if mg_ops[name] is not None:
+            xt = mg.tensor(x, requires_grad=True)
+            wt = mg.tensor(w, requires_grad=True)
+            y = mg_ops[name](xt, wt, None, 1, 1)
+            y.backward(mg.tensor(g))
+            for got, want in [(y, y_np), (xt.grad, gx_np), (wt.grad, gw_np)]:
+                err = np.abs(np.asarray(got.numpy(), np.float64) - want).max()
+                assert err <= 1e-3 * np.abs(want).max(), (name, err)
+
+    rows = []
+    for nt in thread_counts():
+        set_threads(nt)
+        fns = {}
+        for name, w in weights.items():
+            fns[("mg", name)] = mg_step(mg_ops[name], w) if mg_ops[name] is not None else None
+            fns[("torch", name)] = torch_step(torch_ops[name], w) if torch_ops else None
+            fns[("numpy", name)] = lambda f=np_ops[name], w=w: f(x, w, g)
+        t = median_times(fns, repeat=7, warmup=1)
+        conv_mg = t[("mg", "conv2d")]
+        for name in weights:
+            m = t[("mg", name)]
+            rows.append(
+                {
+                    "op (fwd+bwd)": name,
+                    "threads": nt,
+                    "minigrad ms": m * 1e3,
+                    "torch ms": t[("torch", name)] * 1e3,
+                    "numpy ms": t[("numpy", name)] * 1e3,
+                    "mg / torch": m / t[("torch", name)],
+                    "mg / mg conv2d": m / conv_mg,
+                    "numpy / mg": t[("numpy", name)] / m,
+                }
+            )
+    print(
+        f"x ({N}, {C_IN}, {H}, {W}) float32, {C_IN} -> {C_OUT} channels, {K}x{K}, s1 p1; "
+        f"kernels on {mg._C.local.get_isa()}; NumPy/BLAS use their own threads"
+    )
+    print_table(
+        rows,
+        [
+            "op (fwd+bwd)",
+            "threads",
+            "minigrad ms",
+            "torch ms",
+            "numpy ms",
+            "mg / torch",
+            "mg / mg conv2d",
+            "numpy / mg",
+        ],
+    )
+    print("goals: tiled 'mg / mg conv2d' <= 1.5; locally connected 'numpy / mg' >= 10")
+
+
+if __name__ == "__main__":
+    main()
