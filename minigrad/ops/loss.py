@@ -142,23 +142,25 @@ def _class_last(x: Tensor) -> Tensor:
     return x.permute(*perm).reshape(-1, x.shape[1])
 
 
-def _nll(
-    logp: Tensor, target: Any, weight: np.ndarray | None, ignore_index: int, op: str
-) -> tuple[Tensor, np.ndarray, tuple]:
-    """Per-sample weighted NLL (flattened), the per-sample weights, and the target shape."""
-    if logp.ndim < 1:
+def _class_targets(
+    x: Tensor, target: Any, weight: np.ndarray | None, ignore_index: int, op: str
+) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Check class-index targets against input ``x`` (N, C, ...) or (C,); return the
+    flattened indices (ignored ones replaced by 0), each sample's weight (0 where
+    ignored) and the target shape."""
+    if x.ndim < 1:
         raise ValueError(f"{op}: input must have a class dimension, got a scalar")
-    C = logp.shape[1] if logp.ndim >= 2 else logp.shape[0]
+    C = x.shape[1] if x.ndim >= 2 else x.shape[0]
     y = np.asarray(target.data if isinstance(target, Tensor) else target)
     if not np.issubdtype(y.dtype, np.integer):
         raise TypeError(
             f"{op}: target must hold integer class indices (or, for cross_entropy, class "
             f"probabilities of the input's shape), got dtype {y.dtype} and shape {y.shape}"
         )
-    expected = () if logp.ndim == 1 else (logp.shape[0], *logp.shape[2:])
+    expected = () if x.ndim == 1 else (x.shape[0], *x.shape[2:])
     if y.shape != expected:
         raise ValueError(
-            f"{op}: target has shape {y.shape}; for input of shape {logp.shape} "
+            f"{op}: target has shape {y.shape}; for input of shape {x.shape} "
             f"expected class indices of shape {expected}"
         )
     y = y.reshape(-1)
@@ -171,15 +173,41 @@ def _nll(
         )
     safe = np.where(used, y, 0)
     if weight is None:
-        w = used.astype(logp.dtype)
+        w = used.astype(x.dtype)
     else:
         if weight.shape != (C,):
             raise ValueError(
                 f"{op}: weight must have shape ({C},) (one per class), got {weight.shape}"
             )
-        w = np.where(used, weight.astype(logp.dtype)[safe], 0).astype(logp.dtype)
-    per = NLLPerSample.apply(_class_last(logp), safe, w)
-    return per, w, expected
+        w = np.where(used, weight.astype(x.dtype)[safe], 0).astype(x.dtype)
+    return safe, w, expected
+
+
+class SoftmaxCrossEntropyPerSample(Function):
+    """Per-sample ``-w_n log softmax(x_n)[y_n]`` from logits (M, C), fused:
+
+    L_n      = w_n (logsumexp(x_n) - x_n[y_n])      (max subtracted: no overflow)
+    dL/dx_n  = w_n g_n (softmax(x_n) - onehot(y_n))
+    """
+
+    @staticmethod
+    def forward(ctx, x, picked_index, sample_weight):
+        rows = np.arange(x.shape[0])
+        shifted = x - np.max(x, axis=1, keepdims=True)
+        e = np.exp(shifted)
+        total = np.sum(e, axis=1)
+        e /= total[:, None]  # e is now softmax(x), kept for backward
+        ctx.rows, ctx.cols = rows, picked_index
+        ctx.save_for_backward(e, sample_weight)
+        return sample_weight * (np.log(total) - shifted[rows, picked_index])
+
+    @staticmethod
+    def backward(ctx, g):
+        p, w = ctx.saved_tensors
+        scale = (w * g)[:, None]
+        grad = p * scale
+        grad[ctx.rows, ctx.cols] -= scale[:, 0]
+        return grad, None, None
 
 
 def _finish_nll(per: Tensor, w: np.ndarray, shape: tuple, reduction: str) -> Tensor:
@@ -204,9 +232,10 @@ def nll_loss(
     by the summed weights of the non-ignored targets."""
     _check_reduction(reduction, "nll_loss")
     logp = _float_tensor(input, "input", "nll_loss")
-    per, w, shape = _nll(
+    safe, w, shape = _class_targets(
         logp, target, _const_array(weight, "weight", "nll_loss"), ignore_index, "nll_loss"
     )
+    per = NLLPerSample.apply(_class_last(logp), safe, w)
     return _finish_nll(per, w, shape, reduction)
 
 
@@ -220,7 +249,8 @@ def cross_entropy(
 ) -> Tensor:
     """Cross-entropy between logits ``input`` (N, C, ...) and ``target``.
 
-    ``target`` is either class indices (N, ...), giving ``nll_loss(log_softmax(input))``,
+    ``target`` is either class indices (N, ...), giving ``nll_loss(log_softmax(input))``
+    (computed in one fused op when there is no label smoothing),
     or class probabilities of the input's shape, giving ``-sum_c w_c t_c log softmax(x)_c``.
     ``label_smoothing`` eps mixes the target with the uniform distribution:
     ``(1 - eps) * target + eps / C``.  Semantics (the weighted means included) are
@@ -238,7 +268,6 @@ def cross_entropy(
     weight = _const_array(weight, "weight", op)
     if weight is not None and weight.shape != (C,):
         raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got {weight.shape}")
-    logp = log_softmax(x, dim=cdim)
     wshape = [1] * x.ndim
     wshape[cdim] = C
 
@@ -250,15 +279,18 @@ def cross_entropy(
         _same_shape(x, t, op, ("input", "target (class probabilities)"))
         if label_smoothing > 0:
             t = t * (1.0 - label_smoothing) + label_smoothing / C
-        terms = t * logp
+        terms = t * log_softmax(x, dim=cdim)
         if weight is not None:
             terms = terms * weight.astype(x.dtype).reshape(wshape)
         return _reduce(-terms.sum(cdim), reduction)
 
-    per, w, shape = _nll(logp, target, weight, ignore_index, op)
-    nll = _finish_nll(per, w, shape, reduction)
+    safe, w, shape = _class_targets(x, target, weight, ignore_index, op)
     if label_smoothing == 0:
-        return nll
+        per = SoftmaxCrossEntropyPerSample.apply(_class_last(x), safe, w)
+        return _finish_nll(per, w, shape, reduction)
+
+    logp = log_softmax(x, dim=cdim)
+    nll = _finish_nll(NLLPerSample.apply(_class_last(logp), safe, w), w, shape, reduction)
     # the uniform part: -sum_c w_c logp_c / C per sample, ignored targets zeroed
     terms = logp if weight is None else logp * weight.astype(x.dtype).reshape(wshape)
     used = (np.asarray(getattr(target, "data", target)) != ignore_index).astype(x.dtype)
