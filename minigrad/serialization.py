@@ -118,13 +118,17 @@ def _store(a: np.ndarray, arrays: dict, kind: str) -> dict:
 
 def save(obj: Any, path: PathLike) -> None:
     """Write ``obj`` (nested dicts/lists of arrays, Tensors and scalars) to ``path``
-    atomically; the format is described in ``minigrad.serialization``."""
+    atomically; the format is described in ``minigrad.serialization``.  ``path`` may
+    also be a writable binary file object (then the caller owns atomicity)."""
     arrays: dict = {}
     root = _encode(obj, arrays, "obj")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "root": root}, allow_nan=False).encode(
         "utf-8"
     )
     payload = {META_KEY: np.frombuffer(meta, dtype=np.uint8), **arrays}
+    if hasattr(path, "write"):
+        np.savez(path, **payload)
+        return
 
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -223,8 +227,9 @@ def _items(node: dict) -> list:
 def load(path: PathLike) -> Any:
     """Read an object written by ``save``.  Raises ``FileNotFoundError`` for a missing
     file and ``CheckpointError`` (a ValueError) for anything that is not an intact
-    minigrad checkpoint; never unpickles."""
-    path = os.fspath(path)
+    minigrad checkpoint; never unpickles.  ``path`` may also be a readable, seekable
+    binary file object."""
+    path = path if hasattr(path, "read") else os.fspath(path)
     try:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:

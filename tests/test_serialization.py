@@ -207,3 +207,16 @@ def test_bad_metadata_and_pickled_payloads_are_refused(tmp_path):
     _write_zip(p, {META_KEY: ok, "a0": np.array([{"x": 1}], dtype=object)})
     with pytest.raises(CheckpointError, match="corrupt or not a minigrad checkpoint"):
         load(p)
+
+
+def test_file_objects():
+    import io
+
+    buf = io.BytesIO()
+    save({"w": np.arange(4, dtype=np.float32), "step": 3}, buf)
+    buf.seek(0)
+    got = load(buf)
+    assert got["step"] == 3 and got["w"].dtype == np.float32
+    np.testing.assert_array_equal(got["w"], np.arange(4))
+    with pytest.raises(CheckpointError):
+        load(io.BytesIO(b"not a zip"))
