@@ -53,6 +53,17 @@ typedef double f64x8u __attribute__((vector_size(64), aligned(8), may_alias));
 #define UK_TARGET
 #include "gemm_ukernel.h"
 
+#define UK_NAME ukr_s_generic_half
+#define UK_T float
+#define UK_VEC f32x4
+#define UK_VEC_U f32x4u
+#define UK_VL 4
+#define UK_MR 4
+#define UK_NV 1
+#define UK_BSTRIDE 8
+#define UK_TARGET 
+#include "gemm_ukernel.h"
+
 #define UK_NAME ukr_d_generic
 #define UK_T double
 #define UK_VEC f64x2
@@ -61,6 +72,17 @@ typedef double f64x8u __attribute__((vector_size(64), aligned(8), may_alias));
 #define UK_MR 4
 #define UK_NV 2
 #define UK_TARGET
+#include "gemm_ukernel.h"
+
+#define UK_NAME ukr_d_generic_half
+#define UK_T double
+#define UK_VEC f64x2
+#define UK_VEC_U f64x2u
+#define UK_VL 2
+#define UK_MR 4
+#define UK_NV 1
+#define UK_BSTRIDE 4
+#define UK_TARGET 
 #include "gemm_ukernel.h"
 
 #if GEMM_X86
@@ -75,6 +97,17 @@ typedef double f64x8u __attribute__((vector_size(64), aligned(8), may_alias));
 #define UK_TARGET TARGET_AVX2
 #include "gemm_ukernel.h"
 
+#define UK_NAME ukr_s_avx2_half
+#define UK_T float
+#define UK_VEC f32x8
+#define UK_VEC_U f32x8u
+#define UK_VL 8
+#define UK_MR 6
+#define UK_NV 1
+#define UK_BSTRIDE 16
+#define UK_TARGET TARGET_AVX2
+#include "gemm_ukernel.h"
+
 #define UK_NAME ukr_d_avx2
 #define UK_T double
 #define UK_VEC f64x4
@@ -82,6 +115,17 @@ typedef double f64x8u __attribute__((vector_size(64), aligned(8), may_alias));
 #define UK_VL 4
 #define UK_MR 6
 #define UK_NV 2
+#define UK_TARGET TARGET_AVX2
+#include "gemm_ukernel.h"
+
+#define UK_NAME ukr_d_avx2_half
+#define UK_T double
+#define UK_VEC f64x4
+#define UK_VEC_U f64x4u
+#define UK_VL 4
+#define UK_MR 6
+#define UK_NV 1
+#define UK_BSTRIDE 8
 #define UK_TARGET TARGET_AVX2
 #include "gemm_ukernel.h"
 
@@ -97,6 +141,17 @@ typedef double f64x8u __attribute__((vector_size(64), aligned(8), may_alias));
 #define UK_TARGET TARGET_AVX512
 #include "gemm_ukernel.h"
 
+#define UK_NAME ukr_s_avx512_half
+#define UK_T float
+#define UK_VEC f32x16
+#define UK_VEC_U f32x16u
+#define UK_VL 16
+#define UK_MR 8
+#define UK_NV 1
+#define UK_BSTRIDE 32
+#define UK_TARGET TARGET_AVX512
+#include "gemm_ukernel.h"
+
 #define UK_NAME ukr_d_avx512
 #define UK_T double
 #define UK_VEC f64x8
@@ -106,15 +161,29 @@ typedef double f64x8u __attribute__((vector_size(64), aligned(8), may_alias));
 #define UK_NV 2
 #define UK_TARGET TARGET_AVX512
 #include "gemm_ukernel.h"
+
+#define UK_NAME ukr_d_avx512_half
+#define UK_T double
+#define UK_VEC f64x8
+#define UK_VEC_U f64x8u
+#define UK_VL 8
+#define UK_MR 8
+#define UK_NV 1
+#define UK_BSTRIDE 16
+#define UK_TARGET TARGET_AVX512
+#include "gemm_ukernel.h"
 #endif
 
+/* A micro-kernel and its half-width twin (same packed B layout, nr/2 columns). */
 typedef struct {
     int mr, nr;
     void (*run)(ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int);
+    void (*half)(ptrdiff_t, const float *, const float *, float *, ptrdiff_t, int);
 } kernel_s;
 typedef struct {
     int mr, nr;
     void (*run)(ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int);
+    void (*half)(ptrdiff_t, const double *, const double *, double *, ptrdiff_t, int);
 } kernel_d;
 
 typedef struct {
@@ -123,10 +192,13 @@ typedef struct {
     kernel_d d;
 } isa_kernels;
 
-static const isa_kernels ISA_GENERIC = {"generic", {4, 8, ukr_s_generic}, {4, 4, ukr_d_generic}};
+static const isa_kernels ISA_GENERIC = {
+    "generic", {4, 8, ukr_s_generic, ukr_s_generic_half}, {4, 4, ukr_d_generic, ukr_d_generic_half}};
 #if GEMM_X86
-static const isa_kernels ISA_AVX2 = {"avx2", {6, 16, ukr_s_avx2}, {6, 8, ukr_d_avx2}};
-static const isa_kernels ISA_AVX512 = {"avx512", {8, 32, ukr_s_avx512}, {8, 16, ukr_d_avx512}};
+static const isa_kernels ISA_AVX2 = {
+    "avx2", {6, 16, ukr_s_avx2, ukr_s_avx2_half}, {6, 8, ukr_d_avx2, ukr_d_avx2_half}};
+static const isa_kernels ISA_AVX512 = {
+    "avx512", {8, 32, ukr_s_avx512, ukr_s_avx512_half}, {8, 16, ukr_d_avx512, ukr_d_avx512_half}};
 #endif
 
 /* Chosen once; a benign race (every thread would store the same pointer). */
@@ -176,31 +248,35 @@ int mg_gemm_force_isa(const char *name)
 static const kernel_s *active_kernel_s(void) { return &isa()->s; }
 static const kernel_d *active_kernel_d(void) { return &isa()->d; }
 
-/* Per-thread packing buffer, grown on demand and kept for the thread's lifetime, so a
- * convolution calling GEMM once per image does not allocate (or first-touch fresh
- * pages) per image. OpenMP's pool threads persist, so this is a handful of buffers. */
-static _Thread_local void *tl_buf = NULL;
-static _Thread_local size_t tl_cap = 0;
+/* Per-thread packing buffers (slot 0: A, slot 1: B), grown on demand and kept for the
+ * thread's lifetime, so a convolution calling GEMM once per image does not allocate (or
+ * first-touch fresh pages) per image. OpenMP's pool threads persist, so this is a
+ * handful of buffers. */
+static _Thread_local void *tl_buf[2] = {NULL, NULL};
+static _Thread_local size_t tl_cap[2] = {0, 0};
 
-static void *gemm_thread_buffer(size_t bytes)
+static void *gemm_thread_buffer(int slot, size_t bytes)
 {
-    if (bytes > tl_cap) {
-        free(tl_buf);
+    if (bytes > tl_cap[slot]) {
+        free(tl_buf[slot]);
         size_t cap = (bytes + 4095) & ~(size_t)4095;
-        tl_buf = aligned_alloc(64, cap);
-        if (!tl_buf) abort(); /* out of memory inside a nogil kernel: nothing to raise */
-        tl_cap = cap;
+        tl_buf[slot] = aligned_alloc(64, cap);
+        if (!tl_buf[slot]) abort(); /* out of memory inside a nogil kernel: nothing to raise */
+        tl_cap[slot] = cap;
     }
-    return tl_buf;
+    return tl_buf[slot];
 }
 
-/* Cache blocking: KC x NC panel of B in L2 (256 x 512 floats = 512 KiB), one mr x KC
- * sliver of A in L1 (8 x 256 floats = 8 KiB). */
+/* Cache blocking: a KC x NC panel of B in L2 (256 x 512 floats = 512 KiB), one mr x KC
+ * sliver of A in L1 (8 x 256 floats = 8 KiB) while it sweeps the panel. A is packed whole
+ * once per call (no MC blocking): each sliver is reused across a full panel anyway. */
+#ifndef KC_s
 #define KC_s 256
-#define MC_s 192
+#endif
+#ifndef NC_s
 #define NC_s 512
+#endif
 #define KC_d 128
-#define MC_d 192
 #define NC_d 512
 
 #define GD_T float
@@ -225,4 +301,44 @@ void mg_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, d
               double *c, ptrdiff_t ldc, int num_threads)
 {
     gemm_d(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, num_threads);
+}
+
+size_t mg_sgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k)
+{
+    return packed_a_size_s(active_kernel_s(), m, k);
+}
+
+size_t mg_dgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k)
+{
+    return packed_a_size_d(active_kernel_d(), m, k);
+}
+
+void mg_sgemm_pack_a(int trans_a, ptrdiff_t m, ptrdiff_t k, float alpha, const float *a,
+                     ptrdiff_t lda, float *a_packed)
+{
+    pack_a_s(trans_a, a, lda, 0, 0, m, k, alpha, active_kernel_s()->mr, a_packed);
+}
+
+void mg_dgemm_pack_a(int trans_a, ptrdiff_t m, ptrdiff_t k, double alpha, const double *a,
+                     ptrdiff_t lda, double *a_packed)
+{
+    pack_a_d(trans_a, a, lda, 0, 0, m, k, alpha, active_kernel_d()->mr, a_packed);
+}
+
+void mg_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a_packed,
+                     mg_spack_b_fn pack_b, const void *b_ctx, float beta, float *c,
+                     ptrdiff_t ldc, int num_threads)
+{
+    if (m <= 0 || n <= 0) return;
+    gemm_packed_s(active_kernel_s(), m, n, k, a_packed, pack_b, b_ctx, beta, c, ldc,
+                  num_threads);
+}
+
+void mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packed,
+                     mg_dpack_b_fn pack_b, const void *b_ctx, double beta, double *c,
+                     ptrdiff_t ldc, int num_threads)
+{
+    if (m <= 0 || n <= 0) return;
+    gemm_packed_d(active_kernel_d(), m, n, k, a_packed, pack_b, b_ctx, beta, c, ldc,
+                  num_threads);
 }

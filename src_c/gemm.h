@@ -43,6 +43,40 @@ void mg_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, d
               const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb, double beta,
               double *c, ptrdiff_t ldc, int num_threads);
 
+/* ---- Pre-packed A and caller-packed B (for implicit GEMM) ----------------------------
+ * A convolution multiplies one weight matrix by image after image, and its B operand (the
+ * unfolded image) never needs to exist in memory: the caller packs it straight from the
+ * image. The packed layouts depend on the micro-kernel picked at run time, so do not call
+ * mg_gemm_force_isa between packing and use.
+ *
+ * A packer fills dst with op(B)[p0 : p0+kc, j0 : j0+nc] as ceil(nc/nr) slivers stored one
+ * after another, sliver s holding kc steps of nr values:
+ *     dst[(s*kc + p)*nr + j] = op(B)[p0 + p, j0 + s*nr + j]   (0 where s*nr + j >= nc)
+ * It is called from the GEMM's threads concurrently (with different dst), so it must only
+ * read shared state.
+ *
+ * mg_?gemm_pack_a packs alpha * op(A) (m x k) into a buffer of mg_?gemm_packed_a_size(m, k)
+ * elements (64-byte alignment not required); mg_?gemm_packed then computes
+ *     C = (packed alpha * op(A)) * op(B) + beta * C
+ * with the same threading and determinism guarantees as mg_?gemm. */
+typedef void (*mg_spack_b_fn)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
+                              ptrdiff_t nc, int nr, float *dst);
+typedef void (*mg_dpack_b_fn)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
+                              ptrdiff_t nc, int nr, double *dst);
+
+size_t mg_sgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k);
+size_t mg_dgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k);
+void mg_sgemm_pack_a(int trans_a, ptrdiff_t m, ptrdiff_t k, float alpha, const float *a,
+                     ptrdiff_t lda, float *a_packed);
+void mg_dgemm_pack_a(int trans_a, ptrdiff_t m, ptrdiff_t k, double alpha, const double *a,
+                     ptrdiff_t lda, double *a_packed);
+void mg_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a_packed,
+                     mg_spack_b_fn pack_b, const void *b_ctx, float beta, float *c,
+                     ptrdiff_t ldc, int num_threads);
+void mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packed,
+                     mg_dpack_b_fn pack_b, const void *b_ctx, double beta, double *c,
+                     ptrdiff_t ldc, int num_threads);
+
 /* Which micro-kernel the dispatcher picked: "avx512", "avx2" or "generic". */
 const char *mg_gemm_isa(void);
 

@@ -5,6 +5,9 @@
  *   UK_VEC     aligned vector type      UK_VEC_U  unaligned (may_alias) vector type
  *   UK_VL      elements per vector      UK_MR, UK_NV  tile: UK_MR rows x UK_NV vectors
  *   UK_TARGET  function attribute selecting the instruction set (may be empty)
+ *   UK_BSTRIDE (optional) elements per step of the packed B sliver; defaults to the tile
+ *              width. A "half" kernel reads only the first UK_NV vectors of a wider
+ *              sliver, so a narrow last column panel does not pay for a full-width tile.
  *
  * The kernel computes one UK_MR x (UK_NV * UK_VL) tile of C from packed slivers:
  *     a: kc steps of UK_MR values (a column of op(A), alpha already folded in)
@@ -15,6 +18,10 @@
  * step does UK_NV vector loads, UK_MR broadcasts and UK_MR * UK_NV fused multiply-adds
  * (GCC's default -ffp-contract=fast in GNU C turns `acc += a * b` into FMA).
  */
+
+#ifndef UK_BSTRIDE
+#define UK_BSTRIDE (UK_NV * UK_VL)
+#endif
 
 UK_TARGET static void UK_NAME(ptrdiff_t kc, const UK_T *restrict a, const UK_T *restrict b,
                               UK_T *restrict c, ptrdiff_t ldc, int accumulate)
@@ -36,7 +43,7 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const UK_T *restrict a, const UK_T *
             for (int v = 0; v < UK_NV; v++) acc[i][v] += ai * bv[v];
         }
         a += UK_MR;
-        b += UK_NV * UK_VL;
+        b += UK_BSTRIDE;
     }
 
     if (accumulate) {
@@ -60,3 +67,4 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const UK_T *restrict a, const UK_T *
 #undef UK_MR
 #undef UK_NV
 #undef UK_TARGET
+#undef UK_BSTRIDE
