@@ -306,3 +306,44 @@ def test_model_argument_checks():
         Autoencoder(4, 2, activation="swish")
     with pytest.raises(ValueError, match="loss"):
         Autoencoder(4, 2, decoder="linear", loss="bce")
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def _example(name):
+    import importlib.util
+    import pathlib
+    import sys
+
+    folder = pathlib.Path(__file__).resolve().parents[1] / "examples"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_conv_example_falls_back_to_digits_and_writes_pictures(tmp_path, monkeypatch, capsys):
+    from minigrad.viz import read_png
+
+    monkeypatch.delenv("MINIGRAD_DATA", raising=False)
+    ex = _example("conv_autoencoder")
+    monkeypatch.setattr(ex._common, "find_data_root", lambda explicit: None)
+    history = ex.main(["--epochs", "2", "--out", str(tmp_path)])
+    said = capsys.readouterr().out
+    assert "Falling back to the 8x8 digits" in said and "ex/s" in said
+    assert history["train"][1] < history["train"][0]
+    for name in ("inputs.png", "reconstructions.png", "filters.png", "loss.png"):
+        assert read_png(tmp_path / name).size > 0
+    state = mg.load(str(tmp_path / "model.npz"))
+    assert any(k.endswith("weight") for k in state)
+
+
+def test_denoising_example_writes_corrupted_inputs(tmp_path):
+    ex = _example("denoising_autoencoder")
+    ex.main(["--dataset", "digits", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path)])
+    assert (tmp_path / "corrupted.png").is_file() and (tmp_path / "filters.png").is_file()
