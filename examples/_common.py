@@ -20,7 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# NumPy's OpenBLAS (used for matmul) spins its own threads after each call; next to
+# minigrad's OpenMP kernels (and other processes) on 2 shared cores it made a 784-100 MLP step
+# 40x slower here. The kernels do the parallel work, so BLAS gets one thread unless the
+# user says otherwise. This must happen before NumPy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 try:
