@@ -3,43 +3,55 @@
  * GEMM entry points CT_GEMM, CT_GEMM_PACKED, CT_PACK_A, CT_PACKED_A_SIZE (gemm.h).
  * See conv_kernels.h for the equations. */
 
+/* ---- the zero-padded image ----
+ * Copying each image once into a buffer with its zero border (and the extra rows and
+ * columns the last stride step may reach) lets every later read skip bounds checks:
+ * tap (m, k) of output (y, x) reads padded row y*s_h + m*d_h, column x*s_w + k*d_w. */
+typedef struct {
+    ptrdiff_t hp, wp; /* padded height and width */
+    int needed;       /* 0: the image itself already is its padded form */
+} CT(padding);
+
+static CT(padding) CT(padding_of)(const mg_conv_shape *s)
+{
+    CT(padding) p;
+    const ptrdiff_t reach_h = (s->h_out - 1) * s->sh + (s->kh - 1) * s->dh + 1;
+    const ptrdiff_t reach_w = (s->w_out - 1) * s->sw + (s->kw - 1) * s->dw + 1;
+    p.hp = s->h_in + s->pt > reach_h ? s->h_in + s->pt : reach_h;
+    p.wp = s->w_in + s->pl > reach_w ? s->w_in + s->pl : reach_w;
+    p.needed = s->pt || s->pl || p.hp > s->h_in || p.wp > s->w_in;
+    return p;
+}
+
+/* Copy the image into the interior of vp, whose border the caller zeroed once. */
+static void CT(pad_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *v, CT_T *vp)
+{
+    for (ptrdiff_t c = 0; c < s->c_in; c++)
+        for (ptrdiff_t a = 0; a < s->h_in; a++)
+            memcpy(vp + (c * pd.hp + s->pt + a) * pd.wp + s->pl, v + (c * s->h_in + a) * s->w_in,
+                   (size_t)s->w_in * sizeof(CT_T));
+}
+
 /* The unfolded input ("columns") of one image: row r = (c, m, k), one per kernel tap,
  * column q = (y, x), one per output position:
- *     cols[r][q] = V[c, y*s_h - p_t + m*d_h, x*s_w - p_l + k*d_w]   (0 outside V)
- * so that eq. 9.8 becomes Z_g = K_g . cols_g. */
-static void CT(im2col)(const mg_conv_shape *s, const CT_T *v, CT_T *restrict cols)
+ *     cols[r][q] = Vpadded[c, y*s_h + m*d_h, x*s_w + k*d_w]
+ * so that eq. 9.8 becomes Z_g = K_g . cols_g. vp is the padded image. */
+static void CT(im2col)(const mg_conv_shape *s, CT(padding) pd, const CT_T *vp,
+                       CT_T *restrict cols)
 {
-    const ptrdiff_t P = s->h_out * s->w_out;
-    for (ptrdiff_t c = 0; c < s->c_in; c++) {
-        const CT_T *vc = v + c * s->h_in * s->w_in;
-        for (ptrdiff_t m = 0; m < s->kh; m++) {
+    const ptrdiff_t P = s->h_out * s->w_out, row_step = s->sh * pd.wp;
+    for (ptrdiff_t c = 0; c < s->c_in; c++)
+        for (ptrdiff_t m = 0; m < s->kh; m++)
             for (ptrdiff_t k = 0; k < s->kw; k++) {
                 CT_T *row = cols + ((c * s->kh + m) * s->kw + k) * P;
-                /* input column of output column x is x*s_w + col0; [x_lo, x_hi) land inside */
-                const ptrdiff_t col0 = k * s->dw - s->pl;
-                ptrdiff_t x_lo = col0 >= 0 ? 0 : (-col0 + s->sw - 1) / s->sw;
-                ptrdiff_t x_hi = s->w_in - 1 - col0 < 0 ? 0 : (s->w_in - 1 - col0) / s->sw + 1;
-                if (x_lo > s->w_out) x_lo = s->w_out;
-                if (x_hi > s->w_out) x_hi = s->w_out;
-                if (x_hi < x_lo) x_hi = x_lo;
-                for (ptrdiff_t y = 0; y < s->h_out; y++) {
-                    CT_T *dst = row + y * s->w_out;
-                    const ptrdiff_t a = y * s->sh - s->pt + m * s->dh; /* input row */
-                    if (a < 0 || a >= s->h_in) {
-                        memset(dst, 0, (size_t)s->w_out * sizeof(CT_T));
-                        continue;
-                    }
-                    const CT_T *src = vc + a * s->w_in + col0;
-                    for (ptrdiff_t x = 0; x < x_lo; x++) dst[x] = 0;
+                const CT_T *tap = vp + (c * pd.hp + m * s->dh) * pd.wp + k * s->dw;
+                for (ptrdiff_t y = 0; y < s->h_out; y++, row += s->w_out, tap += row_step) {
                     if (s->sw == 1)
-                        memcpy(dst + x_lo, src + x_lo, (size_t)(x_hi - x_lo) * sizeof(CT_T));
+                        memcpy(row, tap, (size_t)s->w_out * sizeof(CT_T));
                     else
-                        for (ptrdiff_t x = x_lo; x < x_hi; x++) dst[x] = src[x * s->sw];
-                    for (ptrdiff_t x = x_hi; x < s->w_out; x++) dst[x] = 0;
+                        for (ptrdiff_t x = 0; x < s->w_out; x++) row[x] = tap[x * s->sw];
                 }
             }
-        }
-    }
 }
 
 /* The adjoint of im2col (col2im): every column entry is added back onto the input
@@ -75,11 +87,12 @@ static void CT(col2im)(const mg_conv_shape *s, const CT_T *cols, CT_T *restrict 
 /* ---- GEMM operand packers (layout: gemm.h, "caller-packed B") ---- */
 
 /* Implicit im2col: packs rows p0.. (kernel taps) x columns j0.. (output positions) of one
- * group's column matrix straight from the image into the GEMM's B panel, so the column
- * matrix of eq. 9.8 is never written out. */
+ * group's column matrix straight from the padded image into the GEMM's B panel, so the
+ * column matrix of eq. 9.8 is never written out. */
 typedef struct {
     const mg_conv_shape *s;
-    const CT_T *v; /* the group's first input channel of this image */
+    CT(padding) pd;
+    const CT_T *vp; /* the group's first channel of the padded image */
 } CT(cols_src);
 
 static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
@@ -87,43 +100,30 @@ static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t
 {
     const CT(cols_src) *src = (const CT(cols_src) *)ctx;
     const mg_conv_shape *s = src->s;
-    const ptrdiff_t taps = s->kh * s->kw, wo = s->w_out, slivers = (nc + nr - 1) / nr;
+    const ptrdiff_t taps = s->kh * s->kw, wo = s->w_out, sw = s->sw;
+    const ptrdiff_t plane = src->pd.hp * src->pd.wp, row_step = s->sh * src->pd.wp;
+    const ptrdiff_t y0 = j0 / wo, x0 = j0 % wo, slivers = (nc + nr - 1) / nr;
     for (ptrdiff_t p = 0; p < kc; p++) {
         const ptrdiff_t r = p0 + p, c = r / taps, m = r % taps / s->kw, k = r % s->kw;
-        const CT_T *vc = src->v + c * s->h_in * s->w_in;
-        /* input column of output column x is x*s_w + col0; [x_lo, x_hi) land inside */
-        const ptrdiff_t col0 = k * s->dw - s->pl;
-        const ptrdiff_t x_lo = col0 >= 0 ? 0 : (-col0 + s->sw - 1) / s->sw;
-        const ptrdiff_t x_hi = s->w_in - 1 - col0 < 0 ? 0 : (s->w_in - 1 - col0) / s->sw + 1;
-        ptrdiff_t y = j0 / wo, x = j0 % wo; /* output position of the next column */
+        /* row[x * s_w] is this tap's value for output column x of the current row */
+        const CT_T *row = src->vp + c * plane + (m * s->dh) * src->pd.wp + k * s->dw +
+                          y0 * row_step;
+        ptrdiff_t x = x0;
         for (ptrdiff_t sl = 0; sl < slivers; sl++) {
-            CT_T *d = dst + (sl * kc + p) * nr;
+            CT_T *restrict d = dst + (sl * kc + p) * nr;
             const ptrdiff_t cols = nc - sl * nr < nr ? nc - sl * nr : nr;
             ptrdiff_t j = 0;
-            while (j < cols) {
-                /* a run of columns within one output row */
+            while (j < cols) { /* runs of columns within one output row */
                 const ptrdiff_t run = wo - x < cols - j ? wo - x : cols - j;
-                const ptrdiff_t a = y * s->sh - s->pt + m * s->dh; /* input row */
-                if (a < 0 || a >= s->h_in) {
-                    for (ptrdiff_t t = 0; t < run; t++) d[j + t] = 0;
-                } else {
-                    const CT_T *row = vc + a * s->w_in + col0;
-                    ptrdiff_t lo = x > x_lo ? x : x_lo, hi = x + run < x_hi ? x + run : x_hi;
-                    if (lo > x + run) lo = x + run;
-                    if (hi < lo) hi = lo;
-                    CT_T *dj = d + j; /* dj[t] holds output column x + t */
-                    for (ptrdiff_t t = 0; t < lo - x; t++) dj[t] = 0;
-                    if (s->sw == 1)
-                        for (ptrdiff_t t = lo - x; t < hi - x; t++) dj[t] = row[x + t];
-                    else
-                        for (ptrdiff_t t = lo - x; t < hi - x; t++) dj[t] = row[(x + t) * s->sw];
-                    for (ptrdiff_t t = hi - x; t < run; t++) dj[t] = 0;
-                }
+                if (sw == 1)
+                    for (ptrdiff_t t = 0; t < run; t++) d[j + t] = row[x + t];
+                else
+                    for (ptrdiff_t t = 0; t < run; t++) d[j + t] = row[(x + t) * sw];
                 j += run;
                 x += run;
                 if (x == wo) {
                     x = 0;
-                    y++;
+                    row += row_step;
                 }
             }
             for (; j < nr; j++) d[j] = 0;
@@ -176,16 +176,22 @@ static int CT(is_pointwise)(const mg_conv_shape *s)
 }
 
 /* c for one image: Z_g = K_g . cols_g for each group g (cols_g packed straight from the
- * image), then the bias. */
-static void CT(forward_image)(const mg_conv_shape *s, const CT_T *x, const CT_T *wpk,
-                              size_t wpk_group, const CT_T *bias, CT_T *y, int nt)
+ * padded image), then the bias. vp_buf: this thread's padded-image buffer, or NULL. */
+static void CT(forward_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *x,
+                              CT_T *vp_buf, const CT_T *wpk, size_t wpk_group,
+                              const CT_T *bias, CT_T *y, int nt)
 {
     const ptrdiff_t P = s->h_out * s->w_out;
-    const ptrdiff_t cog = s->c_out / s->groups;               /* outputs per group */
-    const ptrdiff_t cig = s->c_in / s->groups;                /* inputs per group */
-    const ptrdiff_t kg = cig * s->kh * s->kw;                 /* taps per output */
+    const ptrdiff_t cog = s->c_out / s->groups; /* outputs per group */
+    const ptrdiff_t cig = s->c_in / s->groups;  /* inputs per group */
+    const ptrdiff_t kg = cig * s->kh * s->kw;   /* taps per output */
+    const CT_T *vp = x;
+    if (vp_buf) {
+        CT(pad_image)(s, pd, x, vp_buf);
+        vp = vp_buf;
+    }
     for (ptrdiff_t g = 0; g < s->groups; g++) {
-        CT(cols_src) src = {s, x + g * cig * s->h_in * s->w_in};
+        CT(cols_src) src = {s, pd, vp + g * cig * pd.hp * pd.wp};
         CT_GEMM_PACKED(cog, P, kg, wpk + g * wpk_group, CT(pack_cols), &src, 0,
                        y + g * cog * P, P, nt);
     }
@@ -216,15 +222,20 @@ static void CT(backward_input_image)(const mg_conv_shape *s, const CT_T *dy, con
 }
 
 /* g for one image, accumulated: dK_g (+)= G_g . cols_g^T */
-static void CT(backward_weight_image)(const mg_conv_shape *s, const CT_T *x, const CT_T *dy,
-                                      CT_T *dw, int accumulate, CT_T *cols, int nt)
+static void CT(backward_weight_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *x,
+                                      CT_T *vp_buf, const CT_T *dy, CT_T *dw, int accumulate,
+                                      CT_T *cols, int nt)
 {
     const ptrdiff_t P = s->h_out * s->w_out;
     const ptrdiff_t cog = s->c_out / s->groups;
     const ptrdiff_t kg = s->c_in / s->groups * s->kh * s->kw;
-    const CT_T *b = x;
+    const CT_T *vp = x, *b = x; /* pointwise: the image is its own column matrix */
+    if (vp_buf) {
+        CT(pad_image)(s, pd, x, vp_buf);
+        vp = vp_buf;
+    }
     if (cols) {
-        CT(im2col)(s, x, cols);
+        CT(im2col)(s, pd, vp, cols);
         b = cols;
     }
     for (ptrdiff_t g = 0; g < s->groups; g++)
@@ -253,22 +264,51 @@ static CT_T *CT(alloc_cols)(const mg_conv_shape *s, int copies, size_t *per_copy
     return (CT_T *)malloc(*per_copy * copies * sizeof(CT_T));
 }
 
+/* One padded-image buffer per thread (NULL when no padding is needed); each thread zeroes
+ * its own so the border is zero and the pages are first touched by their user. */
+static CT_T *CT(alloc_pads)(const mg_conv_shape *s, CT(padding) pd, int copies, size_t *per_copy)
+{
+    *per_copy = pd.needed ? (size_t)(s->c_in * pd.hp * pd.wp) : 0;
+    if (*per_copy == 0) return NULL;
+    return (CT_T *)malloc(*per_copy * copies * sizeof(CT_T));
+}
+
+static CT_T *CT(my_pad)(CT_T *pads, size_t per_copy)
+{
+    if (!pads) return NULL;
+    CT_T *mine = pads + per_copy * mg_omp_thread_id();
+    memset(mine, 0, per_copy * sizeof(CT_T));
+    return mine;
+}
+
 int CT(mg_conv2d_forward)(const mg_conv_shape *s, const CT_T *x, const CT_T *w,
                           const CT_T *bias, CT_T *y, int num_threads)
 {
     if (s->batch <= 0) return 0;
     int inner, outer = CT(split_threads)(s, num_threads, &inner);
-    (void)outer; /* unused in a serial build */
-    size_t wg;
+    const CT(padding) pd = CT(padding_of)(s);
+    size_t wg, ps;
     CT_T *wpk = CT(pack_weights)(s, w, 0, &wg);
-    if (!wpk) return -1;
+    CT_T *pads = CT(alloc_pads)(s, pd, outer, &ps);
+    if (!wpk || (ps && !pads)) {
+        free(wpk);
+        free(pads);
+        return -1;
+    }
     const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * s->h_out * s->w_out;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(outer) if (outer > 1)
+#pragma omp parallel num_threads(outer) if (outer > 1)
 #endif
-    for (ptrdiff_t n = 0; n < s->batch; n++)
-        CT(forward_image)(s, x + n * xs, wpk, wg, bias, y + n * ys, inner);
+    {
+        CT_T *my_pad = CT(my_pad)(pads, ps);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (ptrdiff_t n = 0; n < s->batch; n++)
+            CT(forward_image)(s, pd, x + n * xs, my_pad, wpk, wg, bias, y + n * ys, inner);
+    }
     free(wpk);
+    free(pads);
     return 0;
 }
 
@@ -316,31 +356,33 @@ int CT(mg_conv2d_backward_weight)(const mg_conv_shape *s, const CT_T *x, const C
         return 0;
     }
     int inner, outer = CT(split_threads)(s, num_threads, &inner);
-    size_t ws;
-    CT_T *cols = CT(alloc_cols)(s, outer, &ws);
+    const CT(padding) pd = CT(padding_of)(s);
+    size_t cs, ps;
+    CT_T *cols = CT(alloc_cols)(s, outer, &cs);
+    CT_T *pads = CT(alloc_pads)(s, pd, outer, &ps);
     /* thread 0 accumulates straight into dw, thread t >= 1 into partials[t - 1] */
     CT_T *partials = outer > 1 ? (CT_T *)malloc((size_t)wsize * (outer - 1) * sizeof(CT_T)) : NULL;
-    if ((ws && !cols) || (outer > 1 && !partials)) {
+    if ((cs && !cols) || (ps && !pads) || (outer > 1 && !partials)) {
         free(cols);
+        free(pads);
         free(partials);
         return -1;
     }
     const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * s->h_out * s->w_out;
-    if (outer == 1) {
-        for (ptrdiff_t n = 0; n < s->batch; n++)
-            CT(backward_weight_image)(s, x + n * xs, dy + n * ys, dw, n > 0, cols, inner);
-    } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(outer)
+#pragma omp parallel num_threads(outer) if (outer > 1)
 #endif
-        {
-            const int t = mg_omp_thread_id();
-            CT_T *my_cols = cols ? cols + ws * t : NULL;
-            CT_T *acc = t == 0 ? dw : partials + (t - 1) * wsize;
-            /* the same fixed run of images per thread on every call */
-            const ptrdiff_t n0 = s->batch * t / outer, n1 = s->batch * (t + 1) / outer;
-            for (ptrdiff_t n = n0; n < n1; n++)
-                CT(backward_weight_image)(s, x + n * xs, dy + n * ys, acc, n > n0, my_cols, 1);
+    {
+        const int t = mg_omp_thread_id();
+        CT_T *my_cols = cols ? cols + cs * t : NULL;
+        CT_T *my_pad = CT(my_pad)(pads, ps);
+        CT_T *acc = t == 0 ? dw : partials + (t - 1) * wsize;
+        /* the same fixed run of images per thread on every call */
+        const ptrdiff_t n0 = s->batch * t / outer, n1 = s->batch * (t + 1) / outer;
+        for (ptrdiff_t n = n0; n < n1; n++)
+            CT(backward_weight_image)(s, pd, x + n * xs, my_pad, dy + n * ys, acc, n > n0,
+                                      my_cols, inner);
+        if (outer > 1) {
 #ifdef _OPENMP
 #pragma omp barrier
 #pragma omp for schedule(static)
@@ -353,6 +395,7 @@ int CT(mg_conv2d_backward_weight)(const mg_conv_shape *s, const CT_T *x, const C
         }
     }
     free(cols);
+    free(pads);
     free(partials);
     return 0;
 }
