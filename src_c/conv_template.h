@@ -32,29 +32,7 @@ static void CT(pad_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *v,
                    (size_t)s->w_in * sizeof(CT_T));
 }
 
-/* The unfolded input ("columns") of one image: row r = (c, m, k), one per kernel tap,
- * column q = (y, x), one per output position:
- *     cols[r][q] = Vpadded[c, y*s_h + m*d_h, x*s_w + k*d_w]
- * so that eq. 9.8 becomes Z_g = K_g . cols_g. vp is the padded image. */
-static void CT(im2col)(const mg_conv_shape *s, CT(padding) pd, const CT_T *vp,
-                       CT_T *restrict cols)
-{
-    const ptrdiff_t P = s->h_out * s->w_out, row_step = s->sh * pd.wp;
-    for (ptrdiff_t c = 0; c < s->c_in; c++)
-        for (ptrdiff_t m = 0; m < s->kh; m++)
-            for (ptrdiff_t k = 0; k < s->kw; k++) {
-                CT_T *row = cols + ((c * s->kh + m) * s->kw + k) * P;
-                const CT_T *tap = vp + (c * pd.hp + m * s->dh) * pd.wp + k * s->dw;
-                for (ptrdiff_t y = 0; y < s->h_out; y++, row += s->w_out, tap += row_step) {
-                    if (s->sw == 1)
-                        memcpy(row, tap, (size_t)s->w_out * sizeof(CT_T));
-                    else
-                        for (ptrdiff_t x = 0; x < s->w_out; x++) row[x] = tap[x * s->sw];
-                }
-            }
-}
-
-/* The adjoint of im2col (col2im): every column entry is added back onto the input
+/* The adjoint of im2col (col2im), for h: every column entry is added back onto the input
  * position it was read from; overlapping taps sum. dv must be zeroed by the caller. */
 static void CT(col2im)(const mg_conv_shape *s, const CT_T *cols, CT_T *restrict dv)
 {
@@ -86,9 +64,14 @@ static void CT(col2im)(const mg_conv_shape *s, const CT_T *cols, CT_T *restrict 
 
 /* ---- GEMM operand packers (layout: gemm.h, "caller-packed B") ---- */
 
-/* Implicit im2col: packs rows p0.. (kernel taps) x columns j0.. (output positions) of one
- * group's column matrix straight from the padded image into the GEMM's B panel, so the
- * column matrix of eq. 9.8 is never written out. */
+/* The unfolded input ("columns") of one image has one row r = (c, m, k) per kernel tap
+ * and one column q = (y, x) per output position,
+ *     cols[r][q] = Vpadded[c, y*s_h + m*d_h, x*s_w + k*d_w],
+ * so that eq. 9.8 becomes one GEMM per group, Z_g = K_g . cols_g (im2col).
+ *
+ * Implicit im2col: packs rows p0.. (taps) x columns j0.. (positions) of a group's column
+ * matrix straight from the padded image into the GEMM's B panel, so the column matrix
+ * is never written out. */
 typedef struct {
     const mg_conv_shape *s;
     CT(padding) pd;
@@ -127,6 +110,38 @@ static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t
                 }
             }
             for (; j < nr; j++) d[j] = 0;
+        }
+    }
+}
+
+/* Implicit transposed im2col, for g: op(B) = cols_g^T, i.e. rows p0.. are output
+ * positions and columns j0.. kernel taps, gathered straight from the padded image:
+ *     op(B)[q][r] = Vpadded[tap_offset(r) + position_offset(q)]
+ * Each packed row (one position, nr taps) is written contiguously. */
+static void CT(pack_cols_t)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
+                            ptrdiff_t nc, int nr, CT_T *restrict dst)
+{
+    const CT(cols_src) *src = (const CT(cols_src) *)ctx;
+    const mg_conv_shape *s = src->s;
+    const ptrdiff_t taps = s->kh * s->kw, wo = s->w_out, wp = src->pd.wp;
+    const ptrdiff_t plane = src->pd.hp * wp;
+    ptrdiff_t tap_off[MG_GEMM_MAX_NR];
+    for (ptrdiff_t sl = 0; sl * nr < nc; sl++) {
+        const ptrdiff_t cols = nc - sl * nr < nr ? nc - sl * nr : nr;
+        for (ptrdiff_t j = 0; j < cols; j++) {
+            const ptrdiff_t r = j0 + sl * nr + j, c = r / taps, m = r % taps / s->kw, k = r % s->kw;
+            tap_off[j] = c * plane + m * s->dh * wp + k * s->dw;
+        }
+        ptrdiff_t y = p0 / wo, x = p0 % wo;
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            const CT_T *at = src->vp + y * s->sh * wp + x * s->sw; /* this position, tap 0 */
+            CT_T *restrict d = dst + (sl * kc + p) * nr;
+            for (ptrdiff_t j = 0; j < cols; j++) d[j] = at[tap_off[j]];
+            for (ptrdiff_t j = cols; j < nr; j++) d[j] = 0;
+            if (++x == wo) {
+                x = 0;
+                y++;
+            }
         }
     }
 }
@@ -224,23 +239,25 @@ static void CT(backward_input_image)(const mg_conv_shape *s, const CT_T *dy, con
 /* g for one image, accumulated: dK_g (+)= G_g . cols_g^T */
 static void CT(backward_weight_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *x,
                                       CT_T *vp_buf, const CT_T *dy, CT_T *dw, int accumulate,
-                                      CT_T *cols, int nt)
+                                      CT_T *apk_buf, int nt)
 {
     const ptrdiff_t P = s->h_out * s->w_out;
     const ptrdiff_t cog = s->c_out / s->groups;
     const ptrdiff_t kg = s->c_in / s->groups * s->kh * s->kw;
-    const CT_T *vp = x, *b = x; /* pointwise: the image is its own column matrix */
+    const ptrdiff_t cig = s->c_in / s->groups;
+    const CT_T *vp = x;
     if (vp_buf) {
         CT(pad_image)(s, pd, x, vp_buf);
         vp = vp_buf;
     }
-    if (cols) {
-        CT(im2col)(s, pd, vp, cols);
-        b = cols;
+    for (ptrdiff_t g = 0; g < s->groups; g++) {
+        /* this image's output gradient is the A operand: pack it */
+        CT_T *apk = apk_buf;
+        CT_PACK_A(0, cog, P, 1, dy + g * cog * P, P, apk);
+        CT(cols_src) src = {s, pd, vp + g * cig * pd.hp * pd.wp};
+        CT_GEMM_PACKED(cog, kg, P, apk, CT(pack_cols_t), &src, accumulate ? 1 : 0,
+                       dw + g * cog * kg, kg, nt);
     }
-    for (ptrdiff_t g = 0; g < s->groups; g++)
-        CT_GEMM(0, 1, cog, kg, P, 1, dy + g * cog * P, P, b + g * kg * P, P,
-                accumulate ? 1 : 0, dw + g * cog * kg, kg, nt);
 }
 
 /* Threads: images are independent, so each thread takes a contiguous run of them (one
@@ -357,12 +374,14 @@ int CT(mg_conv2d_backward_weight)(const mg_conv_shape *s, const CT_T *x, const C
     }
     int inner, outer = CT(split_threads)(s, num_threads, &inner);
     const CT(padding) pd = CT(padding_of)(s);
-    size_t cs, ps;
-    CT_T *cols = CT(alloc_cols)(s, outer, &cs);
+    size_t ps;
+    /* per thread: the packed output gradient of one group (the GEMM's A operand) */
+    const size_t cs = CT_PACKED_A_SIZE(s->c_out / s->groups, s->h_out * s->w_out);
+    CT_T *cols = (CT_T *)malloc(cs * outer * sizeof(CT_T));
     CT_T *pads = CT(alloc_pads)(s, pd, outer, &ps);
     /* thread 0 accumulates straight into dw, thread t >= 1 into partials[t - 1] */
     CT_T *partials = outer > 1 ? (CT_T *)malloc((size_t)wsize * (outer - 1) * sizeof(CT_T)) : NULL;
-    if ((cs && !cols) || (ps && !pads) || (outer > 1 && !partials)) {
+    if (!cols || (ps && !pads) || (outer > 1 && !partials)) {
         free(cols);
         free(pads);
         free(partials);

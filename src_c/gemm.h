@@ -59,6 +59,9 @@ void mg_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, d
  * elements (64-byte alignment not required); mg_?gemm_packed then computes
  *     C = (packed alpha * op(A)) * op(B) + beta * C
  * with the same threading and determinism guarantees as mg_?gemm. */
+/* The widest panel (nr) any micro-kernel uses, for packers' scratch arrays. */
+#define MG_GEMM_MAX_NR 32
+
 typedef void (*mg_spack_b_fn)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
                               ptrdiff_t nc, int nr, float *dst);
 typedef void (*mg_dpack_b_fn)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
