@@ -20,10 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-# NumPy's OpenBLAS (used for matmul) spins its own threads after each call; next to
-# minigrad's OpenMP kernels (and other processes) on 2 shared cores it made a 784-100 MLP step
-# 40x slower here. The kernels do the parallel work, so BLAS gets one thread unless the
-# user says otherwise. This must happen before NumPy is first imported.
+# Threads that spin while they wait are poison on a small shared machine. Measured here on
+# 2 cores with one other busy process: a conv-autoencoder epoch took 20 s with OpenMP's
+# default spin-waiting and 0.9 s with OMP_WAIT_POLICY=passive; NumPy's OpenBLAS (matmul)
+# spinning next to the OpenMP kernels made a 784-100 MLP step ~40x slower. minigrad's
+# kernels do the parallel work, so: passive OpenMP waits and one BLAS thread, unless the
+# user set these. They must be set before NumPy and minigrad's extensions are loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
