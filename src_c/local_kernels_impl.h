@@ -356,77 +356,118 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
 
 /* ------------------------------------------------------- grad weight, bias */
 
-/* Backward of eq. 9.10 w.r.t. kernel wl, for output channels co0 .. co0+GW_R-1
- * and taps k0 .. k0+GW_Q-1 (rn, qn valid):
- *     dW[co][wl][k] = sum over locations p using wl, sum_n dY'[co][p][n] X'[row_k(p)][n]
- * Each (co, k) pair keeps a vector of partial sums over the images, reduced
- * across lanes once at the end. */
-#define GW_R 6
-#define GW_Q 4
+/* Backward of eq. 9.10 w.r.t. kernel wl:
+ *     dW[co][wl][k] = sum over locations p using wl, sum_n dY'[p][co][n] X'[row_k(p)][n]
+ * The locations using wl are the class (oh, ow) = (a + i th, b + j tw); they
+ * are visited in chunks of GW_PC so that one chunk's slice of dY' and X'
+ * stays in cache while every (co, k) tile sweeps it.  A tile covers output
+ * channels co0 .. co0+GW_R-1 and taps k0 .. k0+GW_Q-1 (rn, qn of them valid),
+ * keeps a vector of partial sums over the images per pair, and adds their
+ * lane sums to dW once per chunk. */
+#define GW_R 4
+#define GW_Q 4 /* GW_R * GW_Q must be a multiple of VL (16 floats, 8 doubles) */
+#define GW_PC 32
+typedef struct {
+    ptrdiff_t a, b;           /* the kernel's tile row and column */
+    ptrdiff_t ncols, count;   /* class columns, class size */
+} FN(gw_class);
+
 static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const mg_local_shape *s,
-                                         const ptrdiff_t *koff, ptrdiff_t a, ptrdiff_t bcol,
-                                         ptrdiff_t co0, int rn, ptrdiff_t k0, int qn,
-                                         REAL *gw_at)
+                                         const ptrdiff_t *koff, const ptrdiff_t *x_off,
+                                         const ptrdiff_t *gy_off, int pc, ptrdiff_t co0, int rn,
+                                         ptrdiff_t k0, int qn, REAL *gw_at)
 {
     const ptrdiff_t np = s->n_pad, nvec = np / VL;
     const ptrdiff_t K = s->c_in * s->kh * s->kw, TL = s->th * s->tw;
     VEC acc[GW_R][GW_Q];
-    const REAL *gy_co[GW_R];
-    ptrdiff_t ko[GW_Q];
+    ptrdiff_t gy_co[GW_R], ko[GW_Q];
     for (int r = 0; r < GW_R; r++) {
-        gy_co[r] = gyp + (co0 + (r < rn ? r : rn - 1)) * np;
+        gy_co[r] = (co0 + (r < rn ? r : rn - 1)) * np;
         for (int q = 0; q < GW_Q; q++) acc[r][q] = FN(vzero)();
     }
     for (int q = 0; q < GW_Q; q++) ko[q] = koff[k0 + (q < qn ? q : qn - 1)];
-    for (ptrdiff_t oh = a; oh < s->h_out; oh += s->th) {
-        for (ptrdiff_t ow = bcol; ow < s->w_out; ow += s->tw) {
-            const ptrdiff_t p = oh * s->w_out + ow;
-            const REAL *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
-            for (ptrdiff_t v = 0; v < nvec; v++) {
-                VEC xv[GW_Q];
-                for (int q = 0; q < GW_Q; q++) xv[q] = FN(vload)(x_at_p + ko[q] + v * VL);
-                for (int r = 0; r < GW_R; r++) {
-                    const VEC g = FN(vload)(gy_co[r] + p * s->c_out * np + v * VL);
-                    for (int q = 0; q < GW_Q; q++) acc[r][q] += g * xv[q];
-                }
+    for (int i = 0; i < pc; i++) {
+        const REAL *x_at_p = xp + x_off[i], *gy_at_p = gyp + gy_off[i];
+        for (ptrdiff_t v = 0; v < nvec; v++) {
+            VEC xv[GW_Q];
+            for (int q = 0; q < GW_Q; q++) xv[q] = FN(vload)(x_at_p + ko[q] + v * VL);
+            for (int r = 0; r < GW_R; r++) {
+                const VEC g = FN(vload)(gy_at_p + gy_co[r] + v * VL);
+                for (int q = 0; q < GW_Q; q++) acc[r][q] += g * xv[q];
             }
         }
     }
-    for (int r = 0; r < rn; r++)
-        for (int q = 0; q < qn; q++) gw_at[r * TL * K + q] = FN(vsum)(acc[r][q]);
+    /* Lane sums of VL accumulators at once: transpose them, add the rows. */
+    VEC *flat = &acc[0][0];
+    for (int g = 0; g < GW_R * GW_Q; g += (int)VL) {
+        FN(transpose)(flat + g);
+        VEC sum = flat[g];
+        for (int j = 1; j < (int)VL; j++) sum += flat[g + j];
+        for (int j = 0; j < (int)VL; j++) {
+            const int r = (g + j) / GW_Q, q = (g + j) % GW_Q;
+            if (r < rn && q < qn) gw_at[r * TL * K + q] += sum[j];
+        }
+    }
 }
 
-/* Work is split by (kernel wl, block of output channels): every weight is
- * written by exactly one thread. */
+/* Work is split by (kernel wl, group of output channels): every weight is
+ * written by exactly one thread, and a weight's sum runs in the same order
+ * whatever the thread count.  Channel groups exist only to give threads work
+ * when there are few kernels (t = 1 x 1: one kernel). */
 static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, REAL *gb,
                                    const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
     const ptrdiff_t TL = s->th * s->tw, np = s->n_pad;
     const ptrdiff_t K = s->c_in * s->kh * s->kw;
     const ptrdiff_t coblocks = (s->c_out + GW_R - 1) / GW_R;
+    ptrdiff_t groups = (2 * (ptrdiff_t)nt + TL - 1) / TL;
+    if (groups > coblocks) groups = coblocks;
     (void)nt;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (ptrdiff_t u = 0; u < TL * coblocks; u++) {
-        const ptrdiff_t wl = u / coblocks, co0 = (u % coblocks) * GW_R;
-        const ptrdiff_t a = wl / s->tw, bcol = wl % s->tw; /* the kernel's tile row, column */
-        const int rn = (int)(s->c_out - co0 < GW_R ? s->c_out - co0 : GW_R);
+    for (ptrdiff_t u = 0; u < TL * groups; u++) {
+        const ptrdiff_t wl = u / groups, g = u % groups;
+        const ptrdiff_t cb0 = g * coblocks / groups, cb1 = (g + 1) * coblocks / groups;
+        const ptrdiff_t c0 = cb0 * GW_R, c1 = cb1 * GW_R < s->c_out ? cb1 * GW_R : s->c_out;
+        FN(gw_class) cls;
+        cls.a = wl / s->tw;
+        cls.b = wl % s->tw;
+        /* locations a, a + th, ... below h_out (none when th > h_out: an unused kernel) */
+        const ptrdiff_t nrows = cls.a < s->h_out ? (s->h_out - cls.a + s->th - 1) / s->th : 0;
+        cls.ncols = cls.b < s->w_out ? (s->w_out - cls.b + s->tw - 1) / s->tw : 0;
+        cls.count = nrows * cls.ncols;
         if (gw) {
-            for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
-                const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
-                FN(gw_tile)(gyp, xp, s, koff, a, bcol, co0, rn, k0, qn,
-                            gw + (co0 * TL + wl) * K + k0);
+            for (ptrdiff_t co = c0; co < c1; co++)
+                memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(REAL));
+            for (ptrdiff_t i0 = 0; i0 < cls.count; i0 += GW_PC) {
+                const int pc = (int)(cls.count - i0 < GW_PC ? cls.count - i0 : GW_PC);
+                ptrdiff_t x_off[GW_PC], gy_off[GW_PC]; /* the chunk's locations: loc(p), p */
+                for (int i = 0; i < pc; i++) {
+                    const ptrdiff_t oh = cls.a + ((i0 + i) / cls.ncols) * s->th;
+                    const ptrdiff_t ow = cls.b + ((i0 + i) % cls.ncols) * s->tw;
+                    x_off[i] = (oh * s->sh * s->wp + ow * s->sw) * np;
+                    gy_off[i] = (oh * s->w_out + ow) * s->c_out * np;
+                }
+                for (ptrdiff_t co0 = c0; co0 < c1; co0 += GW_R) {
+                    const int rn = (int)(c1 - co0 < GW_R ? c1 - co0 : GW_R);
+                    for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
+                        const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
+                        FN(gw_tile)(gyp, xp, s, koff, x_off, gy_off, pc, co0, rn, k0, qn,
+                                    gw + (co0 * TL + wl) * K + k0);
+                    }
+                }
             }
         }
         if (gb) {
-            /* db[co][wl] = sum over locations p using wl, sum_n dY'[co][p][n] */
-            for (int r = 0; r < rn; r++) {
+            /* db[co][wl] = sum over locations p using wl, sum_n dY'[p][co][n] */
+            for (ptrdiff_t co = c0; co < c1; co++) {
                 VEC acc = FN(vzero)();
-                for (ptrdiff_t oh = a; oh < s->h_out; oh += s->th)
-                    for (ptrdiff_t ow = bcol; ow < s->w_out; ow += s->tw) {
-                        const REAL *g = gyp + ((oh * s->w_out + ow) * s->c_out + co0 + r) * np;
-                        for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
-                    }
-                gb[(co0 + r) * TL + wl] = FN(vsum)(acc);
+                for (ptrdiff_t i = 0; i < cls.count; i++) {
+                    const ptrdiff_t oh = cls.a + (i / cls.ncols) * s->th;
+                    const ptrdiff_t ow = cls.b + (i % cls.ncols) * s->tw;
+                    const REAL *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
+                    for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
+                }
+                gb[co * TL + wl] = FN(vsum)(acc);
             }
         }
     }
@@ -437,3 +478,4 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
 #undef GI_R
 #undef GW_R
 #undef GW_Q
+#undef GW_PC
