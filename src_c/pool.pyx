@@ -21,8 +21,8 @@ cdef extern from "pool_kernels.h" nogil:
         const int32_t *start
         const int32_t *count
         int step
-        int lo, hi
-        int stride, k
+        int regular
+        int stride, k, pad
 
     int MG_POOL_OK, MG_POOL_ENOMEM, MG_POOL_EINDEX
 
@@ -134,10 +134,9 @@ cdef class _Axis:
 
     start/count: first valid input index and number of valid taps per output;
     size: the window size PyTorch divides by with count_include_pad (the window
-    clipped to the padded input); lo, hi: outputs whose window is full and on
-    the regular grid."""
+    clipped to the padded input); regular: a sliding window (stride, k, pad)."""
     cdef public object start, count, size
-    cdef public int n_out, step, lo, hi, stride, k
+    cdef public int n_out, step, regular, stride, k, pad
     cdef mg_pool_axis ax
 
     cdef void fill(self):
@@ -147,10 +146,10 @@ cdef class _Axis:
         self.ax.start = &st[0]
         self.ax.count = &ct[0]
         self.ax.step = self.step
-        self.ax.lo = self.lo
-        self.ax.hi = self.hi
+        self.ax.regular = self.regular
         self.ax.stride = self.stride
         self.ax.k = self.k
+        self.ax.pad = self.pad
 
 
 def _regular_axis(int64_t n_in, int64_t k, int64_t s, int64_t p, int64_t d, bint ceil_mode,
@@ -181,10 +180,7 @@ def _regular_axis(int64_t n_in, int64_t k, int64_t s, int64_t p, int64_t d, bint
     ax.start = np.ascontiguousarray(first + t0 * d, dtype=np.int32)
     ax.count = np.ascontiguousarray(count, dtype=np.int32)
     ax.size = (np.minimum(first + k, n_in + p) - first).astype(np.float64)
-    full = np.nonzero(count == k)[0]
-    ax.lo = int(full[0]) if full.size else 0
-    ax.hi = int(full[full.size - 1]) + 1 if full.size else 0
-    ax.step, ax.stride, ax.k = d, s, k
+    ax.regular, ax.step, ax.stride, ax.k, ax.pad = 1, d, s, k, p
     ax.fill()
     return ax
 
@@ -201,11 +197,11 @@ def _adaptive_axis(int64_t n_in, int64_t n_out, str axis):
     ax.start = np.ascontiguousarray(start, dtype=np.int32)
     ax.count = np.ascontiguousarray(end - start, dtype=np.int32)
     ax.size = (end - start).astype(np.float64)
-    ax.step = 1
+    ax.step, ax.pad = 1, 0
     if n_in % n_out == 0:  # then it is an ordinary pooling with k = s = n/m
-        ax.lo, ax.hi, ax.stride, ax.k = 0, n_out, n_in // n_out, n_in // n_out
+        ax.regular, ax.stride, ax.k = 1, n_in // n_out, n_in // n_out
     else:
-        ax.lo, ax.hi, ax.stride, ax.k = 0, 0, 1, 1
+        ax.regular, ax.stride, ax.k = 0, 1, 1
     ax.fill()
     return ax
 

@@ -49,6 +49,11 @@ const char *mg_pool_isa(void)
     return names[mg_pool_isa_level()];
 }
 
+/* Row lengths are rounded up to a multiple of this many elements (one
+ * AVX-512 float vector) so that the vectorized loops run without remainder. */
+#define MG_POOL_VEC 16
+#define MG_POOL_ROUND(n) (((n) + MG_POOL_VEC - 1) / MG_POOL_VEC * MG_POOL_VEC)
+
 /* ---- row kernels: 2 types x 3 instruction sets ---- */
 #define ATTR
 #define ISA generic

@@ -21,16 +21,18 @@
 /* One axis of a pooling geometry: output o reads the inputs
  *     start[o] + t * step,  t = 0 .. count[o]-1
  * which are exactly the taps of its window that fall inside the input
- * (padding taps are already dropped).  Outputs in [lo, hi) have full windows
- * on a regular grid: start[o] = start[lo] + (o - lo) * stride, count[o] = k;
- * the kernels use that to run a branch-free inner loop there. */
+ * (padding taps are already dropped).  For a sliding window (regular = 1)
+ * the full window of output o, padding included, is
+ *     o * stride - pad + t * step,  t = 0 .. k-1,
+ * which the forward kernels use to run one branch-free loop over a padded
+ * row; adaptive windows (regular = 0) vary in size and only have start/count. */
 typedef struct {
     int n_out;
     const int32_t *start;
     const int32_t *count;
     int step;
-    int lo, hi;
-    int stride, k;
+    int regular;
+    int stride, k, pad;
 } mg_pool_axis;
 
 /* Error codes. */

@@ -8,20 +8,24 @@
 
 /* The row kernels of one instruction set, for type T. */
 typedef struct {
-    void (*max_vpass_idx)(const T *, int, int, int, int, T *, int32_t *);
-    void (*max_vpass)(const T *, int, int, int, int, T *);
-    void (*max_hpass_idx)(const T *, const int32_t *, T *, int64_t *, const mg_pool_axis *);
-    void (*max_hpass)(const T *, T *, const mg_pool_axis *);
-    void (*sum_vpass)(const T *, int, int, int, int, T *, int, T);
-    void (*sum_hpass)(const T *, T *, const T *, T, const mg_pool_axis *);
+    void (*max_vblock_idx)(const T *, const T *, int, const mg_pool_axis *, int, int, T *,
+                           int32_t *, int, int);
+    void (*max_vblock)(const T *, const T *, int, const mg_pool_axis *, int, int, T *, int, int);
+    void (*sum_vblock)(const T *, const T *, int, const mg_pool_axis *, int, int, T *, int, int,
+                       int, T);
+    void (*max_hblock_idx)(const T *, const int32_t *, T *, int32_t *, int, T *, int32_t *,
+                           const mg_pool_axis *, int, int, int, int);
+    void (*max_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
+    void (*sum_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
+    void (*emit_idx)(const T *, const int32_t *, int, int, int, T *, int64_t *);
     void (*add_row)(T *, const T *, int);
 } FT(mg_pool_rowops);
 
 #define MG_ROWOPS(SUF, ISA_)                                                    \
-    {MG_CAT3(max_vpass_idx, SUF, ISA_), MG_CAT3(max_vpass, SUF, ISA_),           \
-     MG_CAT3(max_hpass_idx, SUF, ISA_), MG_CAT3(max_hpass, SUF, ISA_),           \
-     MG_CAT3(sum_vpass, SUF, ISA_),     MG_CAT3(sum_hpass, SUF, ISA_),           \
-     MG_CAT3(add_row, SUF, ISA_)}
+    {MG_CAT3(max_vblock_idx, SUF, ISA_), MG_CAT3(max_vblock, SUF, ISA_),         \
+     MG_CAT3(sum_vblock, SUF, ISA_),     MG_CAT3(max_hblock_idx, SUF, ISA_),     \
+     MG_CAT3(max_hblock, SUF, ISA_),     MG_CAT3(sum_hblock, SUF, ISA_),         \
+     MG_CAT3(emit_idx, SUF, ISA_),       MG_CAT3(add_row, SUF, ISA_)}
 
 static const FT(mg_pool_rowops) FT(mg_pool_ops_table)[3] = {
     MG_ROWOPS(SFX, generic),
@@ -36,36 +40,115 @@ static const FT(mg_pool_rowops) *FT(mg_pool_ops)(void)
     return &FT(mg_pool_ops_table)[mg_pool_isa_level()];
 }
 
+/* Layout of the forward passes' buffers (see pool_kernels_rows.h): blocks of
+ * R output rows of one plane, buffer rows of Wb = OWp * stride columns. */
+typedef struct {
+    int pad, OWp, Wb, R, n_blocks, nb, n_out_max;
+} FT(mg_pool_layout);
+
+static FT(mg_pool_layout) FT(mg_pool_plan)(int W, const mg_pool_axis *rows,
+                                           const mg_pool_axis *cols)
+{
+    FT(mg_pool_layout) L;
+    const int OW = cols->n_out, s = cols->regular ? cols->stride : 1;
+    if (cols->regular) {
+        /* a buffer row must hold pad + W columns and the widest window */
+        int need = cols->pad + W;
+        const int reach = (OW - 1) * s + (cols->k - 1) * cols->step + 1;
+        if (reach > need) need = reach;
+        L.pad = cols->pad;
+        L.OWp = (need + s - 1) / s;
+        L.Wb = L.OWp * s;
+    } else {
+        L.pad = 0;
+        L.OWp = OW;
+        L.Wb = W;
+    }
+    /* ~16 KB of buffer per block: stays in L1 while both passes run */
+    L.R = 4096 / L.Wb;
+    if (L.R < 1) L.R = 1;
+    if (L.R > rows->n_out) L.R = rows->n_out;
+    L.n_blocks = (rows->n_out + L.R - 1) / L.R;
+    L.n_out_max = MG_POOL_ROUND(L.R * L.OWp) + MG_POOL_VEC;
+    /* rows, plus slack for the rounded reads of the last row and the widest
+     * tap of the rounded output run; twice that for the two halves of the
+     * stride-2 deinterleave */
+    L.nb = 2 * (L.R * L.Wb + L.pad + MG_POOL_ROUND(W) + L.n_out_max * s +
+                cols->k * cols->step + 4 * MG_POOL_VEC);
+    return L;
+}
+
+typedef struct {
+    T *bv, *ph, *ym;
+    int32_t *bi, *phi, *im;
+} FT(mg_pool_bufs);
+
+static int FT(mg_pool_bufs_init)(FT(mg_pool_bufs) *b, const FT(mg_pool_layout) *L, int want_idx,
+                                 T neutral)
+{
+    b->bv = malloc(sizeof(T) * (size_t)L->nb);
+    b->ph = malloc(sizeof(T) * (size_t)L->nb);
+    b->ym = malloc(sizeof(T) * (size_t)L->n_out_max);
+    b->bi = want_idx ? malloc(sizeof(int32_t) * (size_t)L->nb) : NULL;
+    b->phi = want_idx ? malloc(sizeof(int32_t) * (size_t)L->nb) : NULL;
+    b->im = want_idx ? malloc(sizeof(int32_t) * (size_t)L->n_out_max) : NULL;
+    if (!b->bv || !b->ph || !b->ym || (want_idx && (!b->bi || !b->phi || !b->im))) return 0;
+    for (int i = 0; i < L->nb; i++) b->bv[i] = neutral;
+    if (want_idx)
+        for (int i = 0; i < L->nb; i++) b->bi[i] = INT32_MAX;
+    return 1;
+}
+
+static void FT(mg_pool_bufs_free)(FT(mg_pool_bufs) *b)
+{
+    free(b->bv);
+    free(b->ph);
+    free(b->ym);
+    free(b->bi);
+    free(b->phi);
+    free(b->im);
+}
+
 int FT(mg_max_pool2d_fwd)(const T *x, T *y, int64_t *yi, int64_t P, int H, int W,
                           const mg_pool_axis *rows, const mg_pool_axis *cols, int nt)
 {
     const FT(mg_pool_rowops) *ops = FT(mg_pool_ops)();
+    const FT(mg_pool_layout) L = FT(mg_pool_plan)(W, rows, cols);
     const int OH = rows->n_out, OW = cols->n_out;
-    const int64_t n_rows = P * OH, plane = (int64_t)H * W;
+    const int64_t n_tasks = P * L.n_blocks, plane = (int64_t)H * W;
+    const T *x_end = x + P * plane;
     int err = 0;
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
-        T *bv = malloc(sizeof(T) * (size_t)W);
-        int32_t *bi = yi ? malloc(sizeof(int32_t) * (size_t)W) : NULL;
+        FT(mg_pool_bufs) b;
         /* Every thread must reach the worksharing loop, even without buffers. */
-        const int ok = bv && (!yi || bi);
+        const int ok = FT(mg_pool_bufs_init)(&b, &L, yi != NULL, (T)-INFINITY);
         if (!ok) err |= MG_POOL_ENOMEM;
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < n_rows; r++) {
+        for (int64_t task = 0; task < n_tasks; task++) {
             if (!ok) continue;
-            const int64_t p = r / OH;
-            const int oh = (int)(r - p * OH);
+            const int64_t p = task / L.n_blocks;
+            const int oh0 = (int)(task - p * L.n_blocks) * L.R;
+            const int oh1 = oh0 + L.R < OH ? oh0 + L.R : OH, R = oh1 - oh0;
+            const int n = MG_POOL_ROUND(R * L.OWp);
             const T *xp = x + p * plane;
+            const int64_t out0 = (p * OH + oh0) * (int64_t)OW;
             if (yi) {
-                ops->max_vpass_idx(xp, W, rows->start[oh], rows->count[oh], rows->step, bv, bi);
-                ops->max_hpass_idx(bv, bi, y + r * OW, yi + r * OW, cols);
+                ops->max_vblock_idx(xp, x_end, W, rows, oh0, oh1, b.bv, b.bi, L.Wb, L.pad);
+                ops->max_hblock_idx(b.bv, b.bi, b.ph, b.phi, L.nb, b.ym, b.im, cols, R, L.Wb,
+                                    L.OWp, n);
+                ops->emit_idx(b.ym, b.im, R, L.OWp, OW, y + out0, yi + out0);
             } else {
-                ops->max_vpass(xp, W, rows->start[oh], rows->count[oh], rows->step, bv);
-                ops->max_hpass(bv, y + r * OW, cols);
+                ops->max_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad);
+                ops->max_hblock(b.bv, b.ph, L.nb, b.ym, cols, R, L.Wb, L.OWp, n);
+                if (L.OWp == OW)
+                    memcpy(y + out0, b.ym, sizeof(T) * (size_t)(R * OW));
+                else
+                    for (int j = 0; j < R; j++)
+                        memcpy(y + out0 + j * OW, b.ym + j * L.OWp, sizeof(T) * (size_t)OW);
             }
         }
-        free(bv);
-        free(bi);
+        FT(mg_pool_bufs_free)(&b);
     }
     return err;
 }
@@ -103,32 +186,42 @@ int FT(mg_sum_pool2d_fwd)(const T *x, T *y, int64_t P, int H, int W, const mg_po
                           int nt)
 {
     const FT(mg_pool_rowops) *ops = FT(mg_pool_ops)();
+    const FT(mg_pool_layout) L = FT(mg_pool_plan)(W, rows, cols);
     const int OH = rows->n_out, OW = cols->n_out;
-    const int64_t n_rows = P * OH, plane = (int64_t)H * W;
+    const int64_t n_tasks = P * L.n_blocks, plane = (int64_t)H * W;
+    const T *x_end = x + P * plane;
     const int mode = FT(mg_pool_mode)(norm_p);
     const int lp = norm_p != 0.0 && norm_p != 1.0;
     const T inv_p = (T)(lp ? 1.0 / norm_p : 1.0);
     int err = 0;
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
-        T *bs = malloc(sizeof(T) * (size_t)W);
-        if (!bs) err |= MG_POOL_ENOMEM;
+        FT(mg_pool_bufs) b;
+        const int ok = FT(mg_pool_bufs_init)(&b, &L, 0, (T)0);
+        if (!ok) err |= MG_POOL_ENOMEM;
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < n_rows; r++) {
-            if (!bs) continue;
-            const int64_t p = r / OH;
-            const int oh = (int)(r - p * OH);
-            T *yr = y + r * OW;
-            ops->sum_vpass(x + p * plane, W, rows->start[oh], rows->count[oh], rows->step, bs,
-                           mode, (T)norm_p);
-            ops->sum_hpass(bs, yr, cfac, rfac[oh], cols);
-            /* Lp: the p-th root of the (rescaled) sum of powers. */
-            if (mode == 1)
-                for (int o = 0; o < OW; o++) yr[o] = SQRT(yr[o]);
-            else if (lp)
-                for (int o = 0; o < OW; o++) yr[o] = POW(yr[o], inv_p);
+        for (int64_t task = 0; task < n_tasks; task++) {
+            if (!ok) continue;
+            const int64_t p = task / L.n_blocks;
+            const int oh0 = (int)(task - p * L.n_blocks) * L.R;
+            const int oh1 = oh0 + L.R < OH ? oh0 + L.R : OH, R = oh1 - oh0;
+            const T *xp = x + p * plane;
+            ops->sum_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad, mode, (T)norm_p);
+            ops->sum_hblock(b.bv, b.ph, L.nb, b.ym, cols, R, L.Wb, L.OWp,
+                            MG_POOL_ROUND(R * L.OWp));
+            for (int j = 0; j < R; j++) {
+                T *restrict yr = y + (p * OH + oh0 + j) * (int64_t)OW;
+                const T *restrict sr = b.ym + j * L.OWp;
+                const T rf = rfac[oh0 + j];
+                for (int o = 0; o < OW; o++) yr[o] = sr[o] * rf * cfac[o];
+                /* Lp: the p-th root of the (rescaled) sum of powers. */
+                if (mode == 1)
+                    for (int o = 0; o < OW; o++) yr[o] = SQRT(yr[o]);
+                else if (lp)
+                    for (int o = 0; o < OW; o++) yr[o] = POW(yr[o], inv_p);
+            }
         }
-        free(bs);
+        FT(mg_pool_bufs_free)(&b);
     }
     return err;
 }

@@ -3,12 +3,18 @@
  * loops that GCC/Clang auto-vectorize; the `target` attribute on each copy is
  * what lets the same source become AVX-512, AVX2 or baseline SSE2 code.
  *
- * A pooling window is a row window times a column window, so every kernel here
- * works in two passes over one output row:
- *   vertical pass   - combine the valid input rows of the window, column by
- *                     column, into a buffer of W values (contiguous: vectorizes);
- *   horizontal pass - combine, for each output column, the taps of its column
- *                     window in that buffer.
+ * A pooling window is a row window times a column window, so the forward
+ * kernels work in two passes over a block of output rows of one plane:
+ *   vertical pass   - for each output row, combine the valid input rows of its
+ *                     window column by column into one buffer row (contiguous,
+ *                     vectorizes), at offset `pad`, with the neutral value
+ *                     (-inf or 0) in the padding columns around it;
+ *   horizontal pass - combine, for each output, the taps of its column window.
+ *                     The buffer rows are Wb = OWp * stride long, so output
+ *                     (j, o) of the block reads buffer position
+ *                     (j * OWp + o) * stride + t * dilation: the whole block is
+ *                     ONE flat, regular loop, long enough to vectorize well
+ *                     even when rows are short (28 columns, say).
  * Requires: T, SFX (f32/f64), ISA (name suffix), ATTR, POW (pow for T). */
 
 #define FN(name) MG_CAT3(name, SFX, ISA)
@@ -22,12 +28,13 @@
     (((v) > (m)) | (((v) == (m)) & ((vi) < (mi))) |                           \
      (((v) != (v)) & (((m) == (m)) | ((vi) < (mi)))))
 
-ATTR static void FN(max_vpass_idx)(const T *restrict x, int W, int r0, int rn, int rd,
-                                   T *restrict bv, int32_t *restrict bi)
+static inline __attribute__((always_inline)) ATTR void
+FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv,
+                 int32_t *restrict bi)
 {
     const T *row = x + (ptrdiff_t)r0 * W;
     const int32_t base0 = r0 * W;
-    for (int w = 0; w < W; w++) {
+    for (int w = 0; w < Wv; w++) {
         bv[w] = row[w];
         bi[w] = base0 + w;
     }
@@ -35,7 +42,7 @@ ATTR static void FN(max_vpass_idx)(const T *restrict x, int W, int r0, int rn, i
         const int r = r0 + t * rd;
         const int32_t base = r * W;
         row = x + (ptrdiff_t)r * W;
-        for (int w = 0; w < W; w++) {
+        for (int w = 0; w < Wv; w++) {
             const T v = row[w], m = bv[w];
             const int take = (v > m) | ((v != v) & (m == m));
             bv[w] = take ? v : m;
@@ -45,163 +52,303 @@ ATTR static void FN(max_vpass_idx)(const T *restrict x, int W, int r0, int rn, i
 }
 
 /* Without indices only the value matters: any NaN propagates. */
-ATTR static void FN(max_vpass)(const T *restrict x, int W, int r0, int rn, int rd,
-                               T *restrict bv)
+static inline __attribute__((always_inline)) ATTR void
+FN(max_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv)
 {
     const T *row = x + (ptrdiff_t)r0 * W;
-    for (int w = 0; w < W; w++) bv[w] = row[w];
+    for (int w = 0; w < Wv; w++) bv[w] = row[w];
     for (int t = 1; t < rn; t++) {
         row = x + (ptrdiff_t)(r0 + t * rd) * W;
-        for (int w = 0; w < W; w++) {
+        for (int w = 0; w < Wv; w++) {
             const T v = row[w], m = bv[w];
             bv[w] = ((v > m) | (v != v)) ? v : m;
         }
     }
 }
 
-/* Horizontal pass over outputs o0..o1-1 on a regular grid: output o reads
- * buffer columns c0 + (o-o0)*s + t*d, t < k.  Inlined with constant s, k, d
- * at the call sites below so the compiler unrolls the taps and vectorizes
- * across outputs (strided loads become permutes). */
+/* Horizontal pass, one tap at a time: for tap t, output o reads src_t[o],
+ * where src_t is the buffer itself for stride 1, or one of the two
+ * deinterleaved halves (even / odd columns) for stride 2 -- so every inner loop
+ * is a flat, branch-free sweep over contiguous memory that vectorizes across
+ * outputs, with ym itself as the running maximum.  The running index is kept
+ * in int32 so its compare lanes match the float lanes. */
+#define MG_TAP_SRC(base, t)                                                     \
+    (s == 1 ? (base) + (t) * d                                                  \
+            : ((t) * d & 1 ? (base) + half : (base)) + ((t) * d >> 1))
+
+/* Split buf[0 .. 2*cnt) into even columns at out[0 .. cnt) and odd columns at
+ * out[half .. half+cnt): the strided loads become a permute, once per row. */
 static inline __attribute__((always_inline)) ATTR void
-FN(max_hrun_idx)(const T *restrict bv, const int32_t *restrict bi, T *restrict y,
-                 int64_t *restrict yi, int o0, int o1, int c0, const int s, const int k,
-                 const int d)
+FN(deinterleave)(const T *restrict buf, T *restrict out, int half, int cnt)
 {
-    for (int o = o0; o < o1; o++) {
-        const int c = c0 + (o - o0) * s;
-        T m = bv[c];
-        int32_t mi = bi[c];
-        for (int t = 1; t < k; t++) {
-            const T v = bv[c + t * d];
-            const int32_t vi = bi[c + t * d];
-            const int take = MG_TAKE(v, vi, m, mi);
-            m = take ? v : m;
-            mi = take ? vi : mi;
-        }
-        y[o] = m;
-        yi[o] = mi;
+    T *restrict odd = out + half;
+    for (int i = 0; i < cnt; i++) {
+        out[i] = buf[2 * i];
+        odd[i] = buf[2 * i + 1];
     }
 }
 
 static inline __attribute__((always_inline)) ATTR void
-FN(max_hrun)(const T *restrict bv, T *restrict y, int o0, int o1, int c0, const int s,
-             const int k, const int d)
+FN(deinterleave_i)(const int32_t *restrict buf, int32_t *restrict out, int half, int cnt)
 {
-    for (int o = o0; o < o1; o++) {
-        const int c = c0 + (o - o0) * s;
-        T m = bv[c];
-        for (int t = 1; t < k; t++) {
-            const T v = bv[c + t * d];
-            m = ((v > m) | (v != v)) ? v : m;
+    int32_t *restrict odd = out + half;
+    for (int i = 0; i < cnt; i++) {
+        out[i] = buf[2 * i];
+        odd[i] = buf[2 * i + 1];
+    }
+}
+
+/* ym[o], im[o] = max over taps t < k of the window of output o (o < n). */
+static inline __attribute__((always_inline)) ATTR void
+FN(max_hrun_idx)(const T *restrict bv, const int32_t *restrict bi,
+                                  T *restrict ph, int32_t *restrict phi, int nb,
+                                  T *restrict ym, int32_t *restrict im, int n, const int s,
+                                  const int k, const int d)
+{
+    const int half = nb / 2, cnt = MG_POOL_ROUND(n + (k - 1) * d / 2 + 1);
+    if (s == 2) {
+        FN(deinterleave)(bv, ph, half, cnt);
+        FN(deinterleave_i)(bi, phi, half, cnt);
+        bv = ph;
+        bi = phi;
+    }
+    if (s > 2) { /* rare: strided loads */
+        for (int o = 0; o < n; o++) {
+            ym[o] = bv[o * s];
+            im[o] = bi[o * s];
         }
-        y[o] = m;
+        for (int t = 1; t < k; t++)
+            for (int o = 0; o < n; o++) {
+                const T v = bv[o * s + t * d], m = ym[o];
+                const int32_t vi = bi[o * s + t * d], mx = im[o];
+                const int take = MG_TAKE(v, vi, m, mx);
+                ym[o] = take ? v : m;
+                im[o] = take ? vi : mx;
+            }
+        return;
+    }
+    memcpy(ym, bv, sizeof(T) * (size_t)n);
+    memcpy(im, bi, sizeof(int32_t) * (size_t)n);
+    for (int t = 1; t < k; t++) {
+        const T *restrict bt = MG_TAP_SRC(bv, t);
+        const int32_t *restrict it = MG_TAP_SRC(bi, t);
+        for (int o = 0; o < n; o++) {
+            const T v = bt[o], m = ym[o];
+            const int32_t vi = it[o], mx = im[o];
+            const int take = MG_TAKE(v, vi, m, mx);
+            ym[o] = take ? v : m;
+            im[o] = take ? vi : mx;
+        }
     }
 }
 
 static inline __attribute__((always_inline)) ATTR void
-FN(sum_hrun)(const T *restrict bs, T *restrict y, const T *restrict cf, T rf, int o0, int o1,
-             int c0, const int s, const int k, const int d)
+FN(max_hrun)(const T *restrict bv, T *restrict ph, int nb, T *restrict ym,
+                              int n, const int s, const int k, const int d)
 {
-    for (int o = o0; o < o1; o++) {
-        const int c = c0 + (o - o0) * s;
-        T acc = bs[c];
-        for (int t = 1; t < k; t++) acc += bs[c + t * d];
-        y[o] = acc * rf * cf[o];
+    const int half = nb / 2, cnt = MG_POOL_ROUND(n + (k - 1) * d / 2 + 1);
+    if (s == 2) {
+        FN(deinterleave)(bv, ph, half, cnt);
+        bv = ph;
+    }
+    if (s > 2) {
+        for (int o = 0; o < n; o++) ym[o] = bv[o * s];
+        for (int t = 1; t < k; t++)
+            for (int o = 0; o < n; o++) {
+                const T v = bv[o * s + t * d], m = ym[o];
+                ym[o] = ((v > m) | (v != v)) ? v : m;
+            }
+        return;
+    }
+    memcpy(ym, bv, sizeof(T) * (size_t)n);
+    for (int t = 1; t < k; t++) {
+        const T *restrict bt = MG_TAP_SRC(bv, t);
+        for (int o = 0; o < n; o++) {
+            const T v = bt[o], m = ym[o];
+            ym[o] = ((v > m) | (v != v)) ? v : m;
+        }
     }
 }
 
-/* Dispatch a regular run to a specialization with compile-time s, k, d for
- * the common window shapes, else to the generic (runtime) loop.  Each CALL
- * expands the kernel body once more, so the list is kept short. */
-#define MG_HRUN_DISPATCH(CALL, s, k, d)                                         \
-    do {                                                                        \
-        if ((d) == 1 && (s) == 2 && (k) == 2) CALL(2, 2, 1);                    \
-        else if ((d) == 1 && (s) == 2 && (k) == 3) CALL(2, 3, 1);               \
-        else if ((d) == 1 && (s) == 1 && (k) == 2) CALL(1, 2, 1);               \
-        else if ((d) == 1 && (s) == 1 && (k) == 3) CALL(1, 3, 1);               \
-        else if ((d) == 1 && (s) == 3 && (k) == 3) CALL(3, 3, 1);               \
-        else CALL(s, k, d);                                                     \
-    } while (0)
-
-/* Horizontal pass for a whole output row: the irregular edge outputs (windows
- * clipped by padding, adaptive windows) one at a time, the regular middle
- * through the specialized loop. */
-ATTR static void FN(max_hpass_idx)(const T *restrict bv, const int32_t *restrict bi,
-                                   T *restrict y, int64_t *restrict yi,
-                                   const mg_pool_axis *ax)
+static inline __attribute__((always_inline)) ATTR void
+FN(sum_hrun)(const T *restrict bs, T *restrict ph, int nb, T *restrict ym,
+                              int n, const int s, const int k, const int d)
 {
-    const int lo = ax->lo < ax->hi ? ax->lo : ax->n_out, hi = ax->lo < ax->hi ? ax->hi : ax->n_out;
-    for (int o = 0; o < ax->n_out; o++) {
-        if (o == lo) {
-            o = hi - 1;
-            continue;
-        }
-        FN(max_hrun_idx)(bv, bi, y, yi, o, o + 1, ax->start[o], 1, ax->count[o], ax->step);
+    const int half = nb / 2, cnt = MG_POOL_ROUND(n + (k - 1) * d / 2 + 1);
+    if (s == 2) {
+        FN(deinterleave)(bs, ph, half, cnt);
+        bs = ph;
     }
-    if (lo < hi) {
-        const int c0 = ax->start[lo];
-#define CALL(S, K, D) FN(max_hrun_idx)(bv, bi, y, yi, lo, hi, c0, S, K, D)
-        MG_HRUN_DISPATCH(CALL, ax->stride, ax->k, ax->step);
-#undef CALL
+    if (s > 2) {
+        for (int o = 0; o < n; o++) ym[o] = bs[o * s];
+        for (int t = 1; t < k; t++)
+            for (int o = 0; o < n; o++) ym[o] += bs[o * s + t * d];
+        return;
     }
-}
-
-ATTR static void FN(max_hpass)(const T *restrict bv, T *restrict y, const mg_pool_axis *ax)
-{
-    const int lo = ax->lo < ax->hi ? ax->lo : ax->n_out, hi = ax->lo < ax->hi ? ax->hi : ax->n_out;
-    for (int o = 0; o < ax->n_out; o++) {
-        if (o == lo) {
-            o = hi - 1;
-            continue;
-        }
-        FN(max_hrun)(bv, y, o, o + 1, ax->start[o], 1, ax->count[o], ax->step);
-    }
-    if (lo < hi) {
-        const int c0 = ax->start[lo];
-#define CALL(S, K, D) FN(max_hrun)(bv, y, lo, hi, c0, S, K, D)
-        MG_HRUN_DISPATCH(CALL, ax->stride, ax->k, ax->step);
-#undef CALL
+    memcpy(ym, bs, sizeof(T) * (size_t)n);
+    for (int t = 1; t < k; t++) {
+        const T *restrict bt = MG_TAP_SRC(bs, t);
+        for (int o = 0; o < n; o++) ym[o] += bt[o];
     }
 }
 
 /* Vertical pass of average / Lp pooling: bs[w] = sum over window rows of
  * f(x[r, w]); mode 0: f(x) = x, 1: x*x, 2: x^p. */
-ATTR static void FN(sum_vpass)(const T *restrict x, int W, int r0, int rn, int rd,
-                               T *restrict bs, int mode, T p)
+static inline __attribute__((always_inline)) ATTR void
+FN(sum_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bs, int mode,
+             T p)
 {
     for (int t = 0; t < rn; t++) {
         const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
         if (mode == 0) {
-            if (t == 0) for (int w = 0; w < W; w++) bs[w] = row[w];
-            else for (int w = 0; w < W; w++) bs[w] += row[w];
+            if (t == 0) for (int w = 0; w < Wv; w++) bs[w] = row[w];
+            else for (int w = 0; w < Wv; w++) bs[w] += row[w];
         } else if (mode == 1) {
-            if (t == 0) for (int w = 0; w < W; w++) bs[w] = row[w] * row[w];
-            else for (int w = 0; w < W; w++) bs[w] += row[w] * row[w];
+            if (t == 0) for (int w = 0; w < Wv; w++) bs[w] = row[w] * row[w];
+            else for (int w = 0; w < Wv; w++) bs[w] += row[w] * row[w];
         } else {
-            if (t == 0) for (int w = 0; w < W; w++) bs[w] = POW(row[w], p);
-            else for (int w = 0; w < W; w++) bs[w] += POW(row[w], p);
+            if (t == 0) for (int w = 0; w < Wv; w++) bs[w] = POW(row[w], p);
+            else for (int w = 0; w < Wv; w++) bs[w] += POW(row[w], p);
         }
     }
 }
 
-ATTR static void FN(sum_hpass)(const T *restrict bs, T *restrict y, const T *restrict cf, T rf,
-                               const mg_pool_axis *ax)
+/* ---- block passes (called by the drivers) ---------------------------------
+ * Vertical: output rows oh0..oh1-1 of plane xp into buffer rows of Wb, data
+ * at offset pad.  Each input row is read with the rounded length Wv (no
+ * scalar remainder) unless that would run past the input array; the spill
+ * beyond column W is then reset to the neutral value, which also restores the
+ * right padding of this row and the left padding of the next. */
+static inline int FN(read_width)(const T *xp, const T *x_end, int W, int r_last)
 {
-    const int lo = ax->lo < ax->hi ? ax->lo : ax->n_out, hi = ax->lo < ax->hi ? ax->hi : ax->n_out;
-    for (int o = 0; o < ax->n_out; o++) {
-        if (o == lo) {
-            o = hi - 1;
-            continue;
+    const int Wr = MG_POOL_ROUND(W);
+    return xp + (int64_t)r_last * W + Wr <= x_end ? Wr : W;
+}
+
+ATTR static void FN(max_vblock_idx)(const T *restrict xp, const T *x_end, int W,
+                                    const mg_pool_axis *rows, int oh0, int oh1, T *restrict bv,
+                                    int32_t *restrict bi, int Wb, int pad)
+{
+    for (int oh = oh0; oh < oh1; oh++) {
+        T *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        int32_t *restrict bx = bi + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        const int r0 = rows->start[oh], rn = rows->count[oh];
+        const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
+        FN(max_vrow_idx)(xp, W, Wv, r0, rn, rows->step, b, bx);
+        for (int w = W; w < Wb; w++) {
+            b[w] = (T)-INFINITY;
+            bx[w] = INT32_MAX; /* loses every tie: padding is never the argmax */
         }
-        FN(sum_hrun)(bs, y, cf, rf, o, o + 1, ax->start[o], 1, ax->count[o], ax->step);
     }
-    if (lo < hi) {
-        const int c0 = ax->start[lo];
-#define CALL(S, K, D) FN(sum_hrun)(bs, y, cf, rf, lo, hi, c0, S, K, D)
-        MG_HRUN_DISPATCH(CALL, ax->stride, ax->k, ax->step);
-#undef CALL
+}
+
+ATTR static void FN(max_vblock)(const T *restrict xp, const T *x_end, int W,
+                                const mg_pool_axis *rows, int oh0, int oh1, T *restrict bv,
+                                int Wb, int pad)
+{
+    for (int oh = oh0; oh < oh1; oh++) {
+        T *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        const int r0 = rows->start[oh], rn = rows->count[oh];
+        const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
+        FN(max_vrow)(xp, W, Wv, r0, rn, rows->step, b);
+        for (int w = W; w < Wb; w++) b[w] = (T)-INFINITY;
     }
+}
+
+ATTR static void FN(sum_vblock)(const T *restrict xp, const T *x_end, int W,
+                                const mg_pool_axis *rows, int oh0, int oh1, T *restrict bv,
+                                int Wb, int pad, int mode, T p)
+{
+    for (int oh = oh0; oh < oh1; oh++) {
+        T *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        const int r0 = rows->start[oh], rn = rows->count[oh];
+        const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
+        FN(sum_vrow)(xp, W, Wv, r0, rn, rows->step, b, mode, p);
+        for (int w = W; w < Wb; w++) b[w] = 0;
+    }
+}
+
+/* Horizontal: ym[j * OWp + o] (and im) for the R rows of the block.  A
+ * sliding-window axis is one flat run over n (>= R * OWp, rounded up)
+ * outputs; adaptive windows go one output at a time. */
+ATTR static void FN(max_hblock_idx)(const T *restrict bv, const int32_t *restrict bi,
+                                    T *restrict ph, int32_t *restrict phi, int nb,
+                                    T *restrict ym, int32_t *restrict im,
+                                    const mg_pool_axis *ax, int R, int Wb, int OWp, int n)
+{
+    if (ax->regular) {
+        FN(max_hrun_idx)(bv, bi, ph, phi, nb, ym, im, n, ax->stride, ax->k, ax->step);
+        return;
+    }
+    for (int j = 0; j < R; j++)
+        for (int o = 0; o < ax->n_out; o++) {
+            const int c = j * Wb + ax->start[o];
+            T m = bv[c];
+            int32_t mx = bi[c];
+            for (int t = 1; t < ax->count[o]; t++) {
+                const T v = bv[c + t];
+                const int32_t vi = bi[c + t];
+                const int take = MG_TAKE(v, vi, m, mx);
+                m = take ? v : m;
+                mx = take ? vi : mx;
+            }
+            ym[j * OWp + o] = m;
+            im[j * OWp + o] = mx;
+        }
+}
+
+ATTR static void FN(max_hblock)(const T *restrict bv, T *restrict ph, int nb, T *restrict ym,
+                                const mg_pool_axis *ax, int R, int Wb, int OWp, int n)
+{
+    if (ax->regular) {
+        FN(max_hrun)(bv, ph, nb, ym, n, ax->stride, ax->k, ax->step);
+        return;
+    }
+    for (int j = 0; j < R; j++)
+        for (int o = 0; o < ax->n_out; o++) {
+            const int c = j * Wb + ax->start[o];
+            T m = bv[c];
+            for (int t = 1; t < ax->count[o]; t++) {
+                const T v = bv[c + t];
+                m = ((v > m) | (v != v)) ? v : m;
+            }
+            ym[j * OWp + o] = m;
+        }
+}
+
+ATTR static void FN(sum_hblock)(const T *restrict bs, T *restrict ph, int nb, T *restrict ym,
+                                const mg_pool_axis *ax, int R, int Wb, int OWp, int n)
+{
+    if (ax->regular) {
+        FN(sum_hrun)(bs, ph, nb, ym, n, ax->stride, ax->k, ax->step);
+        return;
+    }
+    for (int j = 0; j < R; j++)
+        for (int o = 0; o < ax->n_out; o++) {
+            const int c = j * Wb + ax->start[o];
+            T acc = bs[c];
+            for (int t = 1; t < ax->count[o]; t++) acc += bs[c + t];
+            ym[j * OWp + o] = acc;
+        }
+}
+
+/* Copy the block's outputs to their place: R rows of OW values (stride OWp
+ * in the scratch), widening the indices to int64. */
+ATTR static void FN(emit_idx)(const T *restrict ym, const int32_t *restrict im, int R, int OWp,
+                              int OW, T *restrict y, int64_t *restrict yi)
+{
+    if (OWp == OW) { /* one flat loop: no per-row remainder */
+        for (int i = 0; i < R * OW; i++) {
+            y[i] = ym[i];
+            yi[i] = im[i];
+        }
+        return;
+    }
+    for (int j = 0; j < R; j++)
+        for (int o = 0; o < OW; o++) {
+            y[j * OW + o] = ym[j * OWp + o];
+            yi[j * OW + o] = im[j * OWp + o];
+        }
 }
 
 /* dst[w] += src[w] -- the vertical half of the average-pooling backward. */
@@ -210,4 +357,5 @@ ATTR static void FN(add_row)(T *restrict dst, const T *restrict src, int W)
     for (int w = 0; w < W; w++) dst[w] += src[w];
 }
 
+#undef MG_TAP_SRC
 #undef FN

@@ -46,6 +46,8 @@ def max_pool2d(x, k, s, p, d=(1, 1), ceil_mode=False):
                             v = x[n, c, h, w]
                             if best is None or (not np.isnan(best) and (v > best or np.isnan(v))):
                                 best, arg = v, h * W + w
+                    if best is None:
+                        raise ValueError("a window holds only padding")
                     y[n, c, i, j], idx[n, c, i, j] = best, arg
     return y, idx
 

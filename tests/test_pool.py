@@ -467,7 +467,7 @@ def test_fuzz_max_pool(cfg, dtype):
     x = distinct(shape, dtype)
     try:
         y_ref, i_ref = ref.max_pool2d(x.astype(np.float64), k, s, p, d, cm)
-    except (TypeError, ValueError):  # a window that holds only padding
+    except ValueError:  # a window that holds only padding
         with pytest.raises(ValueError, match="padding"):
             F.max_pool2d(mg.tensor(x), k, s, p, d, cm)
         return
