@@ -155,11 +155,27 @@ cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, ob
     return s
 
 
-cdef int _threads(str op, object num_threads) except -1:
+# Below this many multiply-adds a call runs on one thread: waking a team costs
+# more than it saves (and much more when the cores are oversubscribed).
+_SERIAL_WORK = 1 << 20
+
+
+cdef int _threads(str op, object num_threads, const mg_local_shape *s) except -1:
     cdef int nt = int(num_threads)
     if nt < 1:
         raise ValueError(f"{op}: num_threads must be >= 1, got {nt}")
-    return nt
+    work = s.n * s.c_out * s.h_out * s.w_out * s.c_in * s.kh * s.kw
+    return 1 if work < _SERIAL_WORK else nt
+
+
+def _aligned_empty(shape, dtype):
+    """np.empty, but starting on a 64-byte boundary, so that the kernels'
+    whole-vector loads never straddle two cache lines."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + 64, dtype=np.uint8)
+    start = (-buf.ctypes.data) % 64
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
 cdef inline void *_ptr(object a):
@@ -188,9 +204,9 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
             raise ValueError(
                 f"{op}: bias must have shape {(s.c_out, s.th, s.tw)} (one per output channel "
                 f"and {'tile' if tiled else 'output location'}), got {b.shape}")
-    cdef int nt = _threads(op, num_threads)
-    xp = np.empty((s.c_in, s.hp, s.wp, s.n_pad), dtype=x.dtype)
-    yp = np.empty((s.h_out * s.w_out, s.c_out, s.n_pad), dtype=x.dtype)
+    cdef int nt = _threads(op, num_threads, &s)
+    xp = _aligned_empty((s.c_in, s.hp, s.wp, s.n_pad), x.dtype)
+    yp = _aligned_empty((s.h_out * s.w_out, s.c_out, s.n_pad), x.dtype)
     y = np.empty((s.n, s.c_out, s.h_out, s.w_out), dtype=x.dtype)
     cdef void *px = _ptr(x)
     cdef void *pxp = _ptr(xp)
@@ -239,11 +255,11 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
     if x_packed.shape != (s.c_in, s.hp, s.wp, s.n_pad):
         raise ValueError(f"{op}: x_packed must have shape {(s.c_in, s.hp, s.wp, s.n_pad)} "
                          f"(as forward returns it), got {x_packed.shape}")
-    cdef int nt = _threads(op, num_threads)
-    gyp = np.empty((s.h_out * s.w_out, s.c_out, s.n_pad), dtype=grad_out.dtype)
+    cdef int nt = _threads(op, num_threads, &s)
+    gyp = _aligned_empty((s.h_out * s.w_out, s.c_out, s.n_pad), grad_out.dtype)
     gxp = gx = gw = gb = None
     if need_input:
-        gxp = np.empty((s.c_in, s.hp, s.wp, s.n_pad), dtype=grad_out.dtype)
+        gxp = _aligned_empty((s.c_in, s.hp, s.wp, s.n_pad), grad_out.dtype)
         gx = np.empty((s.n, s.c_in, s.h, s.w), dtype=grad_out.dtype)
     if need_weight:
         gw = np.empty(w.shape, dtype=grad_out.dtype)

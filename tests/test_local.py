@@ -295,8 +295,9 @@ def test_tiled_t1_matches_torch_conv2d(rng):
 
 
 def test_results_do_not_depend_on_thread_count(rng, threads):
-    x, wt, b = make_case(rng, 20, 3, 5, 9, 9, (3, 3), (1, 1), (1, 1), (2, 2))
-    G = rng.standard_normal((20, 5, 9, 9))
+    # 40 * 8 * 12 * 12 * 8 * 9 multiply-adds: above the size that runs serially
+    x, wt, b = make_case(rng, 40, 8, 8, 12, 12, (3, 3), (1, 1), (1, 1), (2, 2))
+    G = rng.standard_normal((40, 8, 12, 12))
     outs = []
     for nt in (1, 2, 3):
         mg.set_num_threads(nt)
