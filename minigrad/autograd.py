@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
@@ -111,8 +112,9 @@ class Context:
     """What one op remembers between forward and backward (PyTorch's ``ctx``).
 
     ``forward`` stores arrays with ``save_for_backward`` and any other option as a
-    plain attribute.  The engine adds ``fn`` (the Function class), ``inputs`` (the
-    Tensors, or ``None`` for non-Tensor arguments), ``needs_input_grad`` and ``seq``.
+    plain attribute.  When the op is recorded the engine adds ``fn`` (the Function
+    class), ``inputs`` (the positional arguments as given to ``apply``),
+    ``needs_input_grad`` (one bool per positional argument) and ``seq``.
     """
 
     saved_tensors: Any = ()
@@ -123,12 +125,9 @@ class Context:
 
     def mark_freed(self) -> None:
         """Drop what forward saved and the links to the inputs (so the graph's
-        memory can go); a second backward through here is an error."""
-        fn = self.fn
-        self.__dict__.clear()
-        self.fn = fn  # kept for repr's grad_fn name
-        self.saved_tensors = None
-        self.freed = True
+        memory can go); a second backward through here is an error.  ``fn`` stays
+        for ``repr``'s grad_fn name."""
+        self.__dict__ = {"fn": self.fn, "saved_tensors": None, "freed": True}
 
 
 class Function:
@@ -159,9 +158,11 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
-                r = a.requires_grad
-                needs.append(r)
-                record = record or r
+                if a.requires_grad:
+                    record = True
+                    needs.append(True)
+                else:
+                    needs.append(False)
             else:
                 arrays.append(a)
                 needs.append(False)
@@ -176,7 +177,7 @@ class Function:
         # Integer or boolean results (casts, comparisons) carry no gradient.
         if record and _state.enabled and out.dtype.kind in "fc":
             ctx.fn = cls
-            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.inputs = args
             ctx.needs_input_grad = tuple(needs)
             ctx.seq = next(_sequence)
             result._ctx = ctx
@@ -205,8 +206,8 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def _fit_grad(gi: Any, t: Tensor, ctx: Context, i: int) -> np.ndarray:
-    """Bring input ``i``'s gradient to the input's shape (summing broadcast axes)
+def _fit_grad(gi: Any, t: Tensor, ctx: Context) -> np.ndarray:
+    """Bring an input's gradient to the input's shape (summing broadcast axes)
     and dtype, or say which backward returned a gradient that cannot be its."""
     gi = np.asarray(gi)
     shape = t.data.shape
@@ -222,7 +223,7 @@ def _fit_grad(gi: Any, t: Tensor, ctx: Context, i: int) -> np.ndarray:
         else:
             raise RuntimeError(
                 f"{ctx.fn.__name__}.backward returned a gradient of shape {gi.shape} for "
-                f"input {i}, which has shape {shape} (expected that shape, or one that "
+                f"an input of shape {shape} (expected that shape, or one that "
                 f"broadcasts with it)"
             )
     if gi.dtype != t.data.dtype:
@@ -230,8 +231,13 @@ def _fit_grad(gi: Any, t: Tensor, ctx: Context, i: int) -> np.ndarray:
     return gi
 
 
+_by_seq = operator.attrgetter("seq")
+
+
 def _collect(root_ctx: Context) -> list:
-    """The nodes reachable from ``root_ctx`` (iteratively: graphs may be 10^4+ deep)."""
+    """The nodes reachable from ``root_ctx``, newest first.  Iterative (graphs may
+    be 10^4+ deep); only inputs that need a gradient are followed (only those
+    can have a node: a recorded result always requires grad)."""
     seen = {root_ctx}
     stack = [root_ctx]
     while stack:
@@ -242,17 +248,13 @@ def _collect(root_ctx: Context) -> list:
                 "arrays were freed by the first backward); pass retain_graph=True to the "
                 "first backward() if you need to call it twice."
             )
-        for t in ctx.inputs:
-            if t is not None:
+        for t, needed in zip(ctx.inputs, ctx.needs_input_grad):
+            if needed:
                 c = t._ctx
                 if c is not None and c not in seen:
                     seen.add(c)
                     stack.append(c)
-    return sorted(seen, key=_seq_of, reverse=True)
-
-
-def _seq_of(ctx: Context) -> int:
-    return ctx.seq
+    return sorted(seen, key=_by_seq, reverse=True)
 
 
 def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
@@ -266,6 +268,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
     if root._retains_grad:
         root._accumulate_grad(grad)
     pending = {root._ctx: grad}
+    ndarray = np.ndarray
     for ctx in order:
         g = pending.pop(ctx, None)
         if g is None:  # no path from the root carries a gradient here
@@ -276,12 +279,12 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
         inputs = ctx.inputs
         if len(grads) != len(inputs):
             _check_arity(ctx, grads)
-        for i, (t, gi, needed) in enumerate(zip(inputs, grads, ctx.needs_input_grad)):
+        for t, gi, needed in zip(inputs, grads, ctx.needs_input_grad):
             if not needed or gi is None:
                 continue
             data = t.data
-            if type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
-                gi = _fit_grad(gi, t, ctx, i)
+            if type(gi) is not ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
+                gi = _fit_grad(gi, t, ctx)
             tctx = t._ctx
             if tctx is None:
                 t._accumulate_grad(gi)
