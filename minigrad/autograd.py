@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- grad mode
 
+
 class _GradState(threading.local):
     """Grad mode is per thread (as in PyTorch): a ``no_grad`` block in one thread
     must not silently stop recording in another."""
