@@ -187,10 +187,14 @@ class Tensor:
         return Tensor._wrap(self.data)
 
     def _accumulate_grad(self, g: np.ndarray) -> None:
-        if self.grad is None:
+        grad = self.grad
+        if grad is None:
+            # A copy: g may be a broadcast view or shared with another input.
             self.grad = Tensor._wrap(np.array(g, dtype=self.data.dtype, copy=True))
-        else:
-            self.grad.data = self.grad.data + g
+        elif isinstance(grad, Tensor):
+            grad.data = grad.data + g
+        else:  # the user assigned an array to .grad
+            self.grad = Tensor._wrap(np.asarray(grad, dtype=self.data.dtype) + g)
 
     def backward(self, gradient: ArrayLike | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.

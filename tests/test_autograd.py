@@ -458,3 +458,11 @@ def test_grad_mode_is_per_thread():
     finally:
         release.set()
         th.join()
+
+
+def test_grad_assigned_as_array_still_accumulates():
+    x = f64([1.0, 2.0])
+    x.grad = np.array([10.0, 10.0])
+    (x * 2).sum().backward()
+    assert isinstance(x.grad, mg.Tensor)
+    np.testing.assert_allclose(x.grad.numpy(), [12.0, 12.0])

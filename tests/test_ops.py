@@ -494,8 +494,12 @@ def test_max_dim_returns_values_and_indices():
     r = x.min(1, keepdim=True)
     assert r.values.shape == (2, 1) and r.indices.shape == (2, 1)
     np.testing.assert_array_equal(r.indices.numpy(), [[0], [1]])
-    values.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [0, 0, 1]])
+    values.sum().backward()  # as PyTorch: the whole gradient to the returned index
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 1, 0], [0, 0, 1]])
+    x.grad = None
+    r.values.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[1, 0, 0], [0, 1, 0]])
+    assert mg.gradcheck(lambda t: t.max(0).values, [mg.tensor(X[::-1] * 1.5, requires_grad=True)])
     assert mg.max(x).item() == 9.0 and mg.min(x, 0).values.shape == (3,)
 
 

@@ -126,8 +126,30 @@ def std(x, dim=None, correction: int = 1, keepdim: bool = False):
     return var(x, dim, correction, keepdim).sqrt()
 
 
+class TakeAlong(Function):
+    """``a`` at one index per slice along ``axis`` (the arg-extreme of
+    ``max(dim)``); backward puts the gradient back at exactly those indices."""
+
+    @staticmethod
+    def forward(ctx, a, indices=None, axis=0, keepdims=False):
+        idx = np.expand_dims(indices, axis)  # argmax's result, without the reduced axis
+        ctx.shape, ctx.idx, ctx.axis, ctx.keepdims = a.shape, idx, axis, keepdims
+        out = np.take_along_axis(a, idx, axis=axis)
+        return out if keepdims else np.squeeze(out, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        out = np.zeros(ctx.shape, dtype=g.dtype)
+        g = g if ctx.keepdims else np.expand_dims(g, ctx.axis)
+        np.put_along_axis(out, ctx.idx, g, axis=ctx.axis)  # one index per slice: no overlap
+        return out
+
+
 def extremum(x, dim, axis, keepdim: bool, mode: str):
-    """``max``/``min``: PyTorch's (values, indices) when ``dim`` is given."""
+    """``max``/``min``.  With ``dim`` (PyTorch): the ``(values, indices)`` pair,
+    the gradient going to the returned index (the first of tied extremes).
+    Without (``max()``, or NumPy's ``axis=``): the values, tied extremes sharing
+    the gradient equally (as ``amax``)."""
     from minigrad.tensor import MaxResult, Tensor
 
     if dim is None:
@@ -136,9 +158,19 @@ def extremum(x, dim, axis, keepdim: bool, mode: str):
         raise TypeError("pass either dim or axis, not both")
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{mode}(dim): dim must be an int, got {dim!r}")
-    values = Amax.apply(x, axis=dim, keepdims=keepdim, mode=mode)
+    a = _data(x)
+    (d,) = _norm_axes(dim, np.ndim(a))
+    if np.ndim(a) == 0:  # PyTorch allows dim 0 / -1 on a scalar: itself, index 0
+        values = Amax.apply(x, axis=None, keepdims=False, mode=mode)
+        return MaxResult(values, Tensor._wrap(np.zeros((), dtype=np.int64)))
+    if np.shape(a)[d] == 0:
+        raise ValueError(
+            f"{mode}: cannot reduce an empty dimension (dim {dim}, shape {np.shape(a)})"
+        )
     arg = np.argmax if mode == "max" else np.argmin
-    indices = Tensor._wrap(arg(_data(x), axis=dim, keepdims=keepdim))
+    idx = arg(a, axis=d)
+    values = TakeAlong.apply(x, indices=idx, axis=d, keepdims=keepdim)
+    indices = Tensor._wrap(np.expand_dims(idx, d) if keepdim else idx)
     return MaxResult(values, indices)
 
 
