@@ -837,3 +837,40 @@ def test_clamp_with_tensor_bounds_and_pow_zero_exponent():
     z = mg.tensor(np.array([0.0, 2.0]), requires_grad=True)
     (z**0).sum().backward()  # constant: gradient 0, not 0 * 0^-1 = nan
     np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0])
+
+
+# ---------------------------------------------------------------- optional: PyTorch agrees
+
+TORCH_CASES = {
+    "softplus": (lambda F_, t: F_.softplus(t, beta=1.5, threshold=2.0), (3, 4)),
+    "log_softmax": (lambda F_, t: F_.log_softmax(t, dim=0), (3, 4)),
+    "softmax": (lambda F_, t: F_.softmax(t, dim=-1), (3, 4)),
+    "leaky_relu": (lambda F_, t: F_.leaky_relu(t, 0.1), (3, 4)),
+    "var": (lambda F_, t: t.var(1, keepdim=True), (3, 4)),
+    "std": (lambda F_, t: t.std(0), (3, 4)),
+    "amax": (lambda F_, t: t.amax(1), (3, 4)),
+    "max_dim": (lambda F_, t: t.max(1)[0], (3, 4)),
+    "min_dim": (lambda F_, t: t.min(0, keepdim=True)[0], (3, 4)),
+    "pad_reflect": (lambda F_, t: F_.pad(t, (2, 1), mode="reflect"), (2, 3, 4)),
+    "pad_circular": (lambda F_, t: F_.pad(t, (1, 2, 2, 0), mode="circular"), (1, 2, 3, 4)),
+    "getitem": (lambda F_, t: t[[0, 2, 0], 1:], (3, 4)),
+    "matmul": (lambda F_, t: t @ t.transpose(0, 1), (3, 4)),
+    "clamp": (lambda F_, t: t.clamp(-0.3, 0.4), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(TORCH_CASES))
+def test_against_torch(name):
+    torch = pytest.importorskip("torch")
+    fn, shape = TORCH_CASES[name]
+    X = np.random.default_rng(9).uniform(-2, 2, shape)
+    if name in ("amax", "max_dim", "min_dim"):
+        X[0, :2] = X[0, 2]  # ties
+    W = np.random.default_rng(10).standard_normal(fn(F, mg.tensor(X)).shape)
+    x = mg.tensor(X, requires_grad=True)
+    (fn(F, x) * mg.tensor(W)).sum().backward()
+    xt = torch.tensor(X, requires_grad=True)
+    out_t = fn(torch.nn.functional, xt)
+    (out_t * torch.tensor(W)).sum().backward()
+    np.testing.assert_allclose(fn(F, x).numpy(), out_t.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
