@@ -212,6 +212,15 @@ def clamp(x, min: float | None = None, max: float | None = None):
 clip = clamp
 
 
+def _split_ties(g, a_wins, tie):
+    """Gradients of max/min: all of g to the winner, half to each side of a tie.
+    Masks stay boolean (and g keeps its dtype) unless a tie actually occurs."""
+    if not np.any(tie):
+        return g * a_wins, g * ~a_wins
+    half = g * 0.5
+    return np.where(tie, half, g * a_wins), np.where(tie, half, g * ~a_wins)
+
+
 class Maximum(Function):
     """Elementwise max; where a == b each side gets half the gradient."""
 
@@ -226,8 +235,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + 0.5 * (a == b)
-        return g * share_a, g * (1.0 - share_a)
+        return _split_ties(g, a > b, a == b)
 
 
 class Minimum(Function):
@@ -242,8 +250,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        share_a = (a < b) + 0.5 * (a == b)
-        return g * share_a, g * (1.0 - share_a)
+        return _split_ties(g, a < b, a == b)
 
 
 def maximum(a, b):
