@@ -281,11 +281,11 @@ static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REA
 
 /* -------------------------------------------------------------- grad input */
 
-/* Backward of eq. 9.10 w.r.t. the input, for the taps r0 .. r0+GI_R-1 of one
- * input channel c at location p (rn of them valid) and NB vectors of images:
- *     dX'[row_k(p)][n] += sum_co W[co][wl][k] * dY'[co][p][n]
+/* Backward of eq. 9.10 w.r.t. the input, for taps k0 .. k0+GI_R-1 at location p
+ * (rn of them valid) and NB vectors of images:
+ *     dX'[row_k(p)][n] += sum_co W[co][wl][k] * dY'[p][co][n]
  * The taps' rows are distinct, so the tile accumulates in registers and adds
- * once.  Taps of one channel are contiguous in W, hence GI_R consecutive loads. */
+ * once; the taps are consecutive in W, hence GI_R adjacent weights per channel. */
 #define GI_R 5
 static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const REAL *gy_at_p,
                                          ptrdiff_t gy_co_stride, const REAL *w_tap0,
@@ -315,40 +315,60 @@ static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const RE
     }
 }
 
-/* Work is split by (input channel, block of image vectors): each piece of dX'
- * is written by one thread only, so overlapping patches need no locks. */
+/* Patches of neighbouring locations overlap, so two threads must never add
+ * into dX' at the same time.  The output is cut into bands of whole rows (or
+ * columns, when there is a single row) and the bands run in two phases, even
+ * then odd: bands of one phase are a band apart, and a band is tall enough
+ * (B * stride >= kernel - stride) that their patches never meet.  Every dX'
+ * element thus receives its terms in the same order whatever the thread count.
+ * A location's weights W[.][wl][.] are read once, as whole rows. */
 static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
                                   const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
-    const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw, KK = s->kh * s->kw;
-    const ptrdiff_t K = s->c_in * KK, nvec = s->n_pad / VL, np = s->n_pad;
-    const ptrdiff_t nblocks = (nvec + 3) / 4;
+    const ptrdiff_t TL = s->th * s->tw, K = s->c_in * s->kh * s->kw;
+    const ptrdiff_t nvec = s->n_pad / VL, np = s->n_pad;
+    const ptrdiff_t nblocks = (nvec + 3) / 4; /* blocks of up to 4 image vectors */
+    const int by_rows = s->h_out > 1;
+    const ptrdiff_t len = by_rows ? s->h_out : s->w_out; /* the banded dimension */
+    const ptrdiff_t k = by_rows ? s->kh : s->kw, st = by_rows ? s->sh : s->sw;
+    const ptrdiff_t B = k > st ? (k - st + st - 1) / st : 1; /* band height */
+    const ptrdiff_t nbands = (len + B - 1) / B;
+    const ptrdiff_t plane = s->hp * s->wp * np;
     (void)nt;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (ptrdiff_t u = 0; u < s->c_in * nblocks; u++) {
-        const ptrdiff_t c = u / nblocks, v0 = (u % nblocks) * 4;
-        const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
-        REAL *gx_c = gxp + c * s->hp * s->wp * np + v0 * VL;
-        for (ptrdiff_t q = 0; q < s->hp * s->wp; q++)
-            memset(gx_c + q * np, 0, (size_t)(nb * VL) * sizeof(REAL));
-        for (ptrdiff_t p = 0; p < P; p++) {
-            const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
-            const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
-            REAL *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
-            const REAL *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
-            for (ptrdiff_t r0 = 0; r0 < KK; r0 += GI_R) {
-                const int rn = (int)(KK - r0 < GI_R ? KK - r0 : GI_R);
-                const REAL *w_tap0 = w + wl * K + c * KK + r0;
-                const ptrdiff_t *koff_tap0 = koff + c * KK + r0;
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (ptrdiff_t c = 0; c < s->c_in; c++) memset(gxp + c * plane, 0, (size_t)plane * sizeof(REAL));
+        for (int phase = 0; phase < 2; phase++) {
+            const ptrdiff_t nunits = (nbands - phase + 1) / 2 * nblocks;
+#pragma omp for schedule(dynamic, 1)
+            for (ptrdiff_t u = 0; u < nunits; u++) {
+                const ptrdiff_t band = 2 * (u / nblocks) + phase, v0 = (u % nblocks) * 4;
+                const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
+                const ptrdiff_t i0 = band * B, i1 = i0 + B < len ? i0 + B : len;
+                const ptrdiff_t oh0 = by_rows ? i0 : 0, oh1 = by_rows ? i1 : s->h_out;
+                const ptrdiff_t ow0 = by_rows ? 0 : i0, ow1 = by_rows ? s->w_out : i1;
+                for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+                    for (ptrdiff_t ow = ow0; ow < ow1; ow++) {
+                        const ptrdiff_t p = oh * s->w_out + ow;
+                        const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
+                        REAL *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
+                        const REAL *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
+                        for (ptrdiff_t k0 = 0; k0 < K; k0 += GI_R) {
+                            const int rn = (int)(K - k0 < GI_R ? K - k0 : GI_R);
+                            const REAL *w_tap0 = w + wl * K + k0;
 #define GI_CALL(NB_)                                                                     \
-    FN(gi_tile)(NB_, s->c_out, gy_at_p, np, w_tap0, TL * K, rn, gx_at_p, koff_tap0)
-                switch (nb) {
-                case 1: GI_CALL(1); break;
-                case 2: GI_CALL(2); break;
-                case 3: GI_CALL(3); break;
-                default: GI_CALL(4); break;
-                }
+    FN(gi_tile)(NB_, s->c_out, gy_at_p, np, w_tap0, TL * K, rn, gx_at_p, koff + k0)
+                            switch (nb) {
+                            case 1: GI_CALL(1); break;
+                            case 2: GI_CALL(2); break;
+                            case 3: GI_CALL(3); break;
+                            default: GI_CALL(4); break;
+                            }
 #undef GI_CALL
+                        }
+                    }
+                }
             }
         }
     }
