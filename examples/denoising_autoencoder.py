@@ -20,6 +20,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=100)
     p.add_argument("--noise", choices=["mask", "gaussian"], default="mask")
     p.add_argument("--noise-level", type=float, default=0.25, help="q for mask, sigma else")
+    p.add_argument("--tied", action="store_true", help="decoder weight = encoder weight^T")
     args = p.parse_args(argv)
     return _common.run(
         args,
@@ -29,6 +30,7 @@ def main(argv=None):
             args.hidden,
             noise=args.noise,
             noise_level=args.noise_level,
+            tied=args.tied,
             seed=args.seed,
         ),
     )

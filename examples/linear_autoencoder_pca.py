@@ -14,9 +14,9 @@ from minigrad.models import linear_autoencoder_vs_pca
 
 
 def main(argv=None):
-    p = _common.make_parser(__doc__, dataset="digits", lr=3e-2)
+    p = _common.make_parser(__doc__, dataset="digits", lr=0.1)
     p.add_argument("--k", type=int, default=4)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--n", type=int, default=2000, help="number of training images used")
     args = p.parse_args(argv)
     out = _common.setup(args, "linear_autoencoder_pca")

@@ -49,8 +49,8 @@ def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def train_linear_autoencoder(
     x: np.ndarray,
     k: int,
-    steps: int = 2000,
-    lr: float = 3e-2,
+    steps: int = 1000,
+    lr: float = 0.1,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, list]:
     """Train x_hat = W_d (W_e x) on centred x (float64, full batch, Adam) with MSE.
