@@ -175,7 +175,7 @@ def evaluate(model, x: np.ndarray, batch_size: int = 500) -> dict:
 def train(model, optimizer, train_set, test_x, args, name: str) -> dict:
     """Mini-batch training of ``model.loss``; returns per-epoch history and timings."""
     loader = D.DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
-    history = {"train": [], "test": [], "test_mse": [], "epoch_seconds": []}
+    history = {"train": [], "test": [], "test_mse": [], "epoch_seconds": [], "steps": []}
     for epoch in range(1, args.epochs + 1):
         model.train()
         bar = Progress(len(loader), f"{name} epoch {epoch}/{args.epochs}")
@@ -186,7 +186,8 @@ def train(model, optimizer, train_set, test_x, args, name: str) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss.item()) * len(x)
+            history["steps"].append(float(loss.item()))
+            total += history["steps"][-1] * len(x)
             seen += len(x)
             bar.update(step, seen, total / seen)
         bar.update(len(loader), seen, total / max(seen, 1), final=True)
@@ -241,7 +242,14 @@ def save_pictures(
     viz.save_image_grid(out / "reconstructions.png", rec, ncol=8, scale=scale)
     if filters is not None:
         viz.save_filters(out / "filters.png", filters, scale=scale)
-    viz.save_curves(out / "loss.png", {"train": history["train"], "test": history["test"]})
+    # per-step training loss against epochs, test loss after each epoch, log scale
+    steps = np.asarray(history["steps"])
+    epochs = len(history["test"])
+    curves = {
+        "train": (np.arange(1, len(steps) + 1) * epochs / max(len(steps), 1), steps),
+        "test": (np.arange(1, epochs + 1), history["test"]),
+    }
+    viz.save_curves(out / "loss.png", curves, log_y=bool(np.all(steps > 0)))
 
 
 def setup(args, example: str) -> Path:

@@ -214,7 +214,7 @@ def save_filters(path: PathLike, weights: np.ndarray, **kwargs) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- line plots
 
-# a 3x5 bitmap font for the axis numbers: each glyph is 5 rows of 3 bits
+# a 3x5 bitmap font for axis numbers and short legend names: 5 rows of 3 bits per glyph
 _GLYPHS = {
     "0": ["111", "101", "101", "101", "111"],
     "1": ["010", "110", "010", "010", "111"],
@@ -230,6 +230,18 @@ _GLYPHS = {
     "-": ["000", "000", "111", "000", "000"],
     "e": ["000", "111", "111", "100", "111"],
     " ": ["000", "000", "000", "000", "000"],
+    "a": ["000", "011", "101", "101", "011"],
+    "i": ["010", "000", "010", "010", "010"],
+    "n": ["000", "110", "101", "101", "101"],
+    "r": ["000", "101", "110", "100", "100"],
+    "s": ["000", "011", "110", "011", "110"],
+    "t": ["010", "111", "010", "010", "011"],
+    "p": ["000", "110", "101", "110", "100"],
+    "o": ["000", "010", "101", "101", "010"],
+    "c": ["000", "011", "100", "100", "011"],
+    "h": ["100", "100", "110", "101", "101"],
+    "l": ["010", "010", "010", "010", "011"],
+    "_": ["000", "000", "000", "000", "111"],
 }
 _COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
@@ -260,27 +272,42 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.1e}"
 
 
+def _xy(values) -> tuple[np.ndarray, np.ndarray | None]:
+    """A curve given as ys, or as a pair (xs, ys)."""
+    if isinstance(values, tuple) and len(values) == 2:
+        xs, ys = (np.asarray(v, dtype=np.float64) for v in values)
+        if xs.shape != ys.shape:
+            raise ValueError(f"curves: x and y lengths differ ({xs.shape} vs {ys.shape})")
+        return ys, xs
+    return np.asarray(values, dtype=np.float64), None
+
+
 def plot_curves(
-    curves: Mapping[str, Sequence[float]],
+    curves: Mapping[str, Sequence[float] | tuple],
     width: int = 480,
     height: int = 320,
     log_y: bool = False,
 ) -> np.ndarray:
     """Draw named curves (e.g. {'train': [...], 'test': [...]}) into an RGB uint8 image.
 
-    x is the index of each point scaled to the longest curve; the y range is printed at the
-    left axis (top and bottom), the number of points at the right end of the x axis, and
-    each curve's colour is shown as a swatch in the top right, in the order given.
+    A curve is a sequence of y values (x = 0, 1, ...) or a pair (xs, ys), so curves sampled
+    differently (per step, per epoch) share one x axis. The y range is printed at the left
+    axis (top and bottom) and the x range under the axis; each curve's colour is shown as a
+    swatch with its name in the top right, in the order given.
     """
     img = np.full((height, width, 3), 255, np.uint8)
-    series = {k: np.asarray(v, dtype=np.float64) for k, v in curves.items() if len(v) > 0}
+    series = {}
+    for name, values in curves.items():
+        ys, xs = _xy(values)
+        if len(ys):
+            series[name] = (np.arange(len(ys), dtype=np.float64) if xs is None else xs, ys)
     left, right, top, bottom = 60, 20, 20, 30
     pw, ph = width - left - right, height - top - bottom
     img[top : top + ph, left] = 0
     img[top + ph, left : left + pw] = 0
     if not series:
         return img
-    allv = np.concatenate(list(series.values()))
+    allv = np.concatenate([ys for _, ys in series.values()])
     allv = allv[np.isfinite(allv)]
     if log_y:
         allv = allv[allv > 0]
@@ -290,10 +317,12 @@ def plot_curves(
     lo, hi = float(tr(allv.min())), float(tr(allv.max()))
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
-    n_max = max(len(v) for v in series.values())
-    for k, v in enumerate(series.values()):
+    x_lo = min(float(xs.min()) for xs, _ in series.values())
+    x_hi = max(float(xs.max()) for xs, _ in series.values())
+    x_span = max(x_hi - x_lo, 1e-12)
+    for k, (name, (xv, v)) in enumerate(series.items()):
         color = _COLORS[k % len(_COLORS)]
-        xs = left + (np.arange(len(v)) / max(n_max - 1, 1)) * (pw - 1)
+        xs = left + (xv - x_lo) / x_span * (pw - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ys = top + (1 - (tr(v) - lo) / (hi - lo)) * (ph - 1)
         if len(v) == 1:
@@ -301,18 +330,22 @@ def plot_curves(
         for i in range(len(v) - 1):
             if np.isfinite(ys[i]) and np.isfinite(ys[i + 1]):
                 _draw_line(img, ys[i], xs[i], ys[i + 1], xs[i + 1], color)
-        sy, sx = top + 4 + 10 * k, width - right - 24
+        sy, sx = top + 4 + 14 * k, width - right - 24 - 8 * len(name)
         img[sy : sy + 6, sx : sx + 18] = color
-    # tick labels: y range and number of points
+        _draw_text(img, name, sy - 2, sx + 22)
+    # tick labels: y range and x range
     ylab = (lambda t: _fmt(10**t)) if log_y else _fmt
     _draw_text(img, ylab(hi), top - 4, 2)
     _draw_text(img, ylab(lo), top + ph - 8, 2)
-    _draw_text(img, "0", top + ph + 6, left - 2)
-    _draw_text(img, str(n_max - 1), top + ph + 6, left + pw - 12)
+    _draw_text(img, _fmt(x_lo), top + ph + 6, left - 2)
+    x_text = _fmt(x_hi)
+    _draw_text(img, x_text, top + ph + 6, left + pw - 8 * len(x_text))
     return img
 
 
-def save_curves(path: PathLike, curves: Mapping[str, Sequence[float]], **kwargs) -> np.ndarray:
+def save_curves(
+    path: PathLike, curves: Mapping[str, Sequence[float] | tuple], **kwargs
+) -> np.ndarray:
     img = plot_curves(curves, **kwargs)
     write_png(path, img)
     return img

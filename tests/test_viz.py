@@ -117,3 +117,15 @@ def test_plot_curves_draws_each_curve_in_its_colour(tmp_path):
     np.testing.assert_array_equal(viz.read_png(tmp_path / "c.png"), img)
     # the first point of "test" (the maximum) lies at the top-left of the plot area
     assert np.all(img[20, 60:63] == viz._COLORS[1], axis=-1).any()
+
+
+def test_plot_curves_with_x_values_share_one_axis():
+    img = viz.plot_curves(
+        {"train": (np.linspace(0.1, 2, 20), np.linspace(2, 1, 20)), "test": ([1, 2], [1.5, 1.0])},
+        log_y=True,
+    )
+    # both curves end at x = 2, y = 1: the bottom-right corner of the plot area
+    corner = img[320 - 30 - 3 : 320 - 30 + 1, 480 - 20 - 3 : 480 - 20]
+    assert np.any(np.all(corner == viz._COLORS[1], axis=-1))
+    with pytest.raises(ValueError, match="lengths"):
+        viz.plot_curves({"a": ([1, 2], [1])})
