@@ -430,6 +430,75 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
     }
 }
 
+/* A kernel used at a single location (every kernel of a locally connected
+ * layer) has only the images to sum over: too short for lane-wise partial
+ * sums.  There the patch is transposed to taps-innermost, pt[n][k] =
+ * X'[row_k(p)][n], and the tile runs over the images with vectors of taps:
+ *     dW[co][wl][k..k+VL) = sum_n dY'[p][co][n] * pt[n][k..k+VL)
+ * for output channels co0 .. co0+GWS_R-1 (rn valid) and NQ tap vectors. */
+#define GWS_R 8
+static MG_INLINE TARGET void FN(gw_single_tile)(const int NQ, const REAL *gy_at_p, ptrdiff_t np,
+                                                ptrdiff_t n, ptrdiff_t co0, int rn,
+                                                const REAL *pt, ptrdiff_t kpad, ptrdiff_t kv0,
+                                                REAL *gw_wl, ptrdiff_t gw_co_stride, ptrdiff_t K)
+{
+    VEC acc[GWS_R][3];
+    const REAL *g[GWS_R];
+    for (int r = 0; r < GWS_R; r++) {
+        g[r] = gy_at_p + (co0 + (r < rn ? r : rn - 1)) * np;
+        for (int q = 0; q < NQ; q++) acc[r][q] = FN(vzero)();
+    }
+    for (ptrdiff_t b = 0; b < n; b++) {
+        VEC pv[3];
+        for (int q = 0; q < NQ; q++) pv[q] = FN(vload)(pt + b * kpad + (kv0 + q) * VL);
+        for (int r = 0; r < GWS_R; r++) {
+            const REAL gv = g[r][b];
+            for (int q = 0; q < NQ; q++) acc[r][q] += gv * pv[q];
+        }
+    }
+    for (int r = 0; r < rn; r++) {
+        REAL *d = gw_wl + (co0 + r) * gw_co_stride;
+        for (int q = 0; q < NQ; q++) {
+            const ptrdiff_t k = (kv0 + q) * VL;
+            if (k + VL <= K) {
+                FN(vstore)(d + k, acc[r][q]);
+            } else {
+                for (ptrdiff_t j = k; j < K; j++) d[j] = acc[r][q][j - k];
+            }
+        }
+    }
+}
+
+static TARGET void FN(gw_single)(const REAL *gyp, const REAL *xp, const mg_local_shape *s,
+                                 const ptrdiff_t *koff, ptrdiff_t x_off, ptrdiff_t gy_off,
+                                 ptrdiff_t c0, ptrdiff_t c1, REAL *gw_wl, REAL *pt)
+{
+    const ptrdiff_t np = s->n_pad, K = s->c_in * s->kh * s->kw, TL = s->th * s->tw;
+    const ptrdiff_t kpad = (K + VL - 1) / VL * VL, nkv = kpad / VL;
+    for (ptrdiff_t k0 = 0; k0 < kpad; k0 += VL) {
+        for (ptrdiff_t b0 = 0; b0 < np; b0 += VL) {
+            VEC r[VL];
+            for (int q = 0; q < (int)VL; q++)
+                r[q] = k0 + q < K ? FN(vload)(xp + x_off + koff[k0 + q] + b0) : FN(vzero)();
+            FN(transpose)(r);
+            for (int b = 0; b < (int)VL; b++) FN(vstore)(pt + (b0 + b) * kpad + k0, r[b]);
+        }
+    }
+    for (ptrdiff_t co0 = c0; co0 < c1; co0 += GWS_R) {
+        const int rn = (int)(c1 - co0 < GWS_R ? c1 - co0 : GWS_R);
+        for (ptrdiff_t kv0 = 0; kv0 < nkv; kv0 += 3) {
+#define GWS_CALL(NQ_)                                                                    \
+    FN(gw_single_tile)(NQ_, gyp + gy_off, np, s->n, co0, rn, pt, kpad, kv0, gw_wl, TL * K, K)
+            switch (nkv - kv0 < 3 ? nkv - kv0 : 3) {
+            case 1: GWS_CALL(1); break;
+            case 2: GWS_CALL(2); break;
+            default: GWS_CALL(3); break;
+            }
+#undef GWS_CALL
+        }
+    }
+}
+
 /* Work is split by (kernel wl, group of output channels): every weight is
  * written by exactly one thread, and a weight's sum runs in the same order
  * whatever the thread count.  Channel groups exist only to give threads work
@@ -442,54 +511,65 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
     const ptrdiff_t coblocks = (s->c_out + GW_R - 1) / GW_R;
     ptrdiff_t groups = (2 * (ptrdiff_t)nt + TL - 1) / TL;
     if (groups > coblocks) groups = coblocks;
+    const ptrdiff_t kpad = (K + VL - 1) / VL * VL;
     (void)nt;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (ptrdiff_t u = 0; u < TL * groups; u++) {
-        const ptrdiff_t wl = u / groups, g = u % groups;
-        const ptrdiff_t cb0 = g * coblocks / groups, cb1 = (g + 1) * coblocks / groups;
-        const ptrdiff_t c0 = cb0 * GW_R, c1 = cb1 * GW_R < s->c_out ? cb1 * GW_R : s->c_out;
-        FN(gw_class) cls;
-        cls.a = wl / s->tw;
-        cls.b = wl % s->tw;
-        /* locations a, a + th, ... below h_out (none when th > h_out: an unused kernel) */
-        const ptrdiff_t nrows = cls.a < s->h_out ? (s->h_out - cls.a + s->th - 1) / s->th : 0;
-        cls.ncols = cls.b < s->w_out ? (s->w_out - cls.b + s->tw - 1) / s->tw : 0;
-        cls.count = nrows * cls.ncols;
-        if (gw) {
-            for (ptrdiff_t co = c0; co < c1; co++)
-                memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(REAL));
-            for (ptrdiff_t i0 = 0; i0 < cls.count; i0 += GW_PC) {
-                const int pc = (int)(cls.count - i0 < GW_PC ? cls.count - i0 : GW_PC);
-                ptrdiff_t x_off[GW_PC], gy_off[GW_PC]; /* the chunk's locations: loc(p), p */
-                for (int i = 0; i < pc; i++) {
-                    const ptrdiff_t oh = cls.a + ((i0 + i) / cls.ncols) * s->th;
-                    const ptrdiff_t ow = cls.b + ((i0 + i) % cls.ncols) * s->tw;
-                    x_off[i] = (oh * s->sh * s->wp + ow * s->sw) * np;
-                    gy_off[i] = (oh * s->w_out + ow) * s->c_out * np;
-                }
-                for (ptrdiff_t co0 = c0; co0 < c1; co0 += GW_R) {
-                    const int rn = (int)(c1 - co0 < GW_R ? c1 - co0 : GW_R);
-                    for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
-                        const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
-                        FN(gw_tile)(gyp, xp, s, koff, x_off, gy_off, pc, co0, rn, k0, qn,
-                                    gw + (co0 * TL + wl) * K + k0);
+#pragma omp parallel num_threads(nt)
+    {
+        /* per-thread transposed patch for kernels used once (NULL: use the general path) */
+        REAL *pt = malloc((size_t)(np * kpad) * sizeof(REAL));
+#pragma omp for schedule(dynamic, 1)
+        for (ptrdiff_t u = 0; u < TL * groups; u++) {
+            const ptrdiff_t wl = u / groups, g = u % groups;
+            const ptrdiff_t cb0 = g * coblocks / groups, cb1 = (g + 1) * coblocks / groups;
+            const ptrdiff_t c0 = cb0 * GW_R, c1 = cb1 * GW_R < s->c_out ? cb1 * GW_R : s->c_out;
+            FN(gw_class) cls;
+            cls.a = wl / s->tw;
+            cls.b = wl % s->tw;
+            /* locations a, a + th, ... below h_out (none when th > h_out: an unused kernel) */
+            const ptrdiff_t nrows = cls.a < s->h_out ? (s->h_out - cls.a + s->th - 1) / s->th : 0;
+            cls.ncols = cls.b < s->w_out ? (s->w_out - cls.b + s->tw - 1) / s->tw : 0;
+            cls.count = nrows * cls.ncols;
+            if (gw && cls.count == 1 && pt) {
+                const ptrdiff_t oh = cls.a, ow = cls.b;
+                FN(gw_single)(gyp, xp, s, koff, (oh * s->sh * s->wp + ow * s->sw) * np,
+                              (oh * s->w_out + ow) * s->c_out * np, c0, c1, gw + wl * K, pt);
+            } else if (gw) {
+                for (ptrdiff_t co = c0; co < c1; co++)
+                    memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(REAL));
+                for (ptrdiff_t i0 = 0; i0 < cls.count; i0 += GW_PC) {
+                    const int pc = (int)(cls.count - i0 < GW_PC ? cls.count - i0 : GW_PC);
+                    ptrdiff_t x_off[GW_PC], gy_off[GW_PC]; /* the chunk's locations: loc(p), p */
+                    for (int i = 0; i < pc; i++) {
+                        const ptrdiff_t oh = cls.a + ((i0 + i) / cls.ncols) * s->th;
+                        const ptrdiff_t ow = cls.b + ((i0 + i) % cls.ncols) * s->tw;
+                        x_off[i] = (oh * s->sh * s->wp + ow * s->sw) * np;
+                        gy_off[i] = (oh * s->w_out + ow) * s->c_out * np;
+                    }
+                    for (ptrdiff_t co0 = c0; co0 < c1; co0 += GW_R) {
+                        const int rn = (int)(c1 - co0 < GW_R ? c1 - co0 : GW_R);
+                        for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
+                            const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
+                            FN(gw_tile)(gyp, xp, s, koff, x_off, gy_off, pc, co0, rn, k0, qn,
+                                        gw + (co0 * TL + wl) * K + k0);
+                        }
                     }
                 }
             }
-        }
-        if (gb) {
-            /* db[co][wl] = sum over locations p using wl, sum_n dY'[p][co][n] */
-            for (ptrdiff_t co = c0; co < c1; co++) {
-                VEC acc = FN(vzero)();
-                for (ptrdiff_t i = 0; i < cls.count; i++) {
-                    const ptrdiff_t oh = cls.a + (i / cls.ncols) * s->th;
-                    const ptrdiff_t ow = cls.b + (i % cls.ncols) * s->tw;
-                    const REAL *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
-                    for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
+            if (gb) {
+                /* db[co][wl] = sum over locations p using wl, sum_n dY'[p][co][n] */
+                for (ptrdiff_t co = c0; co < c1; co++) {
+                    VEC acc = FN(vzero)();
+                    for (ptrdiff_t i = 0; i < cls.count; i++) {
+                        const ptrdiff_t oh = cls.a + (i / cls.ncols) * s->th;
+                        const ptrdiff_t ow = cls.b + (i % cls.ncols) * s->tw;
+                        const REAL *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
+                        for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
+                    }
+                    gb[co * TL + wl] = FN(vsum)(acc);
                 }
-                gb[co * TL + wl] = FN(vsum)(acc);
             }
         }
+        free(pt);
     }
 }
 
@@ -499,3 +579,4 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
 #undef GW_R
 #undef GW_Q
 #undef GW_PC
+#undef GWS_R

@@ -294,17 +294,32 @@ def test_tiled_t1_matches_torch_conv2d(rng):
 # ----------------------------------------------------------------------------- threads, layout
 
 
-def test_results_do_not_depend_on_thread_count(rng, threads):
-    # 40 * 8 * 12 * 12 * 8 * 9 multiply-adds: above the size that runs serially
-    x, wt, b = make_case(rng, 40, 8, 8, 12, 12, (3, 3), (1, 1), (1, 1), (2, 2))
-    G = rng.standard_normal((40, 8, 12, 12))
+@pytest.mark.parametrize(
+    "n,c_in,c_out,h,w,kernel,stride,padding,tiles",
+    [
+        (40, 8, 8, 12, 12, (3, 3), (1, 1), (1, 1), (2, 2)),  # bands of output rows
+        (33, 6, 9, 11, 10, (3, 2), (2, 1), (1, 1), None),  # locally connected
+        (64, 8, 8, 1, 200, (1, 5), (1, 1), (0, 2), (1, 3)),  # one row: bands of columns
+    ],
+)
+def test_results_do_not_depend_on_thread_count(
+    n, c_in, c_out, h, w, kernel, stride, padding, tiles, rng, threads
+):
+    """Above the serial cut-off (~1e6 multiply-adds) the kernels run in parallel;
+    each output element is still summed by one thread in one fixed order."""
+    x, wt, b = make_case(rng, n, c_in, c_out, h, w, kernel, stride, padding, tiles)
+    y_ref = ref.tiled_conv2d(x, wt, b, stride, padding)
+    G = rng.standard_normal(y_ref.shape)
     outs = []
     for nt in (1, 2, 3):
         mg.set_num_threads(nt)
-        outs.append(run_op(x, wt, b, 1, 1, True, np.float32, G))
+        outs.append(run_op(x, wt, b, stride, padding, tiles is not None, np.float32, G))
     for other in outs[1:]:
         for a, b_ in zip(outs[0], other):
-            np.testing.assert_array_equal(a, b_)  # each output is summed by one thread
+            np.testing.assert_array_equal(a, b_)
+    dx, dw, db = ref.tiled_conv2d_backward(x, wt, G, stride, padding)
+    for got, want in zip(outs[0], (y_ref, dx, dw, db)):
+        assert rel_err(got, want) < 1e-5
 
 
 def test_non_contiguous_inputs_are_copied(rng):
