@@ -260,9 +260,10 @@ static void CT(backward_weight_image)(const mg_conv_shape *s, CT(padding) pd, co
     }
 }
 
-/* Threads: images are independent, so each thread takes a contiguous run of them (one
- * column buffer each, allocated here once); with fewer images than threads, the
- * threads share each image's GEMMs instead. */
+/* Threads: images are independent, so threads take them one at a time (dynamically: a
+ * thread slowed by a busy machine does not hold up the others), each with its own
+ * buffers allocated here once per call; with fewer images than threads, the threads
+ * share each image's GEMMs instead. */
 static int CT(split_threads)(const mg_conv_shape *s, int nt, int *inner)
 {
     int outer = nt < 1 ? 1 : nt;
@@ -319,7 +320,7 @@ int CT(mg_conv2d_forward)(const mg_conv_shape *s, const CT_T *x, const CT_T *w,
     {
         CT_T *my_pad = CT(my_pad)(pads, ps);
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
         for (ptrdiff_t n = 0; n < s->batch; n++)
             CT(forward_image)(s, pd, x + n * xs, my_pad, wpk, wg, bias, y + n * ys, inner);
@@ -353,7 +354,7 @@ int CT(mg_conv2d_backward_input)(const mg_conv_shape *s, const CT_T *dy, const C
         {
             CT_T *my_cols = cols ? cols + ws * mg_omp_thread_id() : NULL;
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
             for (ptrdiff_t n = 0; n < s->batch; n++)
                 CT(backward_input_image)(s, dy + n * ys, wpk, wg, dx + n * xs, my_cols, 1);
@@ -364,6 +365,12 @@ int CT(mg_conv2d_backward_input)(const mg_conv_shape *s, const CT_T *dy, const C
     return 0;
 }
 
+/* g sums over the batch. The images are cut into a fixed number of contiguous chunks,
+ * each summed into its own partial in image order, and the partials are added in chunk
+ * order: the result does not depend on which thread ran which chunk, nor on the thread
+ * count, and is identical run to run. */
+#define CONV_WEIGHT_CHUNKS 8
+
 int CT(mg_conv2d_backward_weight)(const mg_conv_shape *s, const CT_T *x, const CT_T *dy,
                                   CT_T *dw, int num_threads)
 {
@@ -373,16 +380,18 @@ int CT(mg_conv2d_backward_weight)(const mg_conv_shape *s, const CT_T *x, const C
         return 0;
     }
     int inner, outer = CT(split_threads)(s, num_threads, &inner);
+    const ptrdiff_t chunks = s->batch < CONV_WEIGHT_CHUNKS ? s->batch : CONV_WEIGHT_CHUNKS;
     const CT(padding) pd = CT(padding_of)(s);
     size_t ps;
     /* per thread: the packed output gradient of one group (the GEMM's A operand) */
-    const size_t cs = CT_PACKED_A_SIZE(s->c_out / s->groups, s->h_out * s->w_out);
-    CT_T *cols = (CT_T *)malloc(cs * outer * sizeof(CT_T));
+    const size_t as = CT_PACKED_A_SIZE(s->c_out / s->groups, s->h_out * s->w_out);
+    CT_T *apks = (CT_T *)malloc(as * outer * sizeof(CT_T));
     CT_T *pads = CT(alloc_pads)(s, pd, outer, &ps);
-    /* thread 0 accumulates straight into dw, thread t >= 1 into partials[t - 1] */
-    CT_T *partials = outer > 1 ? (CT_T *)malloc((size_t)wsize * (outer - 1) * sizeof(CT_T)) : NULL;
-    if (!cols || (ps && !pads) || (outer > 1 && !partials)) {
-        free(cols);
+    /* chunk 0 sums straight into dw, chunk u >= 1 into partials[u - 1] */
+    CT_T *partials =
+        chunks > 1 ? (CT_T *)malloc((size_t)wsize * (chunks - 1) * sizeof(CT_T)) : NULL;
+    if (!apks || (ps && !pads) || (chunks > 1 && !partials)) {
+        free(apks);
         free(pads);
         free(partials);
         return -1;
@@ -392,28 +401,29 @@ int CT(mg_conv2d_backward_weight)(const mg_conv_shape *s, const CT_T *x, const C
 #pragma omp parallel num_threads(outer) if (outer > 1)
 #endif
     {
-        const int t = mg_omp_thread_id();
-        CT_T *my_cols = cols ? cols + cs * t : NULL;
+        CT_T *my_apk = apks + as * mg_omp_thread_id();
         CT_T *my_pad = CT(my_pad)(pads, ps);
-        CT_T *acc = t == 0 ? dw : partials + (t - 1) * wsize;
-        /* the same fixed run of images per thread on every call */
-        const ptrdiff_t n0 = s->batch * t / outer, n1 = s->batch * (t + 1) / outer;
-        for (ptrdiff_t n = n0; n < n1; n++)
-            CT(backward_weight_image)(s, pd, x + n * xs, my_pad, dy + n * ys, acc, n > n0,
-                                      my_cols, inner);
-        if (outer > 1) {
 #ifdef _OPENMP
-#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (ptrdiff_t u = 0; u < chunks; u++) {
+            CT_T *acc = u == 0 ? dw : partials + (u - 1) * wsize;
+            const ptrdiff_t n0 = s->batch * u / chunks, n1 = s->batch * (u + 1) / chunks;
+            for (ptrdiff_t n = n0; n < n1; n++)
+                CT(backward_weight_image)(s, pd, x + n * xs, my_pad, dy + n * ys, acc, n > n0,
+                                          my_apk, inner);
+        }
+        /* (the implicit barrier of the loop above) then reduce, split over the elements */
+#ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (ptrdiff_t e = 0; e < wsize; e++) {
-                CT_T sum = dw[e];
-                for (int u = 1; u < outer; u++) sum += partials[(u - 1) * wsize + e];
-                dw[e] = sum;
-            }
+        for (ptrdiff_t e = 0; e < wsize; e++) {
+            CT_T sum = dw[e];
+            for (ptrdiff_t u = 1; u < chunks; u++) sum += partials[(u - 1) * wsize + e];
+            dw[e] = sum;
         }
     }
-    free(cols);
+    free(apks);
     free(pads);
     free(partials);
     return 0;

@@ -323,7 +323,7 @@ def test_transpose_is_exact_adjoint_of_conv(stride, padding, output_padding):
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, abs(lhs)) * 10, (lhs, rhs)
 
 
-def test_thread_count_only_changes_rounding_and_runs_repeat(threads):
+def test_results_do_not_depend_on_thread_count_and_runs_repeat(threads):
     rng = np.random.default_rng(7)
     x, w = rand(rng, (7, 8, 12, 12), np.float32), rand(rng, (16, 8, 3, 3), np.float32)
     gy = rand(rng, (7, 16, 12, 12), np.float32)
@@ -341,9 +341,11 @@ def test_thread_count_only_changes_rounding_and_runs_repeat(threads):
         for a, b in zip(*outs):  # identical run to run
             assert np.array_equal(a, b)
         results[nt] = outs[0]
+    # each image (and each fixed chunk of the weight gradient's batch sum) is computed the
+    # same way whichever thread runs it, so the thread count does not even change rounding
     for nt in (2, 3):
         for a, b in zip(results[1], results[nt]):
-            close(a, b.astype(np.float64), np.float32)
+            assert np.array_equal(a, b)
 
 
 def test_non_contiguous_inputs_are_copied_not_misread():
