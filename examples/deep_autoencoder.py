@@ -9,6 +9,8 @@ and 13.87 for 30-component PCA on MNIST.
 
 from __future__ import annotations
 
+import time
+
 import _common
 import numpy as np
 
@@ -29,9 +31,13 @@ def main(argv=None):
         model = DeepAutoencoder(sizes, activation=args.activation)
         if args.pretrain_epochs:
             print(f"greedy layer-wise pre-training, {args.pretrain_epochs} epoch(s) per layer")
-            model.pretrain(
+            t0 = time.perf_counter()
+            losses = model.pretrain(
                 train_x, epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr
             )
+            for i, ls in enumerate(losses):
+                print(f"  layer {i + 1}: loss {np.mean(ls[:20]):.4f} -> {np.mean(ls[-20:]):.4f}")
+            print(f"  pre-training took {time.perf_counter() - t0:.0f} s")
         return model
 
     history = _common.run(args, "deep_autoencoder", build)
