@@ -18,6 +18,7 @@ typedef struct {
     void (*max_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
     void (*sum_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
     void (*emit_idx)(const T *, const int32_t *, int, int, int, T *, int64_t *);
+    void (*hscatter)(const T *, const mg_pool_axis *, T *, T *, int, int);
     void (*add_row)(T *, const T *, int);
 } FT(mg_pool_rowops);
 
@@ -25,7 +26,8 @@ typedef struct {
     {MG_CAT3(max_vblock_idx, SUF, ISA_), MG_CAT3(max_vblock, SUF, ISA_),         \
      MG_CAT3(sum_vblock, SUF, ISA_),     MG_CAT3(max_hblock_idx, SUF, ISA_),     \
      MG_CAT3(max_hblock, SUF, ISA_),     MG_CAT3(sum_hblock, SUF, ISA_),         \
-     MG_CAT3(emit_idx, SUF, ISA_),       MG_CAT3(add_row, SUF, ISA_)}
+     MG_CAT3(emit_idx, SUF, ISA_),       MG_CAT3(hscatter, SUF, ISA_),           \
+     MG_CAT3(add_row, SUF, ISA_)}
 
 static const FT(mg_pool_rowops) FT(mg_pool_ops_table)[3] = {
     MG_ROWOPS(SFX, generic),
@@ -231,6 +233,7 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
                           const T *cfac, double norm_p, int nt)
 {
     const FT(mg_pool_rowops) *ops = FT(mg_pool_ops)();
+    const FT(mg_pool_layout) L = FT(mg_pool_plan)(W, rows, cols);
     const int OH = rows->n_out, OW = cols->n_out;
     const int64_t plane = (int64_t)H * W, oplane = (int64_t)OH * OW;
     const int lp = norm_p != 0.0 && norm_p != 1.0;
@@ -238,11 +241,13 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
     int err = 0;
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
-        /* g: this output row's gradient per window; tw: that spread over the
-         * W input columns (the horizontal half of the transpose). */
-        T *g = malloc(sizeof(T) * (size_t)OW);
-        T *tw = malloc(sizeof(T) * (size_t)W);
-        const int ok = g && tw;
+        /* g: one output row's gradient per window; tw: that spread over the
+         * (padded) input columns -- the horizontal half of the transpose;
+         * ph: the even/odd halves hscatter works in. */
+        T *g = malloc(sizeof(T) * (size_t)MG_POOL_ROUND(OW));
+        T *tw = malloc(sizeof(T) * (size_t)L.nb);
+        T *ph = malloc(sizeof(T) * (size_t)L.nb);
+        const int ok = g && tw && ph;
         if (!ok) err |= MG_POOL_ENOMEM;
 #pragma omp for schedule(static)
         for (int64_t pl = 0; pl < P; pl++) {
@@ -260,13 +265,10 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
                         g[o] = yo == 0 ? (T)0 : (p == 2 ? g[o] / yo : g[o] * POW(yo, 1 - p));
                     }
                 }
-                memset(tw, 0, sizeof(T) * (size_t)W);
-                for (int o = 0; o < OW; o++) {
-                    const int c0 = cols->start[o], n = cols->count[o];
-                    for (int t = 0; t < n; t++) tw[c0 + t * cols->step] += g[o];
-                }
+                ops->hscatter(g, cols, tw, ph, L.nb / 2, L.Wb);
+                const T *twc = tw + L.pad; /* input column 0 */
                 for (int t = 0; t < rows->count[oh]; t++)
-                    ops->add_row(gxp + (int64_t)(rows->start[oh] + t * rows->step) * W, tw, W);
+                    ops->add_row(gxp + (int64_t)(rows->start[oh] + t * rows->step) * W, twc, W);
             }
             if (lp) {
                 const T *xp = x + pl * plane;
@@ -278,6 +280,7 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
         }
         free(g);
         free(tw);
+        free(ph);
     }
     return err;
 }

@@ -28,40 +28,88 @@
     (((v) > (m)) | (((v) == (m)) & ((vi) < (mi))) |                           \
      (((v) != (v)) & (((m) == (m)) | ((vi) < (mi)))))
 
+/* Vertical pass of max pooling for one output row: bv[w] = max over the
+ * window's rows of x[r, w] (and bi[w] = flat index of the winner).  Up to three
+ * rows are folded per sweep, so the row buffer is stored once for a 2- or
+ * 3-row window instead of once per row. */
+#define MG_VFOLD_IDX(row, base)                                                 \
+    do {                                                                        \
+        const T v_ = (row)[w];                                                  \
+        const int take_ = (v_ > m) | ((v_ != v_) & (m == m));                   \
+        m = take_ ? v_ : m;                                                     \
+        mi = take_ ? (base) + w : mi;                                           \
+    } while (0)
+
 static inline __attribute__((always_inline)) ATTR void
 FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv,
                  int32_t *restrict bi)
 {
-    const T *row = x + (ptrdiff_t)r0 * W;
-    const int32_t base0 = r0 * W;
-    for (int w = 0; w < Wv; w++) {
-        bv[w] = row[w];
-        bi[w] = base0 + w;
-    }
-    for (int t = 1; t < rn; t++) {
-        const int r = r0 + t * rd;
-        const int32_t base = r * W;
-        row = x + (ptrdiff_t)r * W;
+    const T *restrict a = x + (ptrdiff_t)r0 * W;
+    const T *restrict b = x + (ptrdiff_t)(r0 + rd) * W;
+    const T *restrict c = x + (ptrdiff_t)(r0 + 2 * rd) * W;
+    const int32_t ba = r0 * W, bb = (r0 + rd) * W, bc = (r0 + 2 * rd) * W;
+    if (rn == 1)
         for (int w = 0; w < Wv; w++) {
-            const T v = row[w], m = bv[w];
-            const int take = (v > m) | ((v != v) & (m == m));
-            bv[w] = take ? v : m;
-            bi[w] = take ? base + w : bi[w];
+            bv[w] = a[w];
+            bi[w] = ba + w;
+        }
+    else /* (GCC does not if-convert two index folds in one loop: one per sweep) */
+        for (int w = 0; w < Wv; w++) {
+            T m = a[w];
+            int32_t mi = ba + w;
+            MG_VFOLD_IDX(b, bb);
+            bv[w] = m;
+            bi[w] = mi;
+        }
+    (void)c;
+    (void)bc;
+    for (int t = 2; t < rn; t++) {
+        const int32_t base = (r0 + t * rd) * W;
+        const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        for (int w = 0; w < Wv; w++) {
+            T m = bv[w];
+            int32_t mi = bi[w];
+            MG_VFOLD_IDX(row, base);
+            bv[w] = m;
+            bi[w] = mi;
         }
     }
 }
 
 /* Without indices only the value matters: any NaN propagates. */
+#define MG_VFOLD(row)                                                           \
+    do {                                                                        \
+        const T v_ = (row)[w];                                                  \
+        m = ((v_ > m) | (v_ != v_)) ? v_ : m;                                   \
+    } while (0)
+
 static inline __attribute__((always_inline)) ATTR void
 FN(max_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv)
 {
-    const T *row = x + (ptrdiff_t)r0 * W;
-    for (int w = 0; w < Wv; w++) bv[w] = row[w];
-    for (int t = 1; t < rn; t++) {
-        row = x + (ptrdiff_t)(r0 + t * rd) * W;
+    const T *restrict a = x + (ptrdiff_t)r0 * W;
+    const T *restrict b = x + (ptrdiff_t)(r0 + rd) * W;
+    const T *restrict c = x + (ptrdiff_t)(r0 + 2 * rd) * W;
+    if (rn == 1)
+        for (int w = 0; w < Wv; w++) bv[w] = a[w];
+    else if (rn == 2)
         for (int w = 0; w < Wv; w++) {
-            const T v = row[w], m = bv[w];
-            bv[w] = ((v > m) | (v != v)) ? v : m;
+            T m = a[w];
+            MG_VFOLD(b);
+            bv[w] = m;
+        }
+    else
+        for (int w = 0; w < Wv; w++) {
+            T m = a[w];
+            MG_VFOLD(b);
+            MG_VFOLD(c);
+            bv[w] = m;
+        }
+    for (int t = 3; t < rn; t++) {
+        const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        for (int w = 0; w < Wv; w++) {
+            T m = bv[w];
+            MG_VFOLD(row);
+            bv[w] = m;
         }
     }
 }
@@ -198,19 +246,22 @@ static inline __attribute__((always_inline)) ATTR void
 FN(sum_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bs, int mode,
              T p)
 {
-    for (int t = 0; t < rn; t++) {
+#define MG_F(v) (mode == 0 ? (v) : mode == 1 ? (v) * (v) : POW((v), p))
+    const T *restrict a = x + (ptrdiff_t)r0 * W;
+    const T *restrict b = x + (ptrdiff_t)(r0 + rd) * W;
+    const T *restrict c = x + (ptrdiff_t)(r0 + 2 * rd) * W;
+    /* mode is hoisted out of the loops by the compiler (unswitching) */
+    if (rn == 1)
+        for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]);
+    else if (rn == 2)
+        for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]);
+    else
+        for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]) + MG_F(c[w]);
+    for (int t = 3; t < rn; t++) {
         const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
-        if (mode == 0) {
-            if (t == 0) for (int w = 0; w < Wv; w++) bs[w] = row[w];
-            else for (int w = 0; w < Wv; w++) bs[w] += row[w];
-        } else if (mode == 1) {
-            if (t == 0) for (int w = 0; w < Wv; w++) bs[w] = row[w] * row[w];
-            else for (int w = 0; w < Wv; w++) bs[w] += row[w] * row[w];
-        } else {
-            if (t == 0) for (int w = 0; w < Wv; w++) bs[w] = POW(row[w], p);
-            else for (int w = 0; w < Wv; w++) bs[w] += POW(row[w], p);
-        }
+        for (int w = 0; w < Wv; w++) bs[w] += MG_F(row[w]);
     }
+#undef MG_F
 }
 
 /* ---- block passes (called by the drivers) ---------------------------------
@@ -351,6 +402,50 @@ ATTR static void FN(emit_idx)(const T *restrict ym, const int32_t *restrict im, 
         }
 }
 
+/* Horizontal half of the backward of a window sum: tw[c] = sum of g[o] over
+ * the outputs o whose column window holds column c.  For a sliding window tw
+ * is in padded coordinates (column c at tw[c + pad]); tap t of output o is
+ * position o*s + t*d.  Tap by tap, the outputs write distinct positions, so
+ * the adds are independent vector adds: contiguous for stride 1, and for
+ * stride 2 into the even/odd halves (ph) that are then interleaved back.
+ * (Adding output by output instead would chain every add through the one
+ * before it wherever windows overlap.) */
+ATTR static void FN(hscatter)(const T *restrict g, const mg_pool_axis *ax, T *restrict tw,
+                              T *restrict ph, int half, int Wb)
+{
+    const int n = ax->n_out;
+    if (!ax->regular) {
+        memset(tw, 0, sizeof(T) * (size_t)Wb);
+        for (int o = 0; o < n; o++)
+            for (int t = 0; t < ax->count[o]; t++) tw[ax->start[o] + t] += g[o];
+        return;
+    }
+    const int s = ax->stride, k = ax->k, d = ax->step;
+    if (s == 2) {
+        const int cnt = Wb / 2 > n + (k - 1) * d / 2 + 1 ? Wb / 2 : n + (k - 1) * d / 2 + 1;
+        T *restrict odd = ph + half;
+        memset(ph, 0, sizeof(T) * (size_t)cnt);
+        memset(odd, 0, sizeof(T) * (size_t)cnt);
+        for (int t = 0; t < k; t++) {
+            T *restrict dst = ((t * d) & 1 ? odd : ph) + ((t * d) >> 1);
+            for (int o = 0; o < n; o++) dst[o] += g[o];
+        }
+        for (int i = 0; i < Wb / 2; i++) {
+            tw[2 * i] = ph[i];
+            tw[2 * i + 1] = odd[i];
+        }
+        return;
+    }
+    memset(tw, 0, sizeof(T) * (size_t)(Wb + k * d));
+    for (int t = 0; t < k; t++) {
+        T *restrict dst = tw + t * d;
+        if (s == 1)
+            for (int o = 0; o < n; o++) dst[o] += g[o];
+        else
+            for (int o = 0; o < n; o++) dst[o * s] += g[o];
+    }
+}
+
 /* dst[w] += src[w] -- the vertical half of the average-pooling backward. */
 ATTR static void FN(add_row)(T *restrict dst, const T *restrict src, int W)
 {
@@ -358,4 +453,6 @@ ATTR static void FN(add_row)(T *restrict dst, const T *restrict src, int W)
 }
 
 #undef MG_TAP_SRC
+#undef MG_VFOLD
+#undef MG_VFOLD_IDX
 #undef FN
