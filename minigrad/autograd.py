@@ -165,7 +165,9 @@ class Function:
                 else:
                     needs.append(False)
             else:
-                arrays.append(a)
+                # NumPy scalars act as Python scalars (PyTorch's rule), so that
+                # ``x32 * np.sqrt(2.0)`` stays float32 instead of widening to float64.
+                arrays.append(a.item() if isinstance(a, np.generic) else a)
                 needs.append(False)
         ctx = _new_object(Context)
         out = cls.forward(ctx, *arrays, **kwargs)

@@ -4,7 +4,9 @@ made it), and the factory functions (``tensor``, ``zeros``, ``randn``, ...).
 Dtypes.  Python floats become float32 (as in PyTorch); a NumPy array keeps its
 dtype, so float64 stays float64.  Ops follow NumPy's promotion rules: mixing a
 float32 and a float64 Tensor gives a float64 result, and Python scalars never
-widen a Tensor (``x32 * 2.0`` stays float32).  Each input's gradient is returned
+widen a Tensor (``x32 * 2.0`` stays float32); NumPy scalars behave as Python
+scalars here (as in PyTorch: ``x32 * np.float64(2)`` stays float32), while
+arrays, even 0-d ones, promote as in NumPy.  Each input's gradient is returned
 in that input's own dtype.  The convolution and pooling kernels are stricter:
 they refuse mixed dtypes with a ``TypeError`` rather than silently copying a
 large array to another precision.
@@ -154,6 +156,19 @@ class Tensor:
         return bool(self.data.reshape(()))
 
     __hash__ = object.__hash__
+
+    def __format__(self, spec: str) -> str:
+        if self.data.size == 1 and spec:  # f"{loss:.4f}" on a one-element tensor
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __index__(self) -> int:
+        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+            raise TypeError(
+                f"only integer tensors with one element can be used as an index, "
+                f"this one has dtype {self.data.dtype} and shape {self.shape}"
+            )
+        return int(self.data.reshape(()))
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)

@@ -125,6 +125,9 @@ def test_mixed_dtypes_promote_like_numpy_and_grads_keep_their_dtype():
     np.testing.assert_array_equal(b.grad.numpy(), [1.0, 2.0])
     # Python scalars never widen; integer tensors widen to float with floats.
     assert (a * 0.5).dtype == np.float32
+    assert (a * np.float64(0.5)).dtype == np.float32  # NumPy scalars act as Python's
+    assert (np.sqrt(2.0) * a).dtype == np.float32
+    assert (a * np.array(0.5)).dtype == np.float64  # a 0-d array promotes, as in NumPy
     assert (mg.tensor([1, 2]) * a).dtype == np.float64  # int64 * float32, NumPy's rule
     assert (mg.tensor(np.array([1, 2], np.int8)) * a).dtype == np.float32
 

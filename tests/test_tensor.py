@@ -293,3 +293,13 @@ def test_setitem_writes_data_and_refuses_recorded_tensors():
     np.testing.assert_array_equal(w.numpy(), [1.0, 0.0])
     with pytest.raises(RuntimeError, match="not differentiable"):
         (w * 2)[0] = 3.0
+
+
+def test_format_and_index():
+    assert f"{mg.tensor(2.5):.2f}" == "2.50"
+    assert f"{mg.tensor([[0.125]], dtype=np.float64):.1e}" == "1.2e-01"
+    assert f"{mg.tensor([1.0, 2.0])}" == "tensor([1., 2.])"
+    assert list(range(mg.tensor(3))) == [0, 1, 2]
+    assert [10, 20, 30][mg.tensor(np.int64(1))] == 20
+    with pytest.raises(TypeError, match="integer tensors with one element"):
+        [1, 2][mg.tensor(1.0)]
