@@ -29,6 +29,21 @@ typedef struct {
      MG_CAT3(emit_idx, SUF, ISA_),       MG_CAT3(hscatter, SUF, ISA_),           \
      MG_CAT3(add_row, SUF, ISA_)}
 
+#ifndef MG_POOL_CHUNK_DEFINED
+#define MG_POOL_CHUNK_DEFINED
+/* Work is handed out in chunks of about 1/16 of a thread's share, first come
+ * first served: on a machine shared with other jobs a thread that gets
+ * descheduled no longer holds up the whole call (as a static split would),
+ * and each task (a plane, or a block of rows) is big enough that taking a
+ * chunk costs nothing measurable.  Results do not depend on the split. */
+static inline int64_t mg_pool_chunk(int64_t n_tasks, int nt)
+{
+    const int64_t c = n_tasks / (16 * (int64_t)(nt > 0 ? nt : 1));
+    return c > 0 ? c : 1;
+}
+
+#endif
+
 static const FT(mg_pool_rowops) FT(mg_pool_ops_table)[3] = {
     MG_ROWOPS(SFX, generic),
 #if MG_POOL_X86
@@ -120,13 +135,14 @@ int FT(mg_max_pool2d_fwd)(const T *x, T *y, int64_t *yi, int64_t P, int H, int W
     const int64_t n_tasks = P * L.n_blocks, plane = (int64_t)H * W;
     const T *x_end = x + P * plane;
     int err = 0;
+    const int64_t chunk = mg_pool_chunk(n_tasks, nt);
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         FT(mg_pool_bufs) b;
         /* Every thread must reach the worksharing loop, even without buffers. */
         const int ok = FT(mg_pool_bufs_init)(&b, &L, yi != NULL, (T)-INFINITY);
         if (!ok) err |= MG_POOL_ENOMEM;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, chunk)
         for (int64_t task = 0; task < n_tasks; task++) {
             if (!ok) continue;
             const int64_t p = task / L.n_blocks;
@@ -159,7 +175,8 @@ int FT(mg_max_pool2d_bwd)(const T *gy, const int64_t *yi, T *gx, int64_t P, int6
                           int64_t n_in, int nt)
 {
     int err = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : err)
+    const int64_t chunk = mg_pool_chunk(P, nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
     for (int64_t p = 0; p < P; p++) {
         T *g = gx + p * n_in;
         const T *go = gy + p * n_out;
@@ -196,12 +213,13 @@ int FT(mg_sum_pool2d_fwd)(const T *x, T *y, int64_t P, int H, int W, const mg_po
     const int lp = norm_p != 0.0 && norm_p != 1.0;
     const T inv_p = (T)(lp ? 1.0 / norm_p : 1.0);
     int err = 0;
+    const int64_t chunk = mg_pool_chunk(n_tasks, nt);
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         FT(mg_pool_bufs) b;
         const int ok = FT(mg_pool_bufs_init)(&b, &L, 0, (T)0);
         if (!ok) err |= MG_POOL_ENOMEM;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, chunk)
         for (int64_t task = 0; task < n_tasks; task++) {
             if (!ok) continue;
             const int64_t p = task / L.n_blocks;
@@ -239,6 +257,7 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
     const int lp = norm_p != 0.0 && norm_p != 1.0;
     const T p = (T)norm_p;
     int err = 0;
+    const int64_t chunk = mg_pool_chunk(P, nt);
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         /* g: one output row's gradient per window; tw: that spread over the
@@ -249,7 +268,7 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
         T *ph = malloc(sizeof(T) * (size_t)L.nb);
         const int ok = g && tw && ph;
         if (!ok) err |= MG_POOL_ENOMEM;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, chunk)
         for (int64_t pl = 0; pl < P; pl++) {
             if (!ok) continue;
             T *gxp = gx + pl * plane;
@@ -289,7 +308,8 @@ int FT(mg_max_unpool_fwd)(const T *x, const int64_t *idx, T *y, int64_t P, int64
                           int64_t n_out, int nt)
 {
     int err = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : err)
+    const int64_t chunk = mg_pool_chunk(P, nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
     for (int64_t p = 0; p < P; p++) {
         T *yp = y + p * n_out;
         memset(yp, 0, sizeof(T) * (size_t)n_out);
@@ -309,13 +329,14 @@ int FT(mg_max_unpool_bwd)(const T *gy, const int64_t *idx, T *gx, int64_t P, int
                           int64_t n_out, int nt)
 {
     int err = 0;
+    const int64_t chunk = mg_pool_chunk(P, nt);
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         /* Two inputs naming the same position: the forward kept the later one,
          * so only it receives the gradient.  winner[i] = the input written last. */
         int64_t *winner = malloc(sizeof(int64_t) * (size_t)n_out);
         if (!winner) err |= MG_POOL_ENOMEM;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, chunk)
         for (int64_t p = 0; p < P; p++) {
             if (!winner) continue;
             const int64_t *ix = idx + p * n_in;
