@@ -209,14 +209,9 @@ def train(model, optimizer, train_set, test_x, args, name: str) -> dict:
 
 
 def save_checkpoint(model, path: Path) -> None:
-    """The state_dict as .npz (mg.save when the library has it)."""
-    state = {k: np.asarray(v) for k, v in model.state_dict().items()}
-    if hasattr(mg, "save"):
-        mg.save(model.state_dict(), str(path))
-    else:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **state)
-        os.replace(tmp, path)
+    """The model's state_dict, written atomically by mg.save (load it with mg.load and
+    model.load_state_dict)."""
+    mg.save(model.state_dict(), str(path))
 
 
 def save_pictures(
