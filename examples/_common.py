@@ -264,7 +264,8 @@ def finish(out: Path, model, test_x, history, filters=None) -> None:
 
 def run(args, example: str, build_model, filters=None) -> dict:
     """The whole job: data, model (``build_model(image_shape)``), Adam training,
-    evaluation, pictures and checkpoint. Returns the history."""
+    evaluation, pictures and checkpoint. Returns the history (and the trained model under
+    "model")."""
     from minigrad import optim
 
     out = setup(args, example)
@@ -281,4 +282,5 @@ def run(args, example: str, build_model, filters=None) -> dict:
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     history = train(model, optimizer, train_set, test_x, args, example)
     finish(out, model, test_x, history, model.filters() if filters is None else filters)
+    history["model"] = model
     return history
