@@ -109,6 +109,12 @@ _Tensor: Any = None  # minigrad.tensor.Tensor, bound by tensor.py (it imports th
 _new_object = object.__new__
 
 
+def unwrap(x: Any) -> Any:
+    """The array inside a Tensor; anything else unchanged.  (Not ``getattr(x,
+    "data", x)``: an ndarray's own ``.data`` is a memoryview.)"""
+    return x.data if isinstance(x, _Tensor) else x
+
+
 class Context:
     """What one op remembers between forward and backward (PyTorch's ``ctx``).
 

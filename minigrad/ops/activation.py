@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, unwrap
 from minigrad.rng import get_rng
 
 
@@ -133,7 +133,7 @@ class Dropout(Function):
 
 
 def _check_axis(x, dim: int, op: str) -> int:
-    nd = np.ndim(getattr(x, "data", x))
+    nd = np.ndim(unwrap(x))
     if not -max(nd, 1) <= dim < max(nd, 1):
         raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {nd} dimensions")
     return dim

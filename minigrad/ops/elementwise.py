@@ -1,63 +1,85 @@
-"""Elementwise arithmetic and math: forward and backward side by side.
+"""Elementwise arithmetic and math: each op's forward and backward side by side,
+followed by its public function.
 
-Binary ops broadcast like NumPy; the engine sums each gradient back to its
-input's shape, so backward here returns full-size gradients.
+Binary ops broadcast like NumPy; backward returns gradients of the broadcast
+(output) shape and the engine sums each back to its input's shape.  Operands
+may be Tensors, arrays or Python/NumPy scalars; results are Tensors.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, unwrap
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
+
+Operand = Union["Tensor", np.ndarray, float, int]
 
 
-def _shapes(a: Any, b: Any) -> str:
-    return f"{np.shape(a)} and {np.shape(b)}"
-
-
-def _broadcast_error(op: str, a: Any, b: Any, err: Exception) -> ValueError:
+def _broadcast_error(op: str, a: Any, b: Any) -> ValueError:
     return ValueError(
-        f"{op}: shapes {_shapes(a, b)} cannot be broadcast together (each trailing "
-        f"dimension must be equal, or 1 in one of them)"
+        f"{op}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together (each "
+        f"trailing dimension must be equal, or 1 in one of them)"
     )
 
 
+# ---------------------------------------------------------------- arithmetic
+
+
 class Add(Function):
+    """out = a + b;  dL/da = g,  dL/db = g."""
+
     @staticmethod
     def forward(ctx, a, b):
         try:
             return np.add(a, b)
-        except ValueError as e:
-            raise _broadcast_error("add", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
         return g, g
 
 
+def add(a: Operand, b: Operand) -> Tensor:
+    """a + b, broadcasting."""
+    return Add.apply(a, b)
+
+
 class Sub(Function):
+    """out = a - b;  dL/da = g,  dL/db = -g."""
+
     @staticmethod
     def forward(ctx, a, b):
         try:
             return np.subtract(a, b)
-        except ValueError as e:
-            raise _broadcast_error("sub", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
-        return g, -g
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+def sub(a: Operand, b: Operand) -> Tensor:
+    """a - b, broadcasting."""
+    return Sub.apply(a, b)
 
 
 class Mul(Function):
+    """out = a b;  dL/da = g b,  dL/db = g a."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         try:
             return np.multiply(a, b)
-        except ValueError as e:
-            raise _broadcast_error("mul", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -66,14 +88,21 @@ class Mul(Function):
         return (g * b if need_a else None), (g * a if need_b else None)
 
 
+def mul(a: Operand, b: Operand) -> Tensor:
+    """a * b (elementwise), broadcasting."""
+    return Mul.apply(a, b)
+
+
 class Div(Function):
+    """out = a / b;  dL/da = g / b,  dL/db = -g a / b^2."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         try:
             return np.true_divide(a, b)
-        except ValueError as e:
-            raise _broadcast_error("div", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -84,15 +113,20 @@ class Div(Function):
         return ga, gb
 
 
+def div(a: Operand, b: Operand) -> Tensor:
+    """a / b (true division), broadcasting."""
+    return Div.apply(a, b)
+
+
 class Pow(Function):
-    """a ** b.  d/da = b a^(b-1);  d/db = a^b log a (only where a > 0)."""
+    """out = a^b;  dL/da = g b a^(b-1),  dL/db = g a^b log a (taken as 0 where a <= 0)."""
 
     @staticmethod
     def forward(ctx, a, b):
         try:
             out = np.power(a, b)
-        except ValueError as e:
-            raise _broadcast_error("pow", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("pow", a, b) from None
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -100,16 +134,15 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        ga = None
+        ga = gb = None
         if need_a:
-            # b a^(b-1), except where b == 0: a^0 is constant (a^-1 would give 0 * inf).
+            # Where b == 0, a^0 is constant: its gradient is 0, not 0 * a^-1 (nan at a = 0).
             zero = np.equal(b, 0)
             if np.any(zero):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ga = np.where(zero, 0, g * b * np.power(a, b - 1))
             else:
                 ga = g * b * np.power(a, b - 1)
-        gb = None
         if need_b:
             a_arr = np.asarray(a)
             safe_log = np.log(np.where(a_arr > 0, a_arr, 1))
@@ -117,7 +150,14 @@ class Pow(Function):
         return ga, gb
 
 
+def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 - PyTorch's name
+    """a ** b, broadcasting."""
+    return Pow.apply(a, b)
+
+
 class Neg(Function):
+    """out = -a;  dL/da = -g."""
+
     @staticmethod
     def forward(ctx, a):
         return np.negative(a)
@@ -127,7 +167,17 @@ class Neg(Function):
         return -g
 
 
+def neg(a: Operand) -> Tensor:
+    """-a."""
+    return Neg.apply(a)
+
+
+# ---------------------------------------------------------------- math functions
+
+
 class Exp(Function):
+    """out = e^a;  dL/da = g out."""
+
     @staticmethod
     def forward(ctx, a):
         out = np.exp(a)
@@ -140,7 +190,14 @@ class Exp(Function):
         return g * out
 
 
+def exp(a: Operand) -> Tensor:
+    """e^a, elementwise."""
+    return Exp.apply(a)
+
+
 class Log(Function):
+    """out = ln a;  dL/da = g / a."""
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -152,7 +209,14 @@ class Log(Function):
         return g / a
 
 
+def log(a: Operand) -> Tensor:
+    """Natural logarithm, elementwise."""
+    return Log.apply(a)
+
+
 class Sqrt(Function):
+    """out = sqrt(a);  dL/da = g / (2 out)."""
+
     @staticmethod
     def forward(ctx, a):
         out = np.sqrt(a)
@@ -165,8 +229,13 @@ class Sqrt(Function):
         return g / (2 * out)
 
 
+def sqrt(a: Operand) -> Tensor:
+    """Square root, elementwise."""
+    return Sqrt.apply(a)
+
+
 class Abs(Function):
-    """|a|; the gradient at 0 is 0 (PyTorch's choice)."""
+    """out = |a|;  dL/da = g sign(a), which is 0 at a = 0 (PyTorch's choice)."""
 
     @staticmethod
     def forward(ctx, a):
@@ -179,8 +248,13 @@ class Abs(Function):
         return g * np.sign(a)
 
 
+def abs(a: Operand) -> Tensor:  # noqa: A001 - PyTorch's name
+    """|a|, elementwise."""
+    return Abs.apply(a)
+
+
 class Clamp(Function):
-    """Clip to [lo, hi]; the gradient passes where lo <= a <= hi."""
+    """out = min(max(a, lo), hi);  dL/da = g where lo <= a <= hi, else 0."""
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
@@ -199,17 +273,18 @@ class Clamp(Function):
         return g * inside
 
 
-def clamp(x, min: float | None = None, max: float | None = None):
-    """Limit values to [min, max] (either may be None)."""
+def clamp(x: Operand, min: Any = None, max: Any = None) -> Tensor:
+    """Limit values to [min, max]; either bound may be None, a number or a
+    Tensor/array (a constant: no gradient flows to the bounds)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    # Bounds are constants (no gradient flows to them); Tensor bounds give their data.
-    lo = getattr(min, "data", min)
-    hi = getattr(max, "data", max)
-    return Clamp.apply(x, lo=lo, hi=hi)
+    return Clamp.apply(x, lo=unwrap(min), hi=unwrap(max))
 
 
 clip = clamp
+
+
+# ---------------------------------------------------------------- selection
 
 
 def _split_ties(g, a_wins, tie):
@@ -222,15 +297,15 @@ def _split_ties(g, a_wins, tie):
 
 
 class Maximum(Function):
-    """Elementwise max; where a == b each side gets half the gradient."""
+    """out = max(a, b);  the gradient goes to the larger input, half to each on a tie."""
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         try:
             return np.maximum(a, b)
-        except ValueError as e:
-            raise _broadcast_error("maximum", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("maximum", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -238,14 +313,21 @@ class Maximum(Function):
         return _split_ties(g, a > b, a == b)
 
 
+def maximum(a: Operand, b: Operand) -> Tensor:
+    """Elementwise maximum, broadcasting."""
+    return Maximum.apply(a, b)
+
+
 class Minimum(Function):
+    """out = min(a, b);  the gradient goes to the smaller input, half to each on a tie."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         try:
             return np.minimum(a, b)
-        except ValueError as e:
-            raise _broadcast_error("minimum", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("minimum", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -253,16 +335,13 @@ class Minimum(Function):
         return _split_ties(g, a < b, a == b)
 
 
-def maximum(a, b):
-    return Maximum.apply(a, b)
-
-
-def minimum(a, b):
+def minimum(a: Operand, b: Operand) -> Tensor:
+    """Elementwise minimum, broadcasting."""
     return Minimum.apply(a, b)
 
 
 class Where(Function):
-    """``cond ? a : b``; ``cond`` is not differentiable."""
+    """out = a where cond else b;  dL/da = g where cond, dL/db = g elsewhere."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -270,11 +349,11 @@ class Where(Function):
         ctx.save_for_backward(cond)
         try:
             return np.where(cond, a, b)
-        except ValueError as e:
+        except ValueError:
             raise ValueError(
                 f"where: cond {np.shape(cond)}, a {np.shape(a)} and b {np.shape(b)} cannot "
                 "be broadcast together"
-            ) from e
+            ) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -282,16 +361,17 @@ class Where(Function):
         return None, np.where(cond, g, 0), np.where(cond, 0, g)
 
 
-def where(cond, a, b):
-    from minigrad.tensor import Tensor
+def where(cond: Any, a: Operand, b: Operand) -> Tensor:
+    """``a`` where ``cond`` is true, else ``b`` (all three broadcast); ``cond``
+    (a boolean Tensor or array) gets no gradient."""
+    return Where.apply(unwrap(cond), a, b)
 
-    if isinstance(cond, Tensor):
-        cond = cond.data
-    return Where.apply(cond, a, b)
+
+# ---------------------------------------------------------------- dtype
 
 
 class Cast(Function):
-    """Change dtype; the gradient goes back in the input's dtype."""
+    """out = a in another dtype;  dL/da = g (the engine casts it to a's dtype)."""
 
     @staticmethod
     def forward(ctx, a, dtype=None, copy=False):
@@ -299,47 +379,7 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g  # the engine casts to the input's dtype
-
-
-def add(a, b):
-    return Add.apply(a, b)
-
-
-def sub(a, b):
-    return Sub.apply(a, b)
-
-
-def mul(a, b):
-    return Mul.apply(a, b)
-
-
-def div(a, b):
-    return Div.apply(a, b)
-
-
-def pow(a, b):  # noqa: A001 - PyTorch's name
-    return Pow.apply(a, b)
-
-
-def neg(a):
-    return Neg.apply(a)
-
-
-def exp(a):
-    return Exp.apply(a)
-
-
-def log(a):
-    return Log.apply(a)
-
-
-def sqrt(a):
-    return Sqrt.apply(a)
-
-
-def abs(a):  # noqa: A001 - PyTorch's name
-    return Abs.apply(a)
+        return g
 
 
 __all__ = [

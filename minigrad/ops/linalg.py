@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.autograd import Function, _sum_to_shape
+from minigrad.autograd import Function, _sum_to_shape, unwrap
 
 
 class MatMul(Function):
@@ -41,7 +41,7 @@ class MatMul(Function):
 
 def matmul(a, b):
     """Matrix product with NumPy's rules; a clear error when inner dims differ."""
-    sa, sb = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
+    sa, sb = np.shape(unwrap(a)), np.shape(unwrap(b))
     if len(sa) == 0 or len(sb) == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got {sa} and {sb}")
     k_a = sa[-1]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, unwrap
 
 
 def _norm_axes(axis: Any, ndim: int) -> tuple | None:
@@ -191,7 +191,7 @@ def amin(x, dim=None, keepdim: bool = False):
 
 
 def _data(x):
-    return getattr(x, "data", x)
+    return unwrap(x)
 
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin"]

@@ -8,11 +8,11 @@ from typing import Any, Union
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, unwrap
 
 
 def _data(x):
-    return getattr(x, "data", x)
+    return unwrap(x)
 
 
 def _dims(args: tuple) -> tuple:
