@@ -40,15 +40,6 @@ class _Size(int):
         return self._shape if dim is None else self._shape[dim]
 
 
-def _resolve_dim(dim: Any, axis: Any) -> Any:
-    """PyTorch's ``dim`` with NumPy's ``axis`` as an alias."""
-    if axis is not None:
-        if dim is not None:
-            raise TypeError("pass either dim or axis, not both")
-        return axis
-    return dim
-
-
 def _resolve_keep(keepdim: bool, keepdims: bool | None) -> bool:
     return bool(keepdims) if keepdims is not None else bool(keepdim)
 
@@ -417,10 +408,10 @@ class Tensor:
         return _act.log_softmax(self, dim)
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _red.sum(self, _resolve_dim(dim, axis), _resolve_keep(keepdim, keepdims))
+        return _red.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _red.mean(self, _resolve_dim(dim, axis), _resolve_keep(keepdim, keepdims))
+        return _red.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def var(
         self,
@@ -433,9 +424,10 @@ class Tensor:
         keepdims=None,
         ddof=None,
     ):
+        """PyTorch's ``unbiased``/``correction`` or NumPy's ``ddof`` (default 1)."""
         if correction is None:
             correction = ddof if ddof is not None else int(bool(unbiased))
-        return _red.var(self, _resolve_dim(dim, axis), correction, _resolve_keep(keepdim, keepdims))
+        return _red.var(self, dim, correction, keepdim, axis=axis, keepdims=keepdims)
 
     def std(
         self,

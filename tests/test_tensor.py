@@ -222,6 +222,10 @@ def test_dim_axis_keepdim_keepdims_aliases():
     np.testing.assert_allclose(F.var(t, 2, correction=0).numpy(), X.var(axis=2))
     with pytest.raises(TypeError, match="either dim or axis"):
         t.sum(dim=0, axis=1)
+    # The functional forms take the same aliases.
+    np.testing.assert_array_equal(F.sum(t, axis=0, keepdims=True).numpy(), X.sum(0, keepdims=True))
+    np.testing.assert_array_equal(mg.mean(t, axis=(1, 2)).numpy(), X.mean((1, 2)))
+    np.testing.assert_allclose(F.std(t, axis=1, correction=0).numpy(), X.std(1))
 
 
 def test_max_forms():

@@ -4,11 +4,14 @@ gradient back over the reduced axes."""
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
 
 
 def _norm_axes(axis: Any, ndim: int) -> tuple | None:
@@ -108,22 +111,43 @@ class Amax(Function):
         return g * hit / count
 
 
-def sum(x, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
-    return Sum.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keepdim)
+def _alias(dim: Any, axis: Any, keepdim: bool, keepdims: bool | None, op: str):
+    """PyTorch's ``dim``/``keepdim`` with NumPy's ``axis``/``keepdims`` as aliases."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: pass either dim or axis, not both")
+        dim = axis
+    return dim, bool(keepdims) if keepdims is not None else bool(keepdim)
 
 
-def mean(x, dim=None, keepdim: bool = False):
-    return Mean.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keepdim)
+def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or None for all); d/dx_i = 1."""
+    dim, keep = _alias(dim, axis, keepdim, keepdims, "sum")
+    return Sum.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keep)
 
 
-def var(x, dim=None, correction: int = 1, keepdim: bool = False):
+def mean(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """Mean over ``dim``: sum / n;  d/dx_i = 1 / n."""
+    dim, keep = _alias(dim, axis, keepdim, keepdims, "mean")
+    return Mean.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keep)
+
+
+def var(
+    x, dim=None, correction: int = 1, keepdim: bool = False, *, axis=None, keepdims=None
+) -> Tensor:
+    """Variance over ``dim``: sum (x - mean)^2 / (n - correction); correction=1
+    (the default, as PyTorch) is the unbiased estimate, 0 is NumPy's default."""
+    dim, keep = _alias(dim, axis, keepdim, keepdims, "var")
     return Var.apply(
-        x, axis=_norm_axes(dim, np.ndim(_data(x))), correction=correction, keepdims=keepdim
+        x, axis=_norm_axes(dim, np.ndim(_data(x))), correction=correction, keepdims=keep
     )
 
 
-def std(x, dim=None, correction: int = 1, keepdim: bool = False):
-    return var(x, dim, correction, keepdim).sqrt()
+def std(
+    x, dim=None, correction: int = 1, keepdim: bool = False, *, axis=None, keepdims=None
+) -> Tensor:
+    """Standard deviation: sqrt(var(x, dim, correction))."""
+    return var(x, dim, correction, keepdim, axis=axis, keepdims=keepdims).sqrt()
 
 
 class TakeAlong(Function):
@@ -174,19 +198,24 @@ def extremum(x, dim, axis, keepdim: bool, mode: str):
     return MaxResult(values, indices)
 
 
-def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+def max(x, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+    """The largest element (``dim=None``), or PyTorch's ``(values, indices)``
+    along ``dim``.  See ``extremum`` for how ties share the gradient."""
     return extremum(x, dim, None, keepdim, "max")
 
 
-def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+def min(x, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+    """The smallest element, or ``(values, indices)`` along ``dim``."""
     return extremum(x, dim, None, keepdim, "min")
 
 
-def amax(x, dim=None, keepdim: bool = False):
+def amax(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Max over ``dim`` (int, tuple or None), values only; ties share the gradient."""
     return Amax.apply(x, axis=dim, keepdims=keepdim, mode="max")
 
 
-def amin(x, dim=None, keepdim: bool = False):
+def amin(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Min over ``dim`` (int, tuple or None), values only; ties share the gradient."""
     return Amax.apply(x, axis=dim, keepdims=keepdim, mode="min")
 
 
