@@ -1,14 +1,39 @@
-"""Activations and the softmax family: forward and backward side by side."""
+"""Activations and the softmax family: each op's forward and backward side by
+side, followed by its public function."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
 from minigrad.rng import get_rng
 
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
+
+
+def _check_axis(x: Any, dim: int, op: str) -> int:
+    nd = np.ndim(unwrap(x))
+    if not -max(nd, 1) <= dim < max(nd, 1):
+        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {nd} dimensions")
+    return dim
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-a), taking exp of non-positive numbers only, so that large
+    |a| cannot overflow: e^-|a| / (1 + e^-|a|) for a < 0."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+# ---------------------------------------------------------------- rectifiers
+
 
 class ReLU(Function):
+    """out = max(a, 0);  dL/da = g where a > 0 (0 at a = 0, as PyTorch)."""
+
     @staticmethod
     def forward(ctx, a):
         out = np.maximum(a, 0)
@@ -21,7 +46,14 @@ class ReLU(Function):
         return g * (out > 0)
 
 
+def relu(x: Any) -> Tensor:
+    """Rectified linear unit max(x, 0)."""
+    return ReLU.apply(x)
+
+
 class LeakyReLU(Function):
+    """out = a where a > 0 else slope a;  dL/da = g or slope g."""
+
     @staticmethod
     def forward(ctx, a, slope=0.01):
         ctx.save_for_backward(a)
@@ -34,13 +66,17 @@ class LeakyReLU(Function):
         return np.where(a > 0, g, g * ctx.slope)
 
 
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    # exp of a non-positive number only, so no overflow for large |a|.
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    return LeakyReLU.apply(x, slope=negative_slope)
+
+
+# ---------------------------------------------------------------- squashing
 
 
 class Sigmoid(Function):
+    """out = 1 / (1 + e^-a);  dL/da = g out (1 - out)."""
+
     @staticmethod
     def forward(ctx, a):
         out = _sigmoid(a).astype(a.dtype, copy=False)
@@ -53,7 +89,14 @@ class Sigmoid(Function):
         return g * out * (1 - out)
 
 
+def sigmoid(x: Any) -> Tensor:
+    """Logistic sigmoid 1 / (1 + e^-x), overflow-free for large |x|."""
+    return Sigmoid.apply(x)
+
+
 class Tanh(Function):
+    """out = tanh(a);  dL/da = g (1 - out^2)."""
+
     @staticmethod
     def forward(ctx, a):
         out = np.tanh(a)
@@ -66,15 +109,21 @@ class Tanh(Function):
         return g * (1 - out * out)
 
 
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return Tanh.apply(x)
+
+
 class Softplus(Function):
-    """log(1 + exp(beta a)) / beta, and a itself where beta a > threshold."""
+    """out = log(1 + e^(beta a)) / beta, or a itself where beta a > threshold;
+    dL/da = g sigmoid(beta a) (or g above the threshold)."""
 
     @staticmethod
     def forward(ctx, a, beta=1.0, threshold=20.0):
         z = a * beta
         ctx.save_for_backward(z)
         ctx.threshold = threshold
-        # logaddexp(0, z) = log(1 + exp(z)) without overflow
+        # logaddexp(0, z) = log(1 + e^z) without overflow
         return np.where(z > threshold, a, np.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
 
     @staticmethod
@@ -83,8 +132,20 @@ class Softplus(Function):
         return g * np.where(z > ctx.threshold, 1, _sigmoid(z))
 
 
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Smooth rectifier log(1 + e^(beta x)) / beta; linear where beta x > threshold
+    (PyTorch's definition, so the two agree to the last bit there)."""
+    if beta <= 0:
+        raise ValueError(f"softplus: beta must be positive, got {beta}")
+    return Softplus.apply(x, beta=beta, threshold=threshold)
+
+
+# ---------------------------------------------------------------- softmax family
+
+
 class Softmax(Function):
-    """s = exp(a - max) / sum(exp(a - max));  dL/da = s (g - sum(g s))."""
+    """s = e^(a - max) / sum e^(a - max) (shifting by the max changes nothing but
+    keeps exp from overflowing);  dL/da = s (g - sum(g s))."""
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -100,8 +161,13 @@ class Softmax(Function):
         return s * (g - np.sum(g * s, axis=ctx.axis, keepdims=True))
 
 
+def softmax(x: Any, dim: int = -1) -> Tensor:
+    """exp(x_i) / sum_j exp(x_j) along ``dim``, stable for huge logits."""
+    return Softmax.apply(x, axis=_check_axis(x, dim, "softmax"))
+
+
 class LogSoftmax(Function):
-    """a - max - log(sum(exp(a - max)));  dL/da = g - softmax * sum(g)."""
+    """out = (a - max) - log sum e^(a - max);  dL/da = g - softmax(a) sum(g)."""
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -117,7 +183,17 @@ class LogSoftmax(Function):
         return g - np.exp(out) * np.sum(g, axis=ctx.axis, keepdims=True)
 
 
+def log_softmax(x: Any, dim: int = -1) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed without forming softmax (stable)."""
+    return LogSoftmax.apply(x, axis=_check_axis(x, dim, "log_softmax"))
+
+
+# ---------------------------------------------------------------- dropout
+
+
 class Dropout(Function):
+    """out = a m with m_i = 0 (probability p) or 1 / (1 - p);  dL/da = g m."""
+
     @staticmethod
     def forward(ctx, a, p=0.5):
         keep = get_rng().random(a.shape) >= p
@@ -132,46 +208,10 @@ class Dropout(Function):
         return g * mask
 
 
-def _check_axis(x, dim: int, op: str) -> int:
-    nd = np.ndim(unwrap(x))
-    if not -max(nd, 1) <= dim < max(nd, 1):
-        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {nd} dimensions")
-    return dim
-
-
-def relu(x):
-    return ReLU.apply(x)
-
-
-def leaky_relu(x, negative_slope: float = 0.01):
-    return LeakyReLU.apply(x, slope=negative_slope)
-
-
-def sigmoid(x):
-    return Sigmoid.apply(x)
-
-
-def tanh(x):
-    return Tanh.apply(x)
-
-
-def softplus(x, beta: float = 1.0, threshold: float = 20.0):
-    if beta <= 0:
-        raise ValueError(f"softplus: beta must be positive, got {beta}")
-    return Softplus.apply(x, beta=beta, threshold=threshold)
-
-
-def softmax(x, dim: int = -1):
-    return Softmax.apply(x, axis=_check_axis(x, dim, "softmax"))
-
-
-def log_softmax(x, dim: int = -1):
-    return LogSoftmax.apply(x, axis=_check_axis(x, dim, "log_softmax"))
-
-
-def dropout(x, p: float = 0.5, training: bool = True):
+def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p)
-    (inverted dropout), so evaluation (``training=False``) is the identity."""
+    (inverted dropout), so evaluation (``training=False``) is the identity.
+    The mask comes from minigrad's generator (``mg.manual_seed``)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
@@ -181,4 +221,13 @@ def dropout(x, p: float = 0.5, training: bool = True):
     return Dropout.apply(x, p=p)
 
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "dropout"]
+__all__ = [
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "dropout",
+]
