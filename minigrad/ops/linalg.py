@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from minigrad.autograd import Function, _sum_to_shape, unwrap
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
 
 
 class MatMul(Function):
@@ -39,7 +44,7 @@ class MatMul(Function):
         return ga, gb
 
 
-def matmul(a, b):
+def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with NumPy's rules; a clear error when inner dims differ."""
     sa, sb = np.shape(unwrap(a)), np.shape(unwrap(b))
     if len(sa) == 0 or len(sb) == 0:
@@ -59,7 +64,8 @@ def matmul(a, b):
         ) from None
 
 
-def mm(a, b):
+def mm(a: Any, b: Any) -> Tensor:
+    """Matrix product (an alias of ``matmul``)."""
     return matmul(a, b)
 
 

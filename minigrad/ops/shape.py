@@ -4,11 +4,14 @@ padding, concatenation.  Each backward moves the gradient back the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
 
 
 def _data(x):
@@ -45,14 +48,17 @@ class Reshape(Function):
         return np.reshape(g, ctx.in_shape)
 
 
-def reshape(x, *shape):
+def reshape(x: Any, *shape: Any) -> Tensor:
+    """The same elements in a new shape (one entry may be -1); ``reshape(x, 2, 3)``
+    or ``reshape(x, (2, 3))``."""
     return Reshape.apply(x, shape=_dims(shape))
 
 
 view = reshape
 
 
-def flatten(x, start_dim: int = 0, end_dim: int = -1):
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` (inclusive) into one."""
     shape = np.shape(_data(x))
     if len(shape) == 0:
         return reshape(x, 1)
@@ -76,7 +82,8 @@ class Permute(Function):
         return np.transpose(g, ctx.inverse)
 
 
-def permute(x, *dims):
+def permute(x: Any, *dims: Any) -> Tensor:
+    """Reorder the dims: output dim i is input dim ``dims[i]``."""
     dims = _dims(dims)
     ndim = np.ndim(_data(x))
     if len(dims) != ndim or sorted(d + ndim if d < 0 else d for d in dims) != list(range(ndim)):
@@ -86,7 +93,7 @@ def permute(x, *dims):
     return Permute.apply(x, dims=tuple(d % ndim for d in dims))
 
 
-def transpose(x, dim0: int = None, dim1: int = None):
+def transpose(x: Any, dim0: int | None = None, dim1: int | None = None) -> Tensor:
     """Swap two dims (PyTorch); with no dims, reverse them all (NumPy)."""
     ndim = np.ndim(_data(x))
     if dim0 is None and dim1 is None:
@@ -99,7 +106,8 @@ def transpose(x, dim0: int = None, dim1: int = None):
     return Permute.apply(x, dims=tuple(dims))
 
 
-def squeeze(x, dim=None):
+def squeeze(x: Any, dim: Any = None) -> Tensor:
+    """Drop size-1 dims (all of them, or those in ``dim``; others are kept, as PyTorch)."""
     shape = np.shape(_data(x))
     if dim is None:
         new = tuple(n for n in shape if n != 1)
@@ -109,7 +117,8 @@ def squeeze(x, dim=None):
     return reshape(x, *new)
 
 
-def unsqueeze(x, dim: int):
+def unsqueeze(x: Any, dim: int) -> Tensor:
+    """Insert a size-1 dim at position ``dim``."""
     shape = np.shape(_data(x))
     d = _check_dim(dim, len(shape) + 1, "unsqueeze")
     return reshape(x, *shape[:d], 1, *shape[d:])
@@ -131,7 +140,7 @@ class BroadcastTo(Function):
         return g  # the engine sums it back to the input's shape
 
 
-def expand(x, *sizes):
+def expand(x: Any, *sizes: Any) -> Tensor:
     """PyTorch's expand: -1 keeps a dimension's size."""
     sizes = _dims(sizes)
     shape = np.shape(_data(x))
@@ -142,7 +151,8 @@ def expand(x, *sizes):
     return BroadcastTo.apply(x, shape=target)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+    """NumPy's broadcast_to; the gradient is summed back over the broadcast dims."""
     return BroadcastTo.apply(x, shape=tuple(shape))
 
 
@@ -196,7 +206,9 @@ class GetItem(Function):
         return out
 
 
-def getitem(x, index):
+def getitem(x: Any, index: Any) -> Tensor:
+    """``x[index]`` with NumPy's indexing: ints, slices, None, Ellipsis, integer
+    arrays/lists/Tensors (repeats allowed: their gradients add) and boolean masks."""
     return GetItem.apply(x, index=_plain_index(index))
 
 
@@ -230,7 +242,7 @@ class Pad(Function):
         return out
 
 
-def pad(x, pad: Sequence[int], mode: str = "constant", value: float = 0.0):
+def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the
     LAST dimension, e.g. (left, right, top, bottom) for an image."""
     shape = np.shape(_data(x))
@@ -278,7 +290,8 @@ def _check_join(tensors: Sequence, op: str):
         raise ValueError(f"{op}: expected a non-empty list of tensors")
 
 
-def cat(tensors: Sequence, dim: int = 0):
+def cat(tensors: Sequence, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim; all other dims must agree."""
     _check_join(tensors, "cat")
     shapes = [np.shape(_data(t)) for t in tensors]
     nd = len(shapes[0])
@@ -308,7 +321,8 @@ class Stack(Function):
         return tuple(np.moveaxis(g, ctx.axis, 0))
 
 
-def stack(tensors: Sequence, dim: int = 0):
+def stack(tensors: Sequence, dim: int = 0) -> Tensor:
+    """Join same-shape tensors along a new dim ``dim``."""
     _check_join(tensors, "stack")
     shapes = [np.shape(_data(t)) for t in tensors]
     for i, s in enumerate(shapes):
@@ -318,7 +332,7 @@ def stack(tensors: Sequence, dim: int = 0):
     return Stack.apply(*tensors, axis=d)
 
 
-def split(x, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) -> tuple:
+def split(x: Any, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple:
     """PyTorch's split: chunks of a given size (the last may be smaller), or the
     listed section sizes (which must add up to the dimension)."""
     shape = np.shape(_data(x))
@@ -343,7 +357,7 @@ def split(x, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) ->
     return tuple(out)
 
 
-def chunk(x, chunks: int, dim: int = 0) -> tuple:
+def chunk(x: Any, chunks: int, dim: int = 0) -> tuple:
     """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) (fewer if they run out)."""
     if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks!r}")
