@@ -98,8 +98,8 @@ static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t
             ptrdiff_t j = 0;
             while (j < cols) { /* runs of columns within one output row */
                 const ptrdiff_t run = wo - x < cols - j ? wo - x : cols - j;
-                if (sw == 1)
-                    for (ptrdiff_t t = 0; t < run; t++) d[j + t] = row[x + t];
+                if (sw == 1) /* libc's memcpy moves a short run in a few wide loads */
+                    memcpy(d + j, row + x, (size_t)run * sizeof(CT_T));
                 else
                     for (ptrdiff_t t = 0; t < run; t++) d[j + t] = row[(x + t) * sw];
                 j += run;

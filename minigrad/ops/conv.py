@@ -173,6 +173,8 @@ def conv2d(
     padding: Padding = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
+    *,
+    _fn: str = "conv2d",
 ) -> Tensor:
     """2-d convolution (cross-correlation, as in every deep-learning library), eq. 9.8::
 
@@ -184,7 +186,7 @@ def conv2d(
     output channel i sees only its group's input channels G(i) .. G(i) + C_in/groups - 1.
     padding: int, (p_h, p_w), 'valid', 'same' (stride 1) or 'full' (d*(k-1) each side).
     """
-    fn = "conv2d"
+    fn = _fn  # conv1d reports errors under its own name
     x, w = _tensor(input), _tensor(weight)
     _check_float(fn, "input", x)
     if x.ndim != 4:
@@ -246,7 +248,7 @@ def conv1d(
     b = None if bias is None else _tensor(bias)
     if b is not None and b.ndim == 2:  # per-location bias (C_out, L_out) -> (C_out, 1, L_out)
         b = b.reshape(b.shape[0], 1, b.shape[1])
-    y = conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, s), pad, (1, d), groups)
+    y = conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, s), pad, (1, d), groups, _fn=fn)
     return y.squeeze(2)
 
 
@@ -322,9 +324,11 @@ def _transpose_output_padding(
     largest = tuple(lo + s - 1 for lo, s in zip(smallest, stride))
     for n, lo, hi in zip(size, smallest, largest):
         if not lo <= n <= hi:
+            shown = slice(1, None) if fn.endswith("1d") else slice(None)  # 1-d: drop H = 1
             raise ValueError(
-                f"{fn}: output_size {size} is impossible for this input, kernel, stride and "
-                f"padding: each entry must lie between {smallest} and {largest}"
+                f"{fn}: output_size {size[shown]} is impossible for this input, kernel, "
+                f"stride and padding: each entry must lie between {smallest[shown]} and "
+                f"{largest[shown]}"
             )
     return tuple(n - lo for n, lo in zip(size, smallest))
 
@@ -339,6 +343,8 @@ def conv_transpose2d(
     groups: int = 1,
     dilation: IntOrPair = 1,
     output_size: Sequence[int] | None = None,
+    *,
+    _fn: str = "conv_transpose2d",
 ) -> Tensor:
     """Transpose convolution: the gradient of conv2d with respect to its input (eq. 9.13),
     applied to ``input``. It is the adjoint of conv2d with the same weight:
@@ -348,7 +354,7 @@ def conv_transpose2d(
     bias (C_out,) or (C_out, H_out, W_out). Output size
     H_out = (H - 1)*s - 2p + d*(kH - 1) + output_padding + 1; pass ``output_size`` to
     have output_padding chosen for you (an impossible size is a ValueError)."""
-    fn = "conv_transpose2d"
+    fn = _fn  # conv_transpose1d reports errors under its own name
     x, w = _tensor(input), _tensor(weight)
     _check_float(fn, "input", x)
     if x.ndim != 4:
@@ -437,5 +443,6 @@ def conv_transpose1d(
         groups,
         (1, one("dilation", dilation)),
         size,
+        _fn=fn,
     )
     return y.squeeze(2)
