@@ -14,13 +14,21 @@
  *
  * 1-d convolution is the 2-d case with H = kH = 1.
  *
- * Algorithm: per image, unfold the input into columns (im2col: one row per kernel tap
- * (l, m, k), one column per output position), so that each group's c is one GEMM,
- *     Z_g = K_g . cols_g,   g: dK_g += G_g . cols_g^T,   h: cols_g = K_g^T . G_g, then fold
- * the columns back onto the image (col2im, summing overlapping taps). Images are spread
- * over threads, each with its own column buffer allocated once per call; when there are
- * fewer images than threads the threads share each GEMM instead. The kernel gradient
- * sums per-thread partials in thread order, so results are identical run to run.
+ * Algorithm (im2col, made implicit): per image, the input unfolded into columns (one row
+ * per kernel tap (l, m, k), one column per output position) turns each group's c into a
+ * GEMM, and g and h too:
+ *     c: Z_g = K_g . cols_g      g: dK_g += G_g . cols_g^T      h: cols_g = K_g^T . G_g
+ * followed for h by col2im (the columns folded back onto the image, overlapping taps
+ * summed). The column matrix of c and g is never written out: the image is copied once
+ * into a zero-padded buffer and the GEMM's packing step gathers its panels straight from
+ * it (gemm.h, caller-packed B). The weights are packed once per call.
+ *
+ * Threads: images are independent; threads take them one at a time, each with its own
+ * buffers allocated once per call. When there are fewer images than threads, the
+ * threads share each image's GEMMs instead. g sums over the batch in a fixed number of
+ * contiguous chunks (each in image order), added in chunk order. Every output element is
+ * therefore computed by the same operations in the same order whatever the thread count:
+ * results are bitwise identical across thread counts and runs.
  *
  * The caller (src_c/conv.pyx) has validated every size; these functions trust them.
  * They return 0, or -1 when a workspace could not be allocated (nothing was written).
