@@ -36,6 +36,15 @@ typedef struct {
  * descheduled no longer holds up the whole call (as a static split would),
  * and each task (a plane, or a block of rows) is big enough that taking a
  * chunk costs nothing measurable.  Results do not depend on the split. */
+/* Below this many elements a call is over before a second thread would
+ * even wake up, so it runs on the calling thread alone. */
+#define MG_POOL_SERIAL_BELOW 32768
+
+static inline int mg_pool_threads(int nt, int64_t work)
+{
+    return work < MG_POOL_SERIAL_BELOW || nt < 1 ? 1 : nt;
+}
+
 static inline int64_t mg_pool_chunk(int64_t n_tasks, int nt)
 {
     const int64_t c = n_tasks / (16 * (int64_t)(nt > 0 ? nt : 1));
@@ -129,6 +138,7 @@ static void FT(mg_pool_bufs_free)(FT(mg_pool_bufs) *b)
 int FT(mg_max_pool2d_fwd)(const T *x, T *y, int64_t *yi, int64_t P, int H, int W,
                           const mg_pool_axis *rows, const mg_pool_axis *cols, int nt)
 {
+    nt = mg_pool_threads(nt, P * (int64_t)H * W);
     const FT(mg_pool_rowops) *ops = FT(mg_pool_ops)();
     const FT(mg_pool_layout) L = FT(mg_pool_plan)(W, rows, cols);
     const int OH = rows->n_out, OW = cols->n_out;
@@ -136,6 +146,7 @@ int FT(mg_max_pool2d_fwd)(const T *x, T *y, int64_t *yi, int64_t P, int H, int W
     const T *x_end = x + P * plane;
     int err = 0;
     const int64_t chunk = mg_pool_chunk(n_tasks, nt);
+    (void)chunk; /* unused in a serial build */
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         FT(mg_pool_bufs) b;
@@ -174,8 +185,10 @@ int FT(mg_max_pool2d_fwd)(const T *x, T *y, int64_t *yi, int64_t P, int H, int W
 int FT(mg_max_pool2d_bwd)(const T *gy, const int64_t *yi, T *gx, int64_t P, int64_t n_out,
                           int64_t n_in, int nt)
 {
+    nt = mg_pool_threads(nt, P * n_in);
     int err = 0;
     const int64_t chunk = mg_pool_chunk(P, nt);
+    (void)chunk; /* unused in a serial build */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
     for (int64_t p = 0; p < P; p++) {
         T *g = gx + p * n_in;
@@ -204,6 +217,7 @@ int FT(mg_sum_pool2d_fwd)(const T *x, T *y, int64_t P, int H, int W, const mg_po
                           const mg_pool_axis *cols, const T *rfac, const T *cfac, double norm_p,
                           int nt)
 {
+    nt = mg_pool_threads(nt, P * (int64_t)H * W);
     const FT(mg_pool_rowops) *ops = FT(mg_pool_ops)();
     const FT(mg_pool_layout) L = FT(mg_pool_plan)(W, rows, cols);
     const int OH = rows->n_out, OW = cols->n_out;
@@ -214,6 +228,7 @@ int FT(mg_sum_pool2d_fwd)(const T *x, T *y, int64_t P, int H, int W, const mg_po
     const T inv_p = (T)(lp ? 1.0 / norm_p : 1.0);
     int err = 0;
     const int64_t chunk = mg_pool_chunk(n_tasks, nt);
+    (void)chunk; /* unused in a serial build */
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         FT(mg_pool_bufs) b;
@@ -250,6 +265,7 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
                           const mg_pool_axis *rows, const mg_pool_axis *cols, const T *rfac,
                           const T *cfac, double norm_p, int nt)
 {
+    nt = mg_pool_threads(nt, P * (int64_t)H * W);
     const FT(mg_pool_rowops) *ops = FT(mg_pool_ops)();
     const FT(mg_pool_layout) L = FT(mg_pool_plan)(W, rows, cols);
     const int OH = rows->n_out, OW = cols->n_out;
@@ -258,6 +274,7 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
     const T p = (T)norm_p;
     int err = 0;
     const int64_t chunk = mg_pool_chunk(P, nt);
+    (void)chunk; /* unused in a serial build */
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         /* g: one output row's gradient per window; tw: that spread over the
@@ -307,8 +324,10 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
 int FT(mg_max_unpool_fwd)(const T *x, const int64_t *idx, T *y, int64_t P, int64_t n_in,
                           int64_t n_out, int nt)
 {
+    nt = mg_pool_threads(nt, P * n_out);
     int err = 0;
     const int64_t chunk = mg_pool_chunk(P, nt);
+    (void)chunk; /* unused in a serial build */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
     for (int64_t p = 0; p < P; p++) {
         T *yp = y + p * n_out;
@@ -328,8 +347,10 @@ int FT(mg_max_unpool_fwd)(const T *x, const int64_t *idx, T *y, int64_t P, int64
 int FT(mg_max_unpool_bwd)(const T *gy, const int64_t *idx, T *gx, int64_t P, int64_t n_in,
                           int64_t n_out, int nt)
 {
+    nt = mg_pool_threads(nt, P * n_out);
     int err = 0;
     const int64_t chunk = mg_pool_chunk(P, nt);
+    (void)chunk; /* unused in a serial build */
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         /* Two inputs naming the same position: the forward kept the later one,

@@ -82,7 +82,7 @@ def test_max_pool2d_matches_reference(dtype, shape, k, s, p, d, cm):
 
 @pytest.mark.parametrize("shape,k,s,p,d,cm", MAX_CONFIGS[:5])
 def test_max_pool2d_gradcheck(shape, k, s, p, d, cm):
-    x = t64(distinct(shape))
+    x = t64(distinct((1, 2) + shape[2:]))
     assert mg.gradcheck(lambda a: F.max_pool2d(a, k, s, p, d, cm), [x])
 
 
@@ -181,7 +181,7 @@ def test_avg_pool2d_matches_reference(dtype, shape, k, s, p, cm, cip, div):
 
 @pytest.mark.parametrize("shape,k,s,p,cm", AVG_CONFIGS)
 def test_avg_pool2d_gradcheck(shape, k, s, p, cm):
-    x = t64(RNG.standard_normal(shape))
+    x = t64(RNG.standard_normal((1, 2) + shape[2:]))  # one image: gradcheck is O(size^2)
     assert mg.gradcheck(lambda a: F.avg_pool2d(a, k, s, p, cm, False), [x])
 
 
@@ -221,7 +221,7 @@ def test_lp_pool2d_matches_reference(dtype, norm, shape, k, s, cm):
 
 @pytest.mark.parametrize("norm", [2, 3])
 def test_lp_pool_gradcheck(norm):
-    x = t64(RNG.uniform(0.2, 2.0, (2, 2, 7, 8)))
+    x = t64(RNG.uniform(0.2, 2.0, (1, 2, 7, 8)))
     assert mg.gradcheck(lambda a: F.lp_pool2d(a, norm, (3, 2), (2, 2), True), [x])
     x1 = t64(RNG.uniform(0.2, 2.0, (2, 2, 9)))
     assert mg.gradcheck(lambda a: F.lp_pool1d(a, norm, 3, 2), [x1])
@@ -280,7 +280,7 @@ def test_adaptive_pools_match_reference(dtype, shape, out):
 
 
 def test_adaptive_gradcheck_and_identity():
-    x = t64(distinct((2, 2, 7, 5)))
+    x = t64(distinct((1, 2, 7, 5)))
     assert mg.gradcheck(lambda a: F.adaptive_avg_pool2d(a, (3, 2)), [x])
     assert mg.gradcheck(lambda a: F.adaptive_max_pool2d(a, (3, 2)), [x])
     np.testing.assert_array_equal(F.adaptive_avg_pool2d(x, (7, 5)).numpy(), x.numpy())
