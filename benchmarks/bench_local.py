@@ -7,7 +7,8 @@ interleaved repetitions:
   minigrad   F.locally_connected2d / F.tiled_conv2d / F.conv2d, forward + backward
   torch      PyTorch CPU, same thread count: conv2d itself; for the two ops
              PyTorch does not ship, unfold + einsum (its best composite)
-  numpy      einsum over unfolded patches (forward, both gradients, col2im)
+  numpy      einsum over unfolded patches (forward, both gradients, col2im),
+             its BLAS given the same thread count
 
 and prints medians with the ratios the issue asks for: tiled within 1.5x of
 conv2d, locally connected at least 10x faster than the NumPy reference.
@@ -19,7 +20,9 @@ conv2d, locally connected at least 10x faster than the NumPy reference.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -40,6 +43,25 @@ H_OUT, W_OUT = H, W  # stride 1, padding 1
 
 
 # ----------------------------------------------------------------------------- NumPy baseline
+
+
+def set_numpy_blas_threads(n: int) -> bool:
+    """Give NumPy's bundled OpenBLAS n threads (best effort, via ctypes).
+
+    Without this its idle workers spin after each call and steal a core from
+    the next system measured (about +10 ms on a 20 ms op here)."""
+    import ctypes
+    import glob
+
+    libs_dir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(libs_dir, "*openblas*")):
+        lib = ctypes.CDLL(path)
+        for sym in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(lib, sym, None)
+            if fn is not None:
+                fn(ctypes.c_int(n))
+                return True
+    return False
 
 
 def numpy_unshared_fwd_bwd(x: np.ndarray, w_loc: np.ndarray, g: np.ndarray) -> tuple:
@@ -106,6 +128,19 @@ def torch_tiled(xt, wt):
 # ----------------------------------------------------------------------------- run
 
 
+def cpu_times(fns: dict, repeat: int = 7) -> dict:
+    """Median process CPU seconds per call, repetitions interleaved.  With one
+    thread this is the op's own cost even when other jobs share the cores (wall
+    time then also counts the time the process waits for a core)."""
+    samples = {k: [] for k, f in fns.items() if f is not None}
+    for _ in range(repeat):
+        for k in samples:
+            t0 = time.process_time()
+            fns[k]()
+            samples[k].append(time.process_time() - t0)
+    return {k: statistics.median(samples[k]) if k in samples else float("nan") for k in fns}
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C_IN, H, W)).astype(np.float32)
@@ -170,15 +205,29 @@ def main() -> None:
                 err = np.abs(np.asarray(got.numpy(), np.float64) - want).max()
                 assert err <= 1e-3 * np.abs(want).max(), (name, err)
 
-    rows = []
+    rows, cpu_rows = [], []
     for nt in thread_counts():
         set_threads(nt)
+        blas_threads_set = set_numpy_blas_threads(nt)
         fns = {}
         for name, w in weights.items():
             fns[("mg", name)] = mg_step(mg_ops[name], w) if mg_ops[name] is not None else None
             fns[("torch", name)] = torch_step(torch_ops[name], w) if torch_ops else None
             fns[("numpy", name)] = lambda f=np_ops[name], w=w: f(x, w, g)
         t = median_times(fns, repeat=7, warmup=1)
+        if nt == 1:
+            c = cpu_times(fns)
+            for name in weights:
+                cpu_rows.append(
+                    {
+                        "op (fwd+bwd)": name,
+                        "minigrad cpu ms": c[("mg", name)] * 1e3,
+                        "torch cpu ms": c[("torch", name)] * 1e3,
+                        "numpy cpu ms": c[("numpy", name)] * 1e3,
+                        "mg / mg conv2d": c[("mg", name)] / c[("mg", "conv2d")],
+                        "numpy / mg": c[("numpy", name)] / c[("mg", name)],
+                    }
+                )
         conv_mg = t[("mg", "conv2d")]
         for name in weights:
             m = t[("mg", name)]
@@ -196,7 +245,8 @@ def main() -> None:
             )
     print(
         f"x ({N}, {C_IN}, {H}, {W}) float32, {C_IN} -> {C_OUT} channels, {K}x{K}, s1 p1; "
-        f"kernels on {mg._C.local.get_isa()}; NumPy/BLAS use their own threads"
+        f"kernels on {mg._C.local.get_isa()}; NumPy's BLAS threads "
+        + ("= threads" if blas_threads_set else "left at its default")
     )
     print_table(
         rows,
@@ -211,6 +261,19 @@ def main() -> None:
             "numpy / mg",
         ],
     )
+    if cpu_rows:
+        print("\n1 thread, process CPU time (robust to other load on the machine):")
+        print_table(
+            cpu_rows,
+            [
+                "op (fwd+bwd)",
+                "minigrad cpu ms",
+                "torch cpu ms",
+                "numpy cpu ms",
+                "mg / mg conv2d",
+                "numpy / mg",
+            ],
+        )
     print("goals: tiled 'mg / mg conv2d' <= 1.5; locally connected 'numpy / mg' >= 10")
 
 
