@@ -176,6 +176,10 @@ class Function:
                 arrays.append(a.item() if isinstance(a, np.generic) else a)
                 needs.append(False)
         ctx = _new_object(Context)
+        # Set before forward (as PyTorch does), so forward may skip saving arrays
+        # that no backward will read (all False under no_grad).
+        record = record and _state.enabled
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -184,10 +188,9 @@ class Function:
         result.grad = None
         result._retains_grad = False
         # Integer or boolean results (casts, comparisons) carry no gradient.
-        if record and _state.enabled and out.dtype.kind in "fc":
+        if record and out.dtype.kind in "fc":
             ctx.fn = cls
             ctx.inputs = args
-            ctx.needs_input_grad = tuple(needs)
             ctx.seq = next(_sequence)
             result._ctx = ctx
             result.requires_grad = True

@@ -466,3 +466,26 @@ def test_grad_assigned_as_array_still_accumulates():
     (x * 2).sum().backward()
     assert isinstance(x.grad, mg.Tensor)
     np.testing.assert_allclose(x.grad.numpy(), [12.0, 12.0])
+
+
+class SeesNeeds(Function):
+    seen: list = []
+
+    @staticmethod
+    def forward(ctx, a, b):
+        SeesNeeds.seen.append(ctx.needs_input_grad)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+def test_needs_input_grad_is_known_in_forward():
+    SeesNeeds.seen = []
+    a, c = f64([1.0]), f64([2.0], requires_grad=False)
+    SeesNeeds.apply(a, c)
+    SeesNeeds.apply(c, 3.0)
+    with mg.no_grad():
+        SeesNeeds.apply(a, a)
+    assert SeesNeeds.seen == [(True, False), (False, False), (False, False)]
