@@ -874,3 +874,50 @@ def test_against_torch(name):
     (out_t * torch.tensor(W)).sum().backward()
     np.testing.assert_allclose(fn(F, x).numpy(), out_t.detach().numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+# ---------------------------------------------------------------- shape fuzzing
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(
+        signature=np.matmul.signature, max_dims=2, min_side=1, max_side=3
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_matmul_fuzz(shapes, seed):
+    """Every vector/matrix/batched combination NumPy's matmul accepts."""
+    rng = np.random.default_rng(seed)
+    sa, sb = shapes.input_shapes
+    a = mg.tensor(rng.standard_normal(sa), requires_grad=True)
+    b = mg.tensor(rng.standard_normal(sb), requires_grad=True)
+    out = a @ b
+    np.testing.assert_allclose(out.numpy(), np.matmul(a.numpy(), b.numpy()), rtol=1e-12)
+    assert out.shape == shapes.result_shape
+    assert mg.gradcheck(lambda a, b: a @ b, [a, b])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=4),
+    data=st.data(),
+    mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]),
+)
+def test_pad_fuzz(shape, data, mode):
+    n_dims = data.draw(st.integers(1, len(shape)))
+    pad = []
+    for k in range(n_dims):
+        size = shape[len(shape) - 1 - k]
+        limit = size - 1 if mode == "reflect" else 3
+        pad += [data.draw(st.integers(0, limit)), data.draw(st.integers(0, limit))]
+    X = np.random.default_rng(0).standard_normal(shape)
+    x = mg.tensor(X, requires_grad=True)
+    out = F.pad(x, tuple(pad), mode=mode, value=-2.0)
+    np.testing.assert_array_equal(out.numpy(), _pad_reference(X, tuple(pad), mode, -2.0))
+    w = np.random.default_rng(1).standard_normal(out.shape)
+    out.backward(w)
+    picked = _pad_reference(np.arange(X.size).reshape(shape), tuple(pad), mode, -1)
+    keep = picked >= 0
+    gref = np.bincount(picked[keep], weights=w[keep], minlength=X.size).reshape(shape)
+    np.testing.assert_allclose(x.grad.numpy(), gref, rtol=1e-12)
