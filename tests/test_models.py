@@ -23,6 +23,16 @@ from minigrad.models import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These tests check learning, not threading; one kernel thread keeps them fast when
+    other processes share the cores (idle OpenMP threads spin and steal them)."""
+    before = mg.get_num_threads()
+    mg.set_num_threads(1)
+    yield
+    mg.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def digits():
     """Shipped digits: images (1797, 1, 8, 8) in [0, 1], labels."""
@@ -68,7 +78,7 @@ MODELS = {
     "conv-tied": lambda: ConvAutoencoder(1, channels=(8, 16), tied=True),
 }
 # a factor each run clears by a margin (measured), but that a broken model would not
-FALL = {"ae-linear-mse": 0.5, "conv": 0.6, "conv-tied": 0.75, "deep": 0.75}
+FALL = {"ae-linear-mse": 0.4, "sparse": 0.3, "conv": 0.4, "conv-tied": 0.4, "deep": 0.75}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -76,8 +86,8 @@ def test_loss_falls(digits, name):
     x, _ = digits
     mg.manual_seed(0)
     model = MODELS[name]()
-    losses = _train(model, x, steps=300)
-    ok, (first, last) = _falls(losses, FALL.get(name, 0.85))
+    losses = _train(model, x, steps=200)
+    ok, (first, last) = _falls(losses, FALL.get(name, 0.8))
     assert ok, f"{name}: loss {first:.4f} -> {last:.4f}"
     out = model(mg.tensor(x[:5]))
     assert out.shape == x[:5].shape
@@ -333,7 +343,7 @@ def test_conv_example_falls_back_to_digits_and_writes_pictures(tmp_path, monkeyp
     monkeypatch.delenv("MINIGRAD_DATA", raising=False)
     ex = _example("conv_autoencoder")
     monkeypatch.setattr(ex._common, "find_data_root", lambda explicit: None)
-    history = ex.main(["--epochs", "2", "--out", str(tmp_path)])
+    history = ex.main(["--epochs", "2", "--limit", "640", "--out", str(tmp_path)])
     said = capsys.readouterr().out
     assert "Falling back to the 8x8 digits" in said and "ex/s" in said
     assert history["train"][1] < history["train"][0]

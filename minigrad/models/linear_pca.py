@@ -73,7 +73,8 @@ def train_linear_autoencoder(
         for group in opt.param_groups:
             group["lr"] = lr * (0.01 ** (step / steps))
         x_hat = (xt @ w_e.T) @ w_d.T
-        loss = ((x_hat - xt) ** 2).sum() / n
+        diff = x_hat - xt
+        loss = (diff * diff).sum() / n
         opt.zero_grad()
         loss.backward()
         opt.step()
