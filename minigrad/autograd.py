@@ -280,35 +280,40 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
     if root._retains_grad:
         root._accumulate_grad(grad)
     pending = {root._ctx: grad}
-    ndarray = np.ndarray
-    for ctx in order:
-        g = pending.pop(ctx, None)
-        if g is None:  # no path from the root carries a gradient here
-            continue
-        grads = ctx.fn.backward(ctx, g)
-        if type(grads) is not tuple:
-            grads = tuple(grads) if isinstance(grads, list) else (grads,)
-        inputs = ctx.inputs
-        if len(grads) != len(inputs):
-            _check_arity(ctx, grads)
-        for t, gi, needed in zip(inputs, grads, ctx.needs_input_grad):
-            if not needed or gi is None:
+    # Backward functions run with recording off (as in PyTorch without
+    # create_graph): any Tensor op one of them uses must not grow the tape.
+    prev_mode, _state.enabled = _state.enabled, False
+    try:
+        for ctx in order:
+            g = pending.pop(ctx, None)
+            if g is None:  # no path from the root carries a gradient here
                 continue
-            data = t.data
-            if type(gi) is not ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
-                gi = _fit_grad(gi, t, ctx)
-            tctx = t._ctx
-            if tctx is None:
-                t._accumulate_grad(gi)
-                continue
-            if t._retains_grad:
-                t._accumulate_grad(gi)
-            prev = pending.get(tctx)
-            # Out-of-place sum: backward functions may return views of their
-            # incoming gradient (or the same array twice), so never add in place.
-            pending[tctx] = gi if prev is None else prev + gi
-        if not retain_graph:
-            ctx.mark_freed()
+            grads = ctx.fn.backward(ctx, g)
+            if type(grads) is not tuple:
+                grads = tuple(grads) if isinstance(grads, list) else (grads,)
+            inputs = ctx.inputs
+            if len(grads) != len(inputs):
+                _check_arity(ctx, grads)
+            for t, gi, needed in zip(inputs, grads, ctx.needs_input_grad):
+                if not needed or gi is None:
+                    continue
+                data = t.data
+                if type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
+                    gi = _fit_grad(gi, t, ctx)
+                tctx = t._ctx
+                if tctx is None:
+                    t._accumulate_grad(gi)
+                    continue
+                if t._retains_grad:
+                    t._accumulate_grad(gi)
+                prev = pending.get(tctx)
+                # Out-of-place sum: backward functions may return views of their
+                # incoming gradient (or the same array twice), so never add in place.
+                pending[tctx] = gi if prev is None else prev + gi
+            if not retain_graph:
+                ctx.mark_freed()
+    finally:
+        _state.enabled = prev_mode
 
 
 def _check_arity(ctx: Context, grads: tuple) -> None:

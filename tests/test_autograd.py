@@ -489,3 +489,29 @@ def test_needs_input_grad_is_known_in_forward():
     with mg.no_grad():
         SeesNeeds.apply(a, a)
     assert SeesNeeds.seen == [(True, False), (False, False), (False, False)]
+
+
+class UsesTensorOpsInBackward(Function):
+    """A backward written with Tensor ops (allowed): it must not be recorded."""
+
+    seen: list = []
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        t = mg.tensor(g, requires_grad=True) * 2
+        UsesTensorOpsInBackward.seen.append((mg.is_grad_enabled(), t.requires_grad))
+        return t
+
+
+def test_backward_runs_with_recording_off():
+    UsesTensorOpsInBackward.seen = []
+    x = f64([1.0, 2.0])
+    UsesTensorOpsInBackward.apply(x).sum().backward()
+    assert UsesTensorOpsInBackward.seen == [(False, False)]
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+    assert mg.is_grad_enabled()
