@@ -316,6 +316,8 @@ def test_model_argument_checks():
         Autoencoder(4, 2, activation="swish")
     with pytest.raises(ValueError, match="loss"):
         Autoencoder(4, 2, decoder="linear", loss="bce")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        ConvAutoencoder(1, channels=(2, 2))(np.zeros((1, 1, 6, 6), np.float32))
 
 
 # ----------------------------------------------------------------------------- examples

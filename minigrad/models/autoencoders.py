@@ -349,6 +349,12 @@ class ConvAutoencoder(_AutoencoderBase):
 
     def encode(self, x) -> mg.Tensor:
         h = _as_tensor(x)
+        factor = 2 ** len(self.encoder_layers)
+        if h.ndim != 4 or h.shape[2] % factor or h.shape[3] % factor:
+            raise ValueError(
+                f"x: expected images (N, C, H, W) with H and W divisible by {factor}, "
+                f"got shape {tuple(h.shape)}"
+            )
         for layer in self.encoder_layers:
             h = _activation(self.activation)(layer(h))
         return h
