@@ -17,7 +17,9 @@
  * of one SIMD vector (MG_LOCAL_BATCH_ALIGN elements).  Then every inner product
  * of eq. 9.9 runs over whole vectors of images at once, the only reuse a
  * locally connected layer has (each weight meets each image exactly once).
- * mg_local_pack / mg_local_unpack convert from and to the NCHW layout.
+ * The output and its gradient are packed location-major, Y'[p][co][n], so
+ * that the channels of one location are adjacent.  mg_local_pack_* and
+ * mg_local_unpack_* convert from and to NCHW.
  */
 #ifndef MG_LOCAL_KERNELS_H
 #define MG_LOCAL_KERNELS_H

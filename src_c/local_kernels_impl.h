@@ -3,6 +3,7 @@
  * local_kernels.c includes this file once per (type, instruction set) with
  *   REAL    float or double
  *   VEC     a 64-byte vector of REAL (see local_kernels.c)
+ *   IVEC    an integer vector with VEC's lanes (shuffle masks)
  *   SFX     a name suffix, e.g. f32_avx512
  *   TARGET  the function attribute that enables the instruction set (or nothing)
  * so the same readable loops are compiled for AVX-512, AVX2 and plain C and the
@@ -215,7 +216,7 @@ __attribute__((unused)) static void FN(tap_offsets)(ptrdiff_t *koff, const mg_lo
 /* One register tile of eq. 9.10 at location p: output channels co0 .. co0+FWD_R-1
  * (rows past the last, rn of them valid, repeat the last one and are not
  * stored) times NB vectors of images:
- *     Y'[co][p][n] = b[co][wl] + sum_k W[co][wl][k] * X'[row_k(p)][n]          */
+ *     Y'[p][co][n] = b[co][wl] + sum_k W[co][wl][k] * X'[row_k(p)][n]          */
 #define FWD_R 4
 static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const REAL *x_at_p,
                                           const ptrdiff_t *koff, const REAL *w_co0,

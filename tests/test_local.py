@@ -133,6 +133,18 @@ def test_no_bias_and_partial_gradients(rng):
     assert rel_err(wt_t.grad.numpy(), dw) < 1e-10
 
 
+def test_bias_gradient_alone(rng):
+    """Only the bias needs a gradient: the weight and input gradients are skipped."""
+    x, wt, b = make_case(rng, 3, 2, 4, 6, 5, (2, 2), (1, 1), (0, 0), None)
+    bt = mg.tensor(b, requires_grad=True)
+    xt, wt_t = mg.tensor(x), mg.tensor(wt)
+    y = F.locally_connected2d(xt, wt_t, bt)
+    G = rng.standard_normal(y.shape)
+    y.backward(mg.tensor(G))
+    assert xt.grad is None and wt_t.grad is None
+    np.testing.assert_allclose(bt.grad.numpy(), G.sum(axis=0), rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- hypothesis
 
 
