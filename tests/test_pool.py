@@ -596,3 +596,57 @@ def test_gradients_against_torch():
         y.backward(mg.tensor(gy))
         ty.backward(torch.from_numpy(gy))
         np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------- SIMD fallbacks
+
+_ISA_CHECK = """
+import numpy as np, minigrad as mg, minigrad.functional as F
+from minigrad._C import pool as K
+from tests import pool_reference as ref
+assert K.isa() == {isa!r}, K.isa()
+rng = np.random.default_rng(5)
+cases = [((2, 3, 9, 11), (3, 3), (2, 2), (1, 1)), ((1, 2, 8, 37), (2, 2), (2, 2), (0, 0)),
+         ((1, 2, 7, 40), (3, 2), (1, 3), (1, 1))]
+for shape, k, s, p in cases:
+    for dt in (np.float32, np.float64):
+        x = (rng.permutation(int(np.prod(shape))) * 0.01).reshape(shape)
+        xt = mg.tensor(x.astype(dt), requires_grad=True)
+        y, i = F.max_pool2d(xt, k, s, p, return_indices=True)
+        y_ref, i_ref = ref.max_pool2d(x, k, s, p)
+        np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-6)
+        np.testing.assert_array_equal(i.numpy(), i_ref)
+        a = F.avg_pool2d(xt, k, s, p, True, False)
+        np.testing.assert_allclose(a.numpy(), ref.avg_pool2d(x, k, s, p, True, False), rtol=1e-5)
+        g = rng.standard_normal(a.shape)
+        a.backward(mg.tensor(g.astype(dt)))
+        np.testing.assert_allclose(xt.grad.numpy(),
+            ref.avg_pool2d_backward(g, *shape[2:], k, s, p, True, False), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(F.lp_pool2d(mg.tensor(x.astype(dt)), 2, k, s).numpy(),
+            ref.lp_pool2d(x, 2, k, s), rtol=1e-5)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_simd_fallback_paths(isa):
+    """The AVX2 and baseline copies of the row kernels, forced by MINIGRAD_POOL_ISA."""
+    import os
+    import subprocess
+    import sys
+
+    from minigrad._C.pool import isa as best
+
+    if isa == "avx2" and best() == "generic":
+        pytest.skip("this CPU has no AVX2")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, MINIGRAD_POOL_ISA=isa, PYTHONPATH=root)
+    r = subprocess.run(
+        [sys.executable, "-c", _ISA_CHECK.format(isa=isa)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
