@@ -165,7 +165,7 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
-                if a.requires_grad:
+                if a._requires_grad:
                     record = True
                     needs.append(True)
                 else:
@@ -193,10 +193,10 @@ class Function:
             ctx.inputs = args
             ctx.seq = next(_sequence)
             result._ctx = ctx
-            result.requires_grad = True
+            result._requires_grad = True
         else:
             result._ctx = None
-            result.requires_grad = False
+            result._requires_grad = False
         return result
 
 

@@ -51,7 +51,9 @@ class Tensor:
     filled by ``backward()`` for leaves with ``requires_grad=True``.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    # ``_requires_grad`` is read by the engine directly (``requires_grad`` is a
+    # property whose setter checks the dtype, like ``requires_grad_``).
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
     # NumPy must hand ``ndarray <op> Tensor`` to our reflected operators.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -61,7 +63,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._ctx: autograd.Context | None = None
         self._retains_grad = False
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -73,7 +75,7 @@ class Tensor:
         t.grad = None
         t._ctx = None
         t._retains_grad = False
-        t.requires_grad = False
+        t._requires_grad = False
         return t
 
     # ------------------------------------------------------------------ basics
@@ -173,6 +175,15 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------------ autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded so that it gets a gradient."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
             raise TypeError(
@@ -181,7 +192,7 @@ class Tensor:
             )
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach() instead")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     def retain_grad(self) -> None:

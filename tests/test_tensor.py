@@ -307,3 +307,13 @@ def test_format_and_index():
     assert [10, 20, 30][mg.tensor(np.int64(1))] == 20
     with pytest.raises(TypeError, match="integer tensors with one element"):
         [1, 2][mg.tensor(1.0)]
+
+
+def test_requires_grad_attribute_assignment_is_checked():
+    t = mg.tensor([1.0, 2.0])
+    t.requires_grad = True
+    assert t.requires_grad and t.is_leaf
+    with pytest.raises(TypeError, match="only floating-point"):
+        mg.tensor([1, 2]).requires_grad = True
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (t * 2).requires_grad = False
