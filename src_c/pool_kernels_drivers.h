@@ -18,6 +18,7 @@ typedef struct {
     void (*max_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
     void (*sum_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
     void (*emit_idx)(const T *, const int32_t *, int, int, int, T *, int64_t *);
+    void (*emit)(const T *, int, int, int, T *);
     void (*hscatter)(const T *, const mg_pool_axis *, T *, T *, int, int);
     void (*add_row)(T *, const T *, int);
 } FT(mg_pool_rowops);
@@ -26,7 +27,8 @@ typedef struct {
     {MG_CAT3(max_vblock_idx, SUF, ISA_), MG_CAT3(max_vblock, SUF, ISA_),         \
      MG_CAT3(sum_vblock, SUF, ISA_),     MG_CAT3(max_hblock_idx, SUF, ISA_),     \
      MG_CAT3(max_hblock, SUF, ISA_),     MG_CAT3(sum_hblock, SUF, ISA_),         \
-     MG_CAT3(emit_idx, SUF, ISA_),       MG_CAT3(hscatter, SUF, ISA_),           \
+     MG_CAT3(emit_idx, SUF, ISA_),       MG_CAT3(emit, SUF, ISA_),               \
+     MG_CAT3(hscatter, SUF, ISA_),                                               \
      MG_CAT3(add_row, SUF, ISA_)}
 
 #ifndef MG_POOL_CHUNK_DEFINED
@@ -170,11 +172,7 @@ int FT(mg_max_pool2d_fwd)(const T *x, T *y, int64_t *yi, int64_t P, int H, int W
             } else {
                 ops->max_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad);
                 ops->max_hblock(b.bv, b.ph, L.nb, b.ym, cols, R, L.Wb, L.OWp, n);
-                if (L.OWp == OW)
-                    memcpy(y + out0, b.ym, sizeof(T) * (size_t)(R * OW));
-                else
-                    for (int j = 0; j < R; j++)
-                        memcpy(y + out0 + j * OW, b.ym + j * L.OWp, sizeof(T) * (size_t)OW);
+                ops->emit(b.ym, R, L.OWp, OW, y + out0);
             }
         }
         FT(mg_pool_bufs_free)(&b);

@@ -175,19 +175,27 @@ FN(max_hrun_idx)(const T *restrict bv, const int32_t *restrict bi,
             }
         return;
     }
-    memcpy(ym, bv, sizeof(T) * (size_t)n);
-    memcpy(im, bi, sizeof(int32_t) * (size_t)n);
+    /* taps 0 and 1 in one sweep (tap 0 is the start value), then one per sweep */
+    const T *restrict b0 = MG_TAP_SRC(bv, 0);
+    const int32_t *restrict i0 = MG_TAP_SRC(bi, 0);
     for (int t = 1; t < k; t++) {
         const T *restrict bt = MG_TAP_SRC(bv, t);
         const int32_t *restrict it = MG_TAP_SRC(bi, t);
+        const T *restrict ma = t == 1 ? b0 : ym;
+        const int32_t *restrict mia = t == 1 ? i0 : im;
         for (int o = 0; o < n; o++) {
-            const T v = bt[o], m = ym[o];
-            const int32_t vi = it[o], mx = im[o];
+            const T v = bt[o], m = ma[o];
+            const int32_t vi = it[o], mx = mia[o];
             const int take = MG_TAKE(v, vi, m, mx);
             ym[o] = take ? v : m;
             im[o] = take ? vi : mx;
         }
     }
+    if (k == 1)
+        for (int o = 0; o < n; o++) {
+            ym[o] = b0[o];
+            im[o] = i0[o];
+        }
 }
 
 static inline __attribute__((always_inline)) ATTR void
@@ -208,14 +216,17 @@ FN(max_hrun)(const T *restrict bv, T *restrict ph, int nb, T *restrict ym,
             }
         return;
     }
-    memcpy(ym, bv, sizeof(T) * (size_t)n);
+    const T *restrict b0 = MG_TAP_SRC(bv, 0);
     for (int t = 1; t < k; t++) {
         const T *restrict bt = MG_TAP_SRC(bv, t);
+        const T *restrict ma = t == 1 ? b0 : ym;
         for (int o = 0; o < n; o++) {
-            const T v = bt[o], m = ym[o];
+            const T v = bt[o], m = ma[o];
             ym[o] = ((v > m) | (v != v)) ? v : m;
         }
     }
+    if (k == 1)
+        for (int o = 0; o < n; o++) ym[o] = b0[o];
 }
 
 static inline __attribute__((always_inline)) ATTR void
@@ -233,11 +244,14 @@ FN(sum_hrun)(const T *restrict bs, T *restrict ph, int nb, T *restrict ym,
             for (int o = 0; o < n; o++) ym[o] += bs[o * s + t * d];
         return;
     }
-    memcpy(ym, bs, sizeof(T) * (size_t)n);
+    const T *restrict b0 = MG_TAP_SRC(bs, 0);
     for (int t = 1; t < k; t++) {
         const T *restrict bt = MG_TAP_SRC(bs, t);
-        for (int o = 0; o < n; o++) ym[o] += bt[o];
+        const T *restrict ma = t == 1 ? b0 : ym;
+        for (int o = 0; o < n; o++) ym[o] = ma[o] + bt[o];
     }
+    if (k == 1)
+        for (int o = 0; o < n; o++) ym[o] = b0[o];
 }
 
 /* Vertical pass of average / Lp pooling: bs[w] = sum over window rows of
@@ -444,6 +458,17 @@ ATTR static void FN(hscatter)(const T *restrict g, const mg_pool_axis *ax, T *re
         else
             for (int o = 0; o < n; o++) dst[o * s] += g[o];
     }
+}
+
+/* The same without indices. */
+ATTR static void FN(emit)(const T *restrict ym, int R, int OWp, int OW, T *restrict y)
+{
+    if (OWp == OW) {
+        for (int i = 0; i < R * OW; i++) y[i] = ym[i];
+        return;
+    }
+    for (int j = 0; j < R; j++)
+        for (int o = 0; o < OW; o++) y[j * OW + o] = ym[j * OWp + o];
 }
 
 /* dst[w] += src[w] -- the vertical half of the average-pooling backward. */
