@@ -268,17 +268,35 @@ class Tensor:
         return Cast.apply(self, dtype=self.dtype, copy=True)
 
     # ------------------------------------------------------------------ in place (no grad)
+    # In-place writes are not recorded, so they are refused where they could
+    # corrupt a gradient: on tensors that require grad, unless under no_grad
+    # (initialisers, optimizer steps), as PyTorch refuses them.
+    def _check_in_place(self, op: str) -> None:
+        if autograd._state.enabled and (self._requires_grad or self._ctx is not None):
+            raise RuntimeError(
+                f"{op}: in-place change of a tensor that requires grad is not "
+                f"differentiable; do it under mg.no_grad(), or on .detach() / a copy"
+            )
+
     def zero_(self) -> Tensor:
+        self._check_in_place("zero_")
         self.data[...] = 0
         return self
 
     def fill_(self, value: float) -> Tensor:
+        self._check_in_place("fill_")
         self.data[...] = value
         return self
 
     def copy_(self, src: ArrayLike) -> Tensor:
+        self._check_in_place("copy_")
         self.data[...] = src.data if isinstance(src, Tensor) else np.asarray(src)
         return self
+
+    def __setitem__(self, index, value) -> None:
+        """``t[index] = value``: writes into ``data`` (same rule as the methods above)."""
+        self._check_in_place("assignment t[index] = value")
+        self.data[_sh._plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -325,16 +343,6 @@ class Tensor:
 
     def __getitem__(self, index):
         return _sh.getitem(self, index)
-
-    def __setitem__(self, index, value) -> None:
-        """In-place assignment into ``data``; not recorded, so it is refused where
-        it would corrupt a gradient (as PyTorch refuses it on such leaves)."""
-        if autograd.is_grad_enabled() and (self.requires_grad or self._ctx is not None):
-            raise RuntimeError(
-                "in-place assignment to a tensor that requires grad is not differentiable; "
-                "do it under mg.no_grad(), or on .detach() / a copy"
-            )
-        self.data[_sh._plain_index(index)] = value.data if isinstance(value, Tensor) else value
 
     # comparisons: not differentiable, give boolean tensors
     def __lt__(self, other):

@@ -297,6 +297,11 @@ def test_setitem_writes_data_and_refuses_recorded_tensors():
     np.testing.assert_array_equal(w.numpy(), [1.0, 0.0])
     with pytest.raises(RuntimeError, match="not differentiable"):
         (w * 2)[0] = 3.0
+    for op in (lambda t: t.zero_(), lambda t: t.fill_(2.0), lambda t: t.copy_([5.0, 6.0])):
+        with pytest.raises(RuntimeError, match="in-place change"):
+            op(w)
+        with mg.no_grad():
+            op(w)
 
 
 def test_format_and_index():
