@@ -518,9 +518,15 @@ def test_reduction_fuzz(shape, data, keep, name):
     npf = {"sum": np.sum, "mean": np.mean, "amax": np.max}[name]
     np.testing.assert_allclose(out.numpy(), npf(X, axis=tuple(axes), keepdims=keep), rtol=1e-12)
     out.sum().backward()
-    assert x.grad.shape == shape
+    ax = tuple(axes)
     if name == "sum":
-        np.testing.assert_array_equal(x.grad.numpy(), 1.0)
+        expected = np.ones(shape)
+    elif name == "mean":
+        expected = np.full(shape, 1.0 / np.prod([shape[a] for a in ax]))
+    else:  # each extreme element gets 1 / (number of tied extremes in its slice)
+        hit = X == X.max(axis=ax, keepdims=True)
+        expected = hit / hit.sum(axis=ax, keepdims=True)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
 
 
 # ---------------------------------------------------------------- shape ops
