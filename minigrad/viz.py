@@ -185,12 +185,19 @@ def save_image_grid(path: PathLike, images: np.ndarray, **kwargs) -> np.ndarray:
 
 
 def filter_mosaic(
-    weights: np.ndarray, shape: Sequence[int] | None = None, ncol: int | None = None, scale: int = 2
+    weights: np.ndarray,
+    shape: Sequence[int] | None = None,
+    ncol: int | None = None,
+    scale: int = 2,
+    clip_percent: float = 1.0,
 ) -> np.ndarray:
-    """Filters as images, each stretched to its own [min, max] (gray = its mean weight).
+    """Filters as images, each contrast-stretched on its own: its ``clip_percent`` and
+    ``100 - clip_percent`` percentiles map to black and white (a few extreme weights, e.g.
+    on MNIST's never-inked border pixels, would otherwise wash out the rest).
 
     ``weights``: (n_filters, H*W) rows of a Linear encoder's weight (give ``shape``=(H, W)
-    or square sizes are assumed), or conv weights (C_out, 1, kH, kW) / (C_out, kH, kW).
+    or square sizes are assumed), or conv weights (C_out, 1, kH, kW) / (C_out, kH, kW)
+    (several input channels are averaged).
     """
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim == 4:
@@ -200,9 +207,9 @@ def filter_mosaic(
             side = int(round(np.sqrt(w.shape[1])))
             shape = (side, w.shape[1] // side)
         w = w.reshape((w.shape[0],) + tuple(shape))
-    lo = w.min(axis=(1, 2), keepdims=True)
-    hi = w.max(axis=(1, 2), keepdims=True)
-    w = (w - lo) / np.maximum(hi - lo, 1e-12)
+    lo = np.percentile(w, clip_percent, axis=(1, 2), keepdims=True)
+    hi = np.percentile(w, 100 - clip_percent, axis=(1, 2), keepdims=True)
+    w = np.clip((w - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
     return image_grid(w, ncol=ncol, scale=scale, lo=0.0, hi=1.0, pad_value=1.0)
 
 

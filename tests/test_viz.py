@@ -103,10 +103,15 @@ def test_image_grid_places_each_image():
 
 def test_filter_mosaic_stretches_each_filter():
     w = np.stack([np.linspace(0, 1, 16), np.linspace(-100, 300, 16)])
-    m = viz.filter_mosaic(w, scale=1, ncol=2)
+    m = viz.filter_mosaic(w, scale=1, ncol=2, clip_percent=0)
     a, b = m[1:5, 1:5], m[1:5, 6:10]
     np.testing.assert_allclose(a, b)  # same pattern, different scale: same picture
     assert a.min() == 0 and a.max() == 1
+    # one extreme weight is clipped instead of turning every other pixel gray
+    spiky = np.linspace(0, 1, 400)
+    spiky[0] = -1000
+    tile = viz.filter_mosaic(spiky[None], scale=1, clip_percent=1.0)[1:21, 1:21]
+    assert tile[0, 0] == 0 and tile.max() == 1 and np.median(tile) > 0.3
 
 
 def test_plot_curves_draws_each_curve_in_its_colour(tmp_path):
