@@ -96,10 +96,21 @@ class enable_grad(no_grad):
 
 
 class set_grad_enabled(_GradMode):
-    """``with mg.set_grad_enabled(flag): ...``"""
+    """Set grad mode to ``mode``: as a call (``mg.set_grad_enabled(False)``, which
+    takes effect at once, as in PyTorch), or as ``with`` / decorator, which
+    restore the previous mode on exit."""
 
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)
+        self._prev = [_state.enabled]
+        _state.enabled = self._mode
+
+    def __enter__(self) -> None:
+        pass  # the mode was already set by __init__; __exit__ restores _prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        _state.enabled = self._prev.pop()  # decorating is not a call: undo __init__
+        return super().__call__(fn)
 
 
 # --------------------------------------------------------------------------- Function

@@ -321,7 +321,20 @@ def test_set_grad_enabled():
         assert not mg.is_grad_enabled()
         with mg.set_grad_enabled(True):
             assert mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
     assert mg.is_grad_enabled()
+    try:
+        mg.set_grad_enabled(False)  # a plain call takes effect at once
+        assert not mg.is_grad_enabled()
+    finally:
+        mg.set_grad_enabled(True)
+    assert mg.is_grad_enabled()
+
+    @mg.set_grad_enabled(False)
+    def f():
+        return mg.is_grad_enabled()
+
+    assert mg.is_grad_enabled() and f() is False and mg.is_grad_enabled()
 
 
 # ---------------------------------------------------------------- custom Functions
