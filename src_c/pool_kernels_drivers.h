@@ -19,7 +19,7 @@ typedef struct {
     void (*sum_hblock)(const T *, T *, int, T *, const mg_pool_axis *, int, int, int, int);
     void (*emit_idx)(const T *, const int32_t *, int, int, int, T *, int64_t *);
     void (*emit)(const T *, int, int, int, T *);
-    void (*hscatter)(const T *, const mg_pool_axis *, T *, T *, int, int);
+    void (*hscatter)(const T *, int, int, const mg_pool_axis *, T *, T *, int, int);
     void (*add_row)(T *, const T *, int);
 } FT(mg_pool_rowops);
 
@@ -275,34 +275,48 @@ int FT(mg_sum_pool2d_bwd)(const T *gy, const T *x, const T *y, T *gx, int64_t P,
     (void)chunk; /* unused in a serial build */
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
-        /* g: one output row's gradient per window; tw: that spread over the
-         * (padded) input columns -- the horizontal half of the transpose;
-         * ph: the even/odd halves hscatter works in. */
-        T *g = malloc(sizeof(T) * (size_t)MG_POOL_ROUND(OW));
+        /* g: a block's gradient per window (rows at stride OWp); tw: that
+         * spread over the padded input columns -- the horizontal half of the
+         * transpose; ph: the even/odd halves hscatter works in. */
+        T *g = malloc(sizeof(T) * (size_t)L.n_out_max);
         T *tw = malloc(sizeof(T) * (size_t)L.nb);
         T *ph = malloc(sizeof(T) * (size_t)L.nb);
         const int ok = g && tw && ph;
         if (!ok) err |= MG_POOL_ENOMEM;
+        /* A task is a whole plane: blocks of one plane add into shared input
+         * rows where windows overlap, so they stay on one thread, in order. */
 #pragma omp for schedule(dynamic, chunk)
         for (int64_t pl = 0; pl < P; pl++) {
             if (!ok) continue;
             T *gxp = gx + pl * plane;
             memset(gxp, 0, sizeof(T) * (size_t)plane);
-            for (int oh = 0; oh < OH; oh++) {
-                const int64_t ro = pl * oplane + (int64_t)oh * OW;
-                for (int o = 0; o < OW; o++) g[o] = gy[ro + o] * rfac[oh] * cfac[o];
-                if (lp) {
-                    /* d y / d s = y^(1-p) / p and d s / d x = p x^(p-1), with
-                     * the x^(p-1) applied below; an all-zero window gets 0. */
-                    for (int o = 0; o < OW; o++) {
-                        const T yo = y[ro + o];
-                        g[o] = yo == 0 ? (T)0 : (p == 2 ? g[o] / yo : g[o] * POW(yo, 1 - p));
+            for (int oh0 = 0; oh0 < OH; oh0 += L.R) {
+                const int R = oh0 + L.R < OH ? L.R : OH - oh0;
+                for (int j = 0; j < R; j++) {
+                    const int oh = oh0 + j;
+                    const int64_t ro = pl * oplane + (int64_t)oh * OW;
+                    T *restrict gj = g + j * L.OWp;
+                    for (int o = 0; o < OW; o++) gj[o] = gy[ro + o] * rfac[oh] * cfac[o];
+                    if (lp) {
+                        /* d y / d s = y^(1-p) / p and d s / d x = p x^(p-1),
+                         * with x^(p-1) applied below; an all-zero window
+                         * gets 0. */
+                        for (int o = 0; o < OW; o++) {
+                            const T yo = y[ro + o];
+                            gj[o] = yo == 0 ? (T)0
+                                            : (p == 2 ? gj[o] / yo : gj[o] * POW(yo, 1 - p));
+                        }
                     }
+                    for (int o = OW; o < L.OWp; o++) gj[o] = 0;
                 }
-                ops->hscatter(g, cols, tw, ph, L.nb / 2, L.Wb);
-                const T *twc = tw + L.pad; /* input column 0 */
-                for (int t = 0; t < rows->count[oh]; t++)
-                    ops->add_row(gxp + (int64_t)(rows->start[oh] + t * rows->step) * W, twc, W);
+                ops->hscatter(g, R, L.OWp, cols, tw, ph, L.nb / 2, L.Wb);
+                for (int j = 0; j < R; j++) {
+                    const int oh = oh0 + j;
+                    const T *twc = tw + j * L.Wb + L.pad; /* input column 0 */
+                    for (int t = 0; t < rows->count[oh]; t++)
+                        ops->add_row(gxp + (int64_t)(rows->start[oh] + t * rows->step) * W, twc,
+                                     W);
+                }
             }
             if (lp) {
                 const T *xp = x + pl * plane;

@@ -416,47 +416,52 @@ ATTR static void FN(emit_idx)(const T *restrict ym, const int32_t *restrict im, 
         }
 }
 
-/* Horizontal half of the backward of a window sum: tw[c] = sum of g[o] over
- * the outputs o whose column window holds column c.  For a sliding window tw
- * is in padded coordinates (column c at tw[c + pad]); tap t of output o is
- * position o*s + t*d.  Tap by tap, the outputs write distinct positions, so
- * the adds are independent vector adds: contiguous for stride 1, and for
+/* Horizontal half of the backward of a window sum, for a block of R output
+ * rows: tw[c] = sum of g[o] over the outputs o whose column window holds
+ * column c.  g holds the rows at stride OWp (entries o >= OW are zero), tw
+ * the padded buffer rows at stride Wb, the layout of the forward pass -- so
+ * for a sliding window, tap t of flat output q lands on tw[q*s + t*d], and the
+ * block is one flat loop.  Tap by tap the outputs write distinct positions,
+ * so the adds are independent vector adds: contiguous for stride 1, and for
  * stride 2 into the even/odd halves (ph) that are then interleaved back.
  * (Adding output by output instead would chain every add through the one
  * before it wherever windows overlap.) */
-ATTR static void FN(hscatter)(const T *restrict g, const mg_pool_axis *ax, T *restrict tw,
-                              T *restrict ph, int half, int Wb)
+ATTR static void FN(hscatter)(const T *restrict g, int R, int OWp, const mg_pool_axis *ax,
+                              T *restrict tw, T *restrict ph, int half, int Wb)
 {
-    const int n = ax->n_out;
     if (!ax->regular) {
-        memset(tw, 0, sizeof(T) * (size_t)Wb);
-        for (int o = 0; o < n; o++)
-            for (int t = 0; t < ax->count[o]; t++) tw[ax->start[o] + t] += g[o];
+        memset(tw, 0, sizeof(T) * (size_t)R * (size_t)Wb);
+        for (int j = 0; j < R; j++)
+            for (int o = 0; o < ax->n_out; o++)
+                for (int t = 0; t < ax->count[o]; t++)
+                    tw[j * Wb + ax->start[o] + t] += g[j * OWp + o];
         return;
     }
     const int s = ax->stride, k = ax->k, d = ax->step;
+    const int n = R * OWp, Wt = R * Wb;
     if (s == 2) {
-        const int cnt = Wb / 2 > n + (k - 1) * d / 2 + 1 ? Wb / 2 : n + (k - 1) * d / 2 + 1;
+        const int reach = n + (k - 1) * d / 2 + 1;
+        const int cnt = Wt / 2 > reach ? Wt / 2 : reach;
         T *restrict odd = ph + half;
         memset(ph, 0, sizeof(T) * (size_t)cnt);
         memset(odd, 0, sizeof(T) * (size_t)cnt);
         for (int t = 0; t < k; t++) {
             T *restrict dst = ((t * d) & 1 ? odd : ph) + ((t * d) >> 1);
-            for (int o = 0; o < n; o++) dst[o] += g[o];
+            for (int q = 0; q < n; q++) dst[q] += g[q];
         }
-        for (int i = 0; i < Wb / 2; i++) {
+        for (int i = 0; i < Wt / 2; i++) {
             tw[2 * i] = ph[i];
             tw[2 * i + 1] = odd[i];
         }
         return;
     }
-    memset(tw, 0, sizeof(T) * (size_t)(Wb + k * d));
+    memset(tw, 0, sizeof(T) * (size_t)(Wt + k * d));
     for (int t = 0; t < k; t++) {
         T *restrict dst = tw + t * d;
         if (s == 1)
-            for (int o = 0; o < n; o++) dst[o] += g[o];
+            for (int q = 0; q < n; q++) dst[q] += g[q];
         else
-            for (int o = 0; o < n; o++) dst[o * s] += g[o];
+            for (int q = 0; q < n; q++) dst[q * s] += g[q];
     }
 }
 
