@@ -25,23 +25,38 @@
 #define MG_CAT(a, b) MG_CAT_(a, b)
 #define FN(name) MG_CAT(name, SFX)
 
-/* 64-byte vectors of batch lanes; the compiler maps them onto zmm, 2 x ymm or
- * 4 x xmm registers depending on the target of the function using them. */
-typedef float vf32 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
-typedef double vf64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
-/* Lane-index vectors for __builtin_shuffle (same lane count and width). */
-typedef int32_t vi32 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
-typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
+/* Vectors of batch lanes, one register wide on each target: 64 bytes for
+ * AVX-512, 32 for AVX2, 16 for the portable build (SSE2, NEON).  The packed
+ * batch is padded to 64 bytes, a multiple of all three.  The integer vectors
+ * are __builtin_shuffle's lane masks. */
+#define MG_VECTOR_TYPES(BYTES)                                                           \
+    typedef float vf32_##BYTES __attribute__((vector_size(BYTES)));                      \
+    typedef double vf64_##BYTES __attribute__((vector_size(BYTES)));                     \
+    typedef int32_t vi32_##BYTES __attribute__((vector_size(BYTES)));                    \
+    typedef int64_t vi64_##BYTES __attribute__((vector_size(BYTES)));
+MG_VECTOR_TYPES(16)
+MG_VECTOR_TYPES(32)
+MG_VECTOR_TYPES(64)
 
 #if (defined(__x86_64__) || defined(__i386__))
 #define MG_X86 1
 #endif
 
+/* Register tiles: accumulators + operands must fit the register file with
+ * room to spare, else the compiler spills them inside the hot loops.
+ * 16 registers (SSE2, AVX2, and the portable build's NEON use): */
+#define FWD_R 2
+#define GI_R 2
+#define GW_R 4
+#define GW_Q 2
+#define GWS_R 4
+#define GWS_Q 2
+
 /* ---------------------------------------------------------- portable C */
 #define TARGET
 #define REAL float
-#define VEC vf32
-#define IVEC vi32
+#define VEC vf32_16
+#define IVEC vi32_16
 #define SFX f32_c
 #include "local_kernels_impl.h"
 #undef REAL
@@ -49,8 +64,8 @@ typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #undef IVEC
 #undef SFX
 #define REAL double
-#define VEC vf64
-#define IVEC vi64
+#define VEC vf64_16
+#define IVEC vi64_16
 #define SFX f64_c
 #include "local_kernels_impl.h"
 #undef REAL
@@ -63,8 +78,8 @@ typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 /* ---------------------------------------------------------- AVX2 + FMA */
 #define TARGET __attribute__((target("avx2,fma")))
 #define REAL float
-#define VEC vf32
-#define IVEC vi32
+#define VEC vf32_32
+#define IVEC vi32_32
 #define SFX f32_avx2
 #include "local_kernels_impl.h"
 #undef REAL
@@ -72,8 +87,8 @@ typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #undef IVEC
 #undef SFX
 #define REAL double
-#define VEC vf64
-#define IVEC vi64
+#define VEC vf64_32
+#define IVEC vi64_32
 #define SFX f64_avx2
 #include "local_kernels_impl.h"
 #undef REAL
@@ -83,10 +98,21 @@ typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #undef TARGET
 
 /* ---------------------------------------------------------- AVX-512 */
+/* 32 registers: bigger tiles, fewer loads per multiply-add. */
+#undef FWD_R
+#undef GI_R
+#undef GW_Q
+#undef GWS_R
+#undef GWS_Q
+#define FWD_R 4
+#define GI_R 5
+#define GW_Q 4
+#define GWS_R 8
+#define GWS_Q 3
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 #define REAL float
-#define VEC vf32
-#define IVEC vi32
+#define VEC vf32_64
+#define IVEC vi32_64
 #define SFX f32_avx512
 #include "local_kernels_impl.h"
 #undef REAL
@@ -94,8 +120,8 @@ typedef int64_t vi64 __attribute__((vector_size(MG_LOCAL_VEC_BYTES)));
 #undef IVEC
 #undef SFX
 #define REAL double
-#define VEC vf64
-#define IVEC vi64
+#define VEC vf64_64
+#define IVEC vi64_64
 #define SFX f64_avx512
 #include "local_kernels_impl.h"
 #undef REAL

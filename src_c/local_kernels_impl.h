@@ -6,6 +6,7 @@
  *   IVEC    an integer vector with VEC's lanes (shuffle masks)
  *   SFX     a name suffix, e.g. f32_avx512
  *   TARGET  the function attribute that enables the instruction set (or nothing)
+ *   FWD_R, GI_R, GW_R, GW_Q, GWS_R, GWS_Q  register tile sizes (see each kernel)
  * so the same readable loops are compiled for AVX-512, AVX2 and plain C and the
  * best one is chosen at run time (never -march=native).
  *
@@ -21,7 +22,7 @@
  * ((c * hp + i) * wp + j) * np, the latter tabulated once per call.
  */
 
-#define VL ((ptrdiff_t)(sizeof(VEC) / sizeof(REAL))) /* batch lanes per vector */
+#define VL ((ptrdiff_t)(sizeof(VEC) / sizeof(REAL))) /* batch lanes per vector: 2 .. 16 */
 
 /* ----------------------------------------------------------- vector helpers */
 
@@ -80,8 +81,8 @@ static MG_INLINE TARGET void FN(transpose_step)(VEC r[], const int d)
 static MG_INLINE TARGET void FN(transpose)(VEC r[])
 {
     if (VL > 8) FN(transpose_step)(r, 8);
-    FN(transpose_step)(r, 4);
-    FN(transpose_step)(r, 2);
+    if (VL > 4) FN(transpose_step)(r, 4);
+    if (VL > 2) FN(transpose_step)(r, 2);
     FN(transpose_step)(r, 1);
 }
 
@@ -217,7 +218,6 @@ __attribute__((unused)) static void FN(tap_offsets)(ptrdiff_t *koff, const mg_lo
  * (rows past the last, rn of them valid, repeat the last one and are not
  * stored) times NB vectors of images:
  *     Y'[p][co][n] = b[co][wl] + sum_k W[co][wl][k] * X'[row_k(p)][n]          */
-#define FWD_R 4
 static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const REAL *x_at_p,
                                           const ptrdiff_t *koff, const REAL *w_co0,
                                           ptrdiff_t w_co_stride, const REAL *b_co0,
@@ -287,7 +287,6 @@ static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REA
  *     dX'[row_k(p)][n] += sum_co W[co][wl][k] * dY'[p][co][n]
  * The taps' rows are distinct, so the tile accumulates in registers and adds
  * once; the taps are consecutive in W, hence GI_R adjacent weights per channel. */
-#define GI_R 5
 static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const REAL *gy_at_p,
                                          ptrdiff_t gy_co_stride, const REAL *w_tap0,
                                          ptrdiff_t w_co_stride, int rn, REAL *gx_at_p,
@@ -385,8 +384,8 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
  * channels co0 .. co0+GW_R-1 and taps k0 .. k0+GW_Q-1 (rn, qn of them valid),
  * keeps a vector of partial sums over the images per pair, and adds their
  * lane sums to dW once per chunk. */
-#define GW_R 4
-#define GW_Q 4 /* GW_R * GW_Q must be a multiple of VL (16 floats, 8 doubles) */
+_Static_assert((GW_R * GW_Q) % (sizeof(VEC) / sizeof(REAL)) == 0,
+               "GW_R * GW_Q must be a multiple of the lanes per vector");
 #define GW_PC 32
 typedef struct {
     ptrdiff_t a, b;           /* the kernel's tile row and column */
@@ -437,20 +436,19 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
  * X'[row_k(p)][n], and the tile runs over the images with vectors of taps:
  *     dW[co][wl][k..k+VL) = sum_n dY'[p][co][n] * pt[n][k..k+VL)
  * for output channels co0 .. co0+GWS_R-1 (rn valid) and NQ tap vectors. */
-#define GWS_R 8
 static MG_INLINE TARGET void FN(gw_single_tile)(const int NQ, const REAL *gy_at_p, ptrdiff_t np,
                                                 ptrdiff_t n, ptrdiff_t co0, int rn,
                                                 const REAL *pt, ptrdiff_t kpad, ptrdiff_t kv0,
                                                 REAL *gw_wl, ptrdiff_t gw_co_stride, ptrdiff_t K)
 {
-    VEC acc[GWS_R][3];
+    VEC acc[GWS_R][GWS_Q];
     const REAL *g[GWS_R];
     for (int r = 0; r < GWS_R; r++) {
         g[r] = gy_at_p + (co0 + (r < rn ? r : rn - 1)) * np;
         for (int q = 0; q < NQ; q++) acc[r][q] = FN(vzero)();
     }
     for (ptrdiff_t b = 0; b < n; b++) {
-        VEC pv[3];
+        VEC pv[GWS_Q];
         for (int q = 0; q < NQ; q++) pv[q] = FN(vload)(pt + b * kpad + (kv0 + q) * VL);
         for (int r = 0; r < GWS_R; r++) {
             const REAL gv = g[r][b];
@@ -487,14 +485,16 @@ static TARGET void FN(gw_single)(const REAL *gyp, const REAL *xp, const mg_local
     }
     for (ptrdiff_t co0 = c0; co0 < c1; co0 += GWS_R) {
         const int rn = (int)(c1 - co0 < GWS_R ? c1 - co0 : GWS_R);
-        for (ptrdiff_t kv0 = 0; kv0 < nkv; kv0 += 3) {
+        for (ptrdiff_t kv0 = 0; kv0 < nkv; kv0 += GWS_Q) {
+            const int nq = (int)(nkv - kv0 < GWS_Q ? nkv - kv0 : GWS_Q);
 #define GWS_CALL(NQ_)                                                                    \
     FN(gw_single_tile)(NQ_, gyp + gy_off, np, s->n, co0, rn, pt, kpad, kv0, gw_wl, TL * K, K)
-            switch (nkv - kv0 < 3 ? nkv - kv0 : 3) {
-            case 1: GWS_CALL(1); break;
-            case 2: GWS_CALL(2); break;
-            default: GWS_CALL(3); break;
-            }
+            if (nq == GWS_Q) /* GWS_Q is 2 or 3 */
+                GWS_CALL(GWS_Q);
+            else if (nq == 1)
+                GWS_CALL(1);
+            else
+                GWS_CALL(2);
 #undef GWS_CALL
         }
     }
@@ -575,9 +575,4 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
 }
 
 #undef VL
-#undef FWD_R
-#undef GI_R
-#undef GW_R
-#undef GW_Q
 #undef GW_PC
-#undef GWS_R
