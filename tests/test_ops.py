@@ -576,6 +576,9 @@ INDICES = {
     "ellipsis": (Ellipsis, 0),
     "newaxis": (None, 0, slice(None)),
     "int_array_repeats": np.array([0, 2, 2, 0, 0]),
+    "int_array_unique": np.array([2, 0]),
+    "negative_alias_repeat": np.array([-1, 2, 0]),  # -1 is row 2 again
+    "int_array_2d": np.array([[1, 0], [2, 1]]),
     "list_repeats": [1, 1, 2],
     "list_pair": ([0, 0, 2], [3, 3, 1]),
     "bool_mask_rows": np.array([True, False, True]),

@@ -199,11 +199,23 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         out = np.zeros(ctx.shape, dtype=g.dtype)
-        if _is_advanced(ctx.index):
-            np.add.at(out, ctx.index, g)
+        if _is_advanced(ctx.index) and not _picks_each_once(ctx.index, ctx.shape):
+            np.add.at(out, ctx.index, g)  # repeated positions must add up
         else:
             out[ctx.index] = g
         return out
+
+
+def _picks_each_once(index: Any, shape: tuple) -> bool:
+    """True for the common advanced indices that cannot repeat a position (a
+    boolean mask, or one integer array without duplicates), where plain
+    assignment is a much faster scatter than ``np.add.at``."""
+    if not isinstance(index, np.ndarray):
+        return False
+    if index.dtype == np.bool_:
+        return True
+    positions = index.reshape(-1) % shape[0]  # -1 and n-1 are the same row
+    return np.unique(positions).size == positions.size
 
 
 def getitem(x: Any, index: Any) -> Tensor:
@@ -218,28 +230,36 @@ _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"
 
 
 class Pad(Function):
-    """Constant padding by slicing; reflect/replicate/circular by gathering with a
-    per-axis source index, so backward is the matching scatter-add."""
+    """Constant padding adds a border of ``value``; reflect / replicate / circular
+    fill it with copies of input elements.  Along each axis, padded position p
+    copies input position ``sources[axis][p]`` (NumPy's own rule, found by
+    padding ``arange(n)``), so backward folds each border slab of the gradient
+    back onto the input slab it was copied from."""
 
     @staticmethod
     def forward(ctx, a, widths=(), mode="constant", value=0.0):
         ctx.shape, ctx.widths, ctx.mode = a.shape, widths, mode
         if mode == "constant":
             return np.pad(a, widths, mode="constant", constant_values=value)
-        sources = [
-            np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODE[mode]) for n, w in zip(a.shape, widths)
-        ]
-        ctx.index = np.ix_(*sources)
-        return a[ctx.index]
+        np_mode = _NUMPY_PAD_MODE[mode]
+        ctx.sources = [np.pad(np.arange(n), w, mode=np_mode) for n, w in zip(a.shape, widths)]
+        return np.pad(a, widths, mode=np_mode)
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.mode == "constant":
+        if ctx.mode == "constant":  # the border is constant: only the inside flows back
             inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(ctx.widths, ctx.shape))
             return g[inner]
-        out = np.zeros(ctx.shape, dtype=g.dtype)
-        np.add.at(out, ctx.index, g)
-        return out
+        for axis, ((lo, hi), n) in enumerate(zip(ctx.widths, ctx.shape)):
+            if lo == 0 and hi == 0:
+                continue
+            g = np.moveaxis(g, axis, 0)
+            folded = g[lo : lo + n].copy()
+            source = ctx.sources[axis]
+            for p in (*range(lo), *range(lo + n, lo + n + hi)):
+                folded[source[p]] += g[p]
+            g = np.moveaxis(folded, 0, axis)
+        return g
 
 
 def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
