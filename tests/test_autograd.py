@@ -528,3 +528,23 @@ def test_backward_runs_with_recording_off():
     assert UsesTensorOpsInBackward.seen == [(False, False)]
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
     assert mg.is_grad_enabled()
+
+
+def test_backward_frees_the_graph_memory():
+    import gc
+    import weakref
+
+    x = f64(np.ones(1000))
+    h = x * 2
+    ref = weakref.ref(h)
+    y = (h.exp() * 3).sum()
+    del h
+    gc.collect()
+    assert ref() is not None  # still held by the graph of y
+    y.backward(retain_graph=True)
+    gc.collect()
+    assert ref() is not None  # retain_graph keeps it
+    y.backward()
+    gc.collect()
+    assert ref() is None  # freed although y itself is still alive
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 6 * np.exp(2.0))
