@@ -34,9 +34,10 @@ static void CT(pad_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *v,
 
 /* The adjoint of im2col (col2im), for h: every column entry is added back onto the input
  * position it was read from; overlapping taps sum. dv must be zeroed by the caller. */
-static void CT(col2im)(const mg_conv_shape *s, const CT_T *cols, CT_T *restrict dv)
+static void CT(col2im)(const mg_conv_shape *s, const CT_T *cols, ptrdiff_t ld,
+                       CT_T *restrict dv)
 {
-    const ptrdiff_t P = s->h_out * s->w_out;
+    const ptrdiff_t P = ld; /* distance between rows of cols */
     for (ptrdiff_t c = 0; c < s->c_in; c++) {
         CT_T *dvc = dv + c * s->h_in * s->w_in;
         for (ptrdiff_t m = 0; m < s->kh; m++) {
@@ -75,7 +76,8 @@ static void CT(col2im)(const mg_conv_shape *s, const CT_T *cols, CT_T *restrict 
 typedef struct {
     const mg_conv_shape *s;
     CT(padding) pd;
-    const CT_T *vp; /* the group's first channel of the padded image */
+    const CT_T *vp;       /* the group's first channel of the first padded image */
+    ptrdiff_t img_stride; /* distance between consecutive padded images */
 } CT(cols_src);
 
 static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
@@ -83,15 +85,16 @@ static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t
 {
     const CT(cols_src) *src = (const CT(cols_src) *)ctx;
     const mg_conv_shape *s = src->s;
-    const ptrdiff_t taps = s->kh * s->kw, wo = s->w_out, sw = s->sw;
+    const ptrdiff_t taps = s->kh * s->kw, wo = s->w_out, sw = s->sw, P = s->h_out * wo;
     const ptrdiff_t plane = src->pd.hp * src->pd.wp, row_step = s->sh * src->pd.wp;
-    const ptrdiff_t y0 = j0 / wo, x0 = j0 % wo, slivers = (nc + nr - 1) / nr;
+    /* column j0 is position (y0, x0) of image b0 of the block */
+    const ptrdiff_t b0 = j0 / P, y0 = j0 % P / wo, x0 = j0 % wo, slivers = (nc + nr - 1) / nr;
     for (ptrdiff_t p = 0; p < kc; p++) {
         const ptrdiff_t r = p0 + p, c = r / taps, m = r % taps / s->kw, k = r % s->kw;
-        /* row[x * s_w] is this tap's value for output column x of the current row */
-        const CT_T *row = src->vp + c * plane + (m * s->dh) * src->pd.wp + k * s->dw +
-                          y0 * row_step;
-        ptrdiff_t x = x0;
+        /* tap[b * img_stride + y * row_step + x * s_w]: this tap's value at (b, y, x) */
+        const CT_T *tap = src->vp + c * plane + (m * s->dh) * src->pd.wp + k * s->dw;
+        ptrdiff_t b = b0, y = y0, x = x0;
+        const CT_T *row = tap + b * src->img_stride + y * row_step;
         for (ptrdiff_t sl = 0; sl < slivers; sl++) {
             CT_T *restrict d = dst + (sl * kc + p) * nr;
             const ptrdiff_t cols = nc - sl * nr < nr ? nc - sl * nr : nr;
@@ -107,6 +110,10 @@ static void CT(pack_cols)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t
                 if (x == wo) {
                     x = 0;
                     row += row_step;
+                    if (++y == s->h_out) { /* on to the next image of the block */
+                        y = 0;
+                        row = tap + ++b * src->img_stride;
+                    }
                 }
             }
             for (; j < nr; j++) d[j] = 0;
@@ -146,10 +153,11 @@ static void CT(pack_cols_t)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff
     }
 }
 
-/* A plain row-major matrix as the B operand. */
+/* A row-major matrix as the B operand, possibly several images side by side: column j
+ * is column j % P of the matrix of image j / P, at b + (j / P) * img_stride. */
 typedef struct {
     const CT_T *b;
-    ptrdiff_t ldb;
+    ptrdiff_t ldb, P, img_stride;
 } CT(rows_src);
 
 static void CT(pack_rows)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
@@ -162,6 +170,28 @@ static void CT(pack_rows)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t
             const CT_T *row = src->b + (p0 + p) * src->ldb + j0 + sl * nr;
             CT_T *d = dst + (sl * kc + p) * nr;
             for (ptrdiff_t j = 0; j < cols; j++) d[j] = row[j];
+            for (ptrdiff_t j = cols; j < nr; j++) d[j] = 0;
+        }
+    }
+}
+
+/* The same for several images side by side (column j in image j / P). */
+static void CT(pack_rows_images)(const void *ctx, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t kc,
+                                 ptrdiff_t nc, int nr, CT_T *restrict dst)
+{
+    const CT(rows_src) *src = (const CT(rows_src) *)ctx;
+    for (ptrdiff_t sl = 0; sl * nr < nc; sl++) {
+        const ptrdiff_t cols = nc - sl * nr < nr ? nc - sl * nr : nr;
+        const ptrdiff_t b0 = (j0 + sl * nr) / src->P, q0 = (j0 + sl * nr) % src->P;
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            CT_T *d = dst + (sl * kc + p) * nr;
+            for (ptrdiff_t j = 0, b = b0, q = q0; j < cols; j++) {
+                d[j] = src->b[b * src->img_stride + (p0 + p) * src->ldb + q];
+                if (++q == src->P) {
+                    q = 0;
+                    b++;
+                }
+            }
             for (ptrdiff_t j = cols; j < nr; j++) d[j] = 0;
         }
     }
@@ -190,50 +220,84 @@ static int CT(is_pointwise)(const mg_conv_shape *s)
            s->h_out == s->h_in && s->w_out == s->w_in;
 }
 
-/* c for one image: Z_g = K_g . cols_g for each group g (cols_g packed straight from the
- * padded image), then the bias. vp_buf: this thread's padded-image buffer, or NULL. */
-static void CT(forward_image)(const mg_conv_shape *s, CT(padding) pd, const CT_T *x,
-                              CT_T *vp_buf, const CT_T *wpk, size_t wpk_group,
-                              const CT_T *bias, CT_T *y, int nt)
+/* Small images make narrow GEMMs: N = H_out * W_out columns, computed in whole vectors
+ * of 16, so a 7x7 output (49 columns) computes 64. Then c and h put several images side
+ * by side in one GEMM (about 256 columns), while leaving every thread at least one
+ * block; c pays a copy of its output for it, so only where more than 1/8 is wasted. The
+ * arithmetic of each output element is the same whatever the blocking, so results do
+ * not depend on it. */
+static ptrdiff_t CT(images_per_block)(const mg_conv_shape *s, int threads)
 {
-    const ptrdiff_t P = s->h_out * s->w_out;
+    const ptrdiff_t P = s->h_out * s->w_out, computed = (P + 15) / 16 * 16;
+    if (P >= 256 || (computed - P) * 8 <= P) return 1;
+    ptrdiff_t nb = (256 + P - 1) / P;
+    const ptrdiff_t per_thread = s->batch / (threads < 1 ? 1 : threads);
+    if (nb > per_thread) nb = per_thread;
+    return nb < 1 ? 1 : nb;
+}
+
+/* c for a block of nb images: Z_g = K_g . cols_g for each group g (cols_g packed straight
+ * from the padded images), then the bias. vp_buf: this thread's padded-image buffers, or
+ * NULL; tmp: cog x nb*P scratch when nb > 1 (the GEMM's C, whose columns run across the
+ * images, scattered into each image's output afterwards). */
+static void CT(forward_block)(const mg_conv_shape *s, CT(padding) pd, const CT_T *x,
+                              ptrdiff_t nb, CT_T *vp_buf, const CT_T *wpk, size_t wpk_group,
+                              const CT_T *bias, CT_T *y, CT_T *tmp, int nt)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, N = nb * P;
     const ptrdiff_t cog = s->c_out / s->groups; /* outputs per group */
     const ptrdiff_t cig = s->c_in / s->groups;  /* inputs per group */
     const ptrdiff_t kg = cig * s->kh * s->kw;   /* taps per output */
+    const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * P;
     const CT_T *vp = x;
+    ptrdiff_t img_stride = xs;
     if (vp_buf) {
-        CT(pad_image)(s, pd, x, vp_buf);
+        img_stride = s->c_in * pd.hp * pd.wp;
+        for (ptrdiff_t b = 0; b < nb; b++) CT(pad_image)(s, pd, x + b * xs, vp_buf + b * img_stride);
         vp = vp_buf;
     }
     for (ptrdiff_t g = 0; g < s->groups; g++) {
-        CT(cols_src) src = {s, pd, vp + g * cig * pd.hp * pd.wp};
-        CT_GEMM_PACKED(cog, P, kg, wpk + g * wpk_group, CT(pack_cols), &src, 0,
-                       y + g * cog * P, P, nt);
+        CT(cols_src) src = {s, pd, vp + g * cig * pd.hp * pd.wp, img_stride};
+        CT_T *c = nb == 1 ? y + g * cog * P : tmp;
+        CT_GEMM_PACKED(cog, N, kg, wpk + g * wpk_group, CT(pack_cols), &src, 0, c,
+                       nb == 1 ? P : N, nt);
+        if (nb > 1)
+            for (ptrdiff_t b = 0; b < nb; b++)
+                for (ptrdiff_t i = 0; i < cog; i++)
+                    memcpy(y + b * ys + (g * cog + i) * P, tmp + i * N + b * P,
+                           (size_t)P * sizeof(CT_T));
     }
     if (bias)
-        for (ptrdiff_t i = 0; i < s->c_out; i++) {
-            CT_T *row = y + i * P;
-            for (ptrdiff_t q = 0; q < P; q++) row[q] += bias[i];
-        }
+        for (ptrdiff_t b = 0; b < nb; b++)
+            for (ptrdiff_t i = 0; i < s->c_out; i++) {
+                CT_T *row = y + b * ys + i * P;
+                for (ptrdiff_t q = 0; q < P; q++) row[q] += bias[i];
+            }
 }
 
-/* h for one image: cols_g = K_g^T . G_g, folded back onto the image. */
-static void CT(backward_input_image)(const mg_conv_shape *s, const CT_T *dy, const CT_T *wpk,
-                                     size_t wpk_group, CT_T *dx, CT_T *cols, int nt)
+/* h for a block of nb images: cols_g = K_g^T . G_g (the images' columns side by side),
+ * folded back onto each image. cols is NULL only for a pointwise kernel and nb == 1,
+ * where the columns are dx itself. */
+static void CT(backward_input_block)(const mg_conv_shape *s, const CT_T *dy, ptrdiff_t nb,
+                                     const CT_T *wpk, size_t wpk_group, CT_T *dx, CT_T *cols,
+                                     int nt)
 {
-    const ptrdiff_t P = s->h_out * s->w_out;
+    const ptrdiff_t P = s->h_out * s->w_out, N = nb * P;
     const ptrdiff_t cog = s->c_out / s->groups;
     const ptrdiff_t kg = s->c_in / s->groups * s->kh * s->kw;
-    CT_T *dst = cols ? cols : dx; /* pointwise: the columns are dx itself */
+    const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * P;
+    CT_T *dst = cols ? cols : dx;
     for (ptrdiff_t g = 0; g < s->groups; g++) {
-        CT(rows_src) src = {dy + g * cog * P, P};
-        CT_GEMM_PACKED(kg, P, cog, wpk + g * wpk_group, CT(pack_rows), &src, 0,
-                       dst + g * kg * P, P, nt);
+        CT(rows_src) src = {dy + g * cog * P, P, P, ys};
+        CT_GEMM_PACKED(kg, N, cog, wpk + g * wpk_group,
+                       nb == 1 ? CT(pack_rows) : CT(pack_rows_images), &src, 0,
+                       dst + g * kg * N, N, nt);
     }
-    if (cols) {
-        memset(dx, 0, (size_t)(s->c_in * s->h_in * s->w_in) * sizeof(CT_T));
-        CT(col2im)(s, cols, dx);
-    }
+    if (cols)
+        for (ptrdiff_t b = 0; b < nb; b++) {
+            memset(dx + b * xs, 0, (size_t)xs * sizeof(CT_T));
+            CT(col2im)(s, cols + b * P, N, dx + b * xs);
+        }
 }
 
 /* g for one image, accumulated: dK_g (+)= G_g . cols_g^T */
@@ -254,7 +318,7 @@ static void CT(backward_weight_image)(const mg_conv_shape *s, CT(padding) pd, co
         /* this image's output gradient is the A operand: pack it */
         CT_T *apk = apk_buf;
         CT_PACK_A(0, cog, P, 1, dy + g * cog * P, P, apk);
-        CT(cols_src) src = {s, pd, vp + g * cig * pd.hp * pd.wp};
+        CT(cols_src) src = {s, pd, vp + g * cig * pd.hp * pd.wp, 0};
         CT_GEMM_PACKED(cog, kg, P, apk, CT(pack_cols_t), &src, accumulate ? 1 : 0,
                        dw + g * cog * kg, kg, nt);
     }
@@ -275,9 +339,11 @@ static int CT(split_threads)(const mg_conv_shape *s, int nt, int *inner)
     return outer;
 }
 
-static CT_T *CT(alloc_cols)(const mg_conv_shape *s, int copies, size_t *per_copy)
+static CT_T *CT(alloc_cols)(const mg_conv_shape *s, ptrdiff_t nb, int copies, size_t *per_copy)
 {
-    *per_copy = CT(is_pointwise)(s) ? 0 : (size_t)(s->c_in * s->kh * s->kw * s->h_out * s->w_out);
+    *per_copy = CT(is_pointwise)(s) && nb == 1
+                    ? 0
+                    : (size_t)(s->c_in * s->kh * s->kw * s->h_out * s->w_out * nb);
     if (*per_copy == 0) return NULL;
     return (CT_T *)malloc(*per_copy * copies * sizeof(CT_T));
 }
@@ -305,28 +371,45 @@ int CT(mg_conv2d_forward)(const mg_conv_shape *s, const CT_T *x, const CT_T *w,
     if (s->batch <= 0) return 0;
     int inner, outer = CT(split_threads)(s, num_threads, &inner);
     const CT(padding) pd = CT(padding_of)(s);
+    const ptrdiff_t nb = CT(images_per_block)(s, outer), blocks = (s->batch + nb - 1) / nb;
     size_t wg, ps;
+    const size_t ts = nb > 1 ? (size_t)(s->c_out / s->groups * nb * s->h_out * s->w_out) : 0;
     CT_T *wpk = CT(pack_weights)(s, w, 0, &wg);
-    CT_T *pads = CT(alloc_pads)(s, pd, outer, &ps);
-    if (!wpk || (ps && !pads)) {
+    CT_T *pads = CT(alloc_pads)(s, pd, outer * (int)nb, &ps);
+    CT_T *tmps = ts ? (CT_T *)malloc(ts * outer * sizeof(CT_T)) : NULL;
+    if (!wpk || (ps && !pads) || (ts && !tmps)) {
         free(wpk);
         free(pads);
+        free(tmps);
         return -1;
     }
     const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * s->h_out * s->w_out;
+    if (outer == 1) {
+        if (pads) memset(pads, 0, ps * nb * sizeof(CT_T));
+        for (ptrdiff_t n = 0; n < s->batch; n += nb)
+            CT(forward_block)(s, pd, x + n * xs, s->batch - n < nb ? s->batch - n : nb, pads,
+                              wpk, wg, bias, y + n * ys, tmps, inner);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(outer) if (outer > 1)
+#pragma omp parallel num_threads(outer)
 #endif
-    {
-        CT_T *my_pad = CT(my_pad)(pads, ps);
+        {
+            CT_T *my_pad = pads ? pads + ps * nb * mg_omp_thread_id() : NULL;
+            if (my_pad) memset(my_pad, 0, ps * nb * sizeof(CT_T));
+            CT_T *my_tmp = tmps ? tmps + ts * mg_omp_thread_id() : NULL;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-        for (ptrdiff_t n = 0; n < s->batch; n++)
-            CT(forward_image)(s, pd, x + n * xs, my_pad, wpk, wg, bias, y + n * ys, inner);
+            for (ptrdiff_t u = 0; u < blocks; u++) {
+                const ptrdiff_t n = u * nb, count = s->batch - n < nb ? s->batch - n : nb;
+                CT(forward_block)(s, pd, x + n * xs, count, my_pad, wpk, wg, bias, y + n * ys,
+                                  my_tmp, 1);
+            }
+        }
     }
     free(wpk);
     free(pads);
+    free(tmps);
     return 0;
 }
 
@@ -335,8 +418,9 @@ int CT(mg_conv2d_backward_input)(const mg_conv_shape *s, const CT_T *dy, const C
 {
     if (s->batch <= 0) return 0;
     int inner, outer = CT(split_threads)(s, num_threads, &inner);
+    const ptrdiff_t nb = CT(images_per_block)(s, outer), blocks = (s->batch + nb - 1) / nb;
     size_t ws, wg;
-    CT_T *cols = CT(alloc_cols)(s, outer, &ws);
+    CT_T *cols = CT(alloc_cols)(s, nb, outer, &ws);
     CT_T *wpk = CT(pack_weights)(s, w, 1, &wg);
     if ((ws && !cols) || !wpk) {
         free(cols);
@@ -345,8 +429,9 @@ int CT(mg_conv2d_backward_input)(const mg_conv_shape *s, const CT_T *dy, const C
     }
     const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * s->h_out * s->w_out;
     if (outer == 1) {
-        for (ptrdiff_t n = 0; n < s->batch; n++)
-            CT(backward_input_image)(s, dy + n * ys, wpk, wg, dx + n * xs, cols, inner);
+        for (ptrdiff_t n = 0; n < s->batch; n += nb)
+            CT(backward_input_block)(s, dy + n * ys, s->batch - n < nb ? s->batch - n : nb,
+                                     wpk, wg, dx + n * xs, cols, inner);
     } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(outer)
@@ -356,8 +441,11 @@ int CT(mg_conv2d_backward_input)(const mg_conv_shape *s, const CT_T *dy, const C
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (ptrdiff_t n = 0; n < s->batch; n++)
-                CT(backward_input_image)(s, dy + n * ys, wpk, wg, dx + n * xs, my_cols, 1);
+            for (ptrdiff_t u = 0; u < blocks; u++) {
+                const ptrdiff_t n = u * nb, count = s->batch - n < nb ? s->batch - n : nb;
+                CT(backward_input_block)(s, dy + n * ys, count, wpk, wg, dx + n * xs, my_cols,
+                                         1);
+            }
         }
     }
     free(cols);
