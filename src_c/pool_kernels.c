@@ -5,6 +5,13 @@
  * one set is picked once at run time with __builtin_cpu_supports, so the build
  * never needs -march=native.  The OpenMP drivers (pool_kernels_drivers.h) are
  * compiled once per element type. */
+/* Floating-point exceptions are never inspected here, so let GCC assume that
+ * comparisons do not trap: it then if-converts (and vectorizes) the max
+ * loops that pick a value and its index with two conditions in a row. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "pool_kernels.h"
 
 #include <math.h>

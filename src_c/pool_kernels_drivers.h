@@ -92,8 +92,10 @@ static FT(mg_pool_layout) FT(mg_pool_plan)(int W, const mg_pool_axis *rows,
         L.OWp = OW;
         L.Wb = W;
     }
-    /* ~16 KB of buffer per block: stays in L1 while both passes run */
-    L.R = 4096 / L.Wb;
+    /* Blocks of ~384 buffer elements: small enough that the block's buffers and
+     * the input rows it shares with the next block stay in L1 (measured: 2x
+     * faster than 4096-element blocks on the 56x56 case, same on 28x28). */
+    L.R = 384 / L.Wb;
     if (L.R < 1) L.R = 1;
     if (L.R > rows->n_out) L.R = rows->n_out;
     L.n_blocks = (rows->n_out + L.R - 1) / L.R;

@@ -53,17 +53,24 @@ FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *
             bv[w] = a[w];
             bi[w] = ba + w;
         }
-    else /* (GCC does not if-convert two index folds in one loop: one per sweep) */
+    else
+        /* Three rows in one sweep, remembering which row won (0, 1, 2) and
+         * forming the index at the end: in this form GCC if-converts and
+         * vectorizes the loop (two index folds in a row it does not). */
         for (int w = 0; w < Wv; w++) {
             T m = a[w];
-            int32_t mi = ba + w;
-            MG_VFOLD_IDX(b, bb);
+            int r = 0;
+            const T vb = b[w], vc = c[w];
+            const int tb = (vb > m) | ((vb != vb) & (m == m));
+            m = tb ? vb : m;
+            r = tb ? 1 : r;
+            const int tc = (vc > m) | ((vc != vc) & (m == m));
+            m = tc ? vc : m;
+            r = tc ? 2 : r;
             bv[w] = m;
-            bi[w] = mi;
+            bi[w] = (r == 0 ? ba : r == 1 ? bb : bc) + w;
         }
-    (void)c;
-    (void)bc;
-    for (int t = 2; t < rn; t++) {
+    for (int t = 3; t < rn; t++) {
         const int32_t base = (r0 + t * rd) * W;
         const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
         for (int w = 0; w < Wv; w++) {
