@@ -14,7 +14,7 @@ import minigrad.functional as F
 from minigrad import kernels
 from minigrad._C import conv as C
 from minigrad.ops import conv as conv_ops
-from tests import conv_reference as ref
+import conv_reference as ref  # tests/ is on sys.path under pytest
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad._C import pool as K
-from tests import pool_reference as ref
+import pool_reference as ref  # tests/ is on sys.path under pytest
 
 RNG = np.random.default_rng(1234)
 
@@ -603,7 +603,7 @@ def test_gradients_against_torch():
 _ISA_CHECK = """
 import numpy as np, minigrad as mg, minigrad.functional as F
 from minigrad._C import pool as K
-from tests import pool_reference as ref
+import pool_reference as ref  # tests/ is on sys.path under pytest
 assert K.isa() == {isa!r}, K.isa()
 rng = np.random.default_rng(5)
 cases = [((2, 3, 9, 11), (3, 3), (2, 2), (1, 1)), ((1, 2, 8, 37), (2, 2), (2, 2), (0, 0)),
