@@ -135,7 +135,7 @@ static TARGET void FN(pack_input)(const REAL *x, REAL *xp, ptrdiff_t n, ptrdiff_
 {
     const ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw;
     (void)nt;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t ih = 0; ih < hp; ih++) {
             REAL *drow = xp + (ci * hp + ih) * wp * np;
@@ -162,7 +162,7 @@ static TARGET void FN(unpack_input)(const REAL *xp, REAL *x, ptrdiff_t n, ptrdif
 {
     const ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw;
     (void)nt;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t ih = 0; ih < h; ih++) {
             const REAL *srow = xp + ((ci * hp + ih + ph) * wp + pw) * np;
@@ -180,7 +180,7 @@ static TARGET void FN(pack_output)(const REAL *y, REAL *yp, ptrdiff_t n, ptrdiff
                                    ptrdiff_t c, ptrdiff_t P, int nt)
 {
     (void)nt;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t b0 = 0; b0 < np; b0 += VL) {
             const int nb = (int)(n - b0 < VL ? n - b0 : VL);
@@ -194,7 +194,7 @@ static TARGET void FN(unpack_output)(const REAL *yp, REAL *y, ptrdiff_t n, ptrdi
                                      ptrdiff_t c, ptrdiff_t P, int nt)
 {
     (void)nt;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+#pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t b0 = 0; b0 < n; b0 += VL) {
             const int nb = (int)(n - b0 < VL ? n - b0 : VL);
@@ -253,7 +253,7 @@ static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REA
     const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw;
     const ptrdiff_t K = s->c_in * s->kh * s->kw, nvec = s->n_pad / VL, np = s->n_pad;
     (void)nt;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
     for (ptrdiff_t p = 0; p < P; p++) {
         const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
         const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
@@ -337,7 +337,7 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
     (void)nt;
 #pragma omp parallel num_threads(nt)
     {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (ptrdiff_t c = 0; c < s->c_in; c++) memset(gxp + c * plane, 0, (size_t)plane * sizeof(REAL));
         for (int phase = 0; phase < 2; phase++) {
             const ptrdiff_t nunits = (nbands - phase + 1) / 2 * nblocks;
