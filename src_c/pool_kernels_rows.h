@@ -53,6 +53,14 @@ FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *
             bv[w] = a[w];
             bi[w] = ba + w;
         }
+    else if (rn == 2)
+        for (int w = 0; w < Wv; w++) {
+            T m = a[w];
+            int32_t mi = ba + w;
+            MG_VFOLD_IDX(b, bb);
+            bv[w] = m;
+            bi[w] = mi;
+        }
     else
         /* Three rows in one sweep, remembering which row won (0, 1, 2) and
          * forming the index at the end: in this form GCC if-converts and
