@@ -5,6 +5,7 @@ differences, PyTorch where installed, properties, and bad input."""
 from __future__ import annotations
 
 import numpy as np
+import pool_reference as ref  # tests/ is on sys.path under pytest
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad._C import pool as K
-import pool_reference as ref  # tests/ is on sys.path under pytest
 
 RNG = np.random.default_rng(1234)
 
