@@ -16,9 +16,11 @@
 #error "local_kernels.c uses GCC/Clang vector extensions; build with gcc or clang"
 #endif
 
-/* The vector helpers are always inlined, so the ABI of passing 64-byte vectors
+/* The vector helpers are always inlined, so the ABI of passing wide vectors
  * between functions of different targets never arises; silence gcc's note. */
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #define MG_INLINE inline __attribute__((always_inline))
 #define MG_CAT_(a, b) a##_##b
