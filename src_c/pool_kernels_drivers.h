@@ -1,7 +1,8 @@
 /* Parallel drivers of the pooling family, instantiated per element type by
- * pool_kernels.c.  They split the work over OpenMP threads, own the per-thread
- * row buffers (allocated once per call, reused for every row), and call the
- * row kernels of the instruction set chosen at run time.
+ * pool_kernels.c.  They split the work over OpenMP threads (tasks: a block of
+ * output rows of one plane in the forward, a whole plane in the backward), own
+ * the per-thread buffers (allocated once per call, reused for every task), and
+ * call the row kernels of the instruction set chosen at run time.
  * Requires: T, SFX, POW, SQRT. */
 
 #define FT(name) MG_CAT2(name, SFX)

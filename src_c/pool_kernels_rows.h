@@ -45,8 +45,9 @@ FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *
                  int32_t *restrict bi)
 {
     const T *restrict a = x + (ptrdiff_t)r0 * W;
-    const T *restrict b = x + (ptrdiff_t)(r0 + rd) * W;
-    const T *restrict c = x + (ptrdiff_t)(r0 + 2 * rd) * W;
+    /* rows 2 and 3 of the window (only formed when the window has them) */
+    const T *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
+    const T *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
     const int32_t ba = r0 * W, bb = (r0 + rd) * W, bc = (r0 + 2 * rd) * W;
     if (rn == 1)
         for (int w = 0; w < Wv; w++) {
@@ -102,8 +103,9 @@ static inline __attribute__((always_inline)) ATTR void
 FN(max_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv)
 {
     const T *restrict a = x + (ptrdiff_t)r0 * W;
-    const T *restrict b = x + (ptrdiff_t)(r0 + rd) * W;
-    const T *restrict c = x + (ptrdiff_t)(r0 + 2 * rd) * W;
+    /* rows 2 and 3 of the window (only formed when the window has them) */
+    const T *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
+    const T *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
     if (rn == 1)
         for (int w = 0; w < Wv; w++) bv[w] = a[w];
     else if (rn == 2)
@@ -140,7 +142,7 @@ FN(max_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *rest
             : ((t) * d & 1 ? (base) + half : (base)) + ((t) * d >> 1))
 
 /* Split buf[0 .. 2*cnt) into even columns at out[0 .. cnt) and odd columns at
- * out[half .. half+cnt): the strided loads become a permute, once per row. */
+ * out[half .. half+cnt): the strided loads become a permute, once per block. */
 static inline __attribute__((always_inline)) ATTR void
 FN(deinterleave)(const T *restrict buf, T *restrict out, int half, int cnt)
 {
@@ -277,8 +279,9 @@ FN(sum_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *rest
 {
 #define MG_F(v) (mode == 0 ? (v) : mode == 1 ? (v) * (v) : POW((v), p))
     const T *restrict a = x + (ptrdiff_t)r0 * W;
-    const T *restrict b = x + (ptrdiff_t)(r0 + rd) * W;
-    const T *restrict c = x + (ptrdiff_t)(r0 + 2 * rd) * W;
+    /* rows 2 and 3 of the window (only formed when the window has them) */
+    const T *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
+    const T *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
     /* mode is hoisted out of the loops by the compiler (unswitching) */
     if (rn == 1)
         for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]);
