@@ -317,7 +317,7 @@ static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const RE
 
 /* Patches of neighbouring locations overlap, so two threads must never add
  * into dX' at the same time.  The output is cut into bands of whole rows (or
- * columns, when there is a single row) and the bands run in two phases, even
+ * columns, if that gives more bands) and the bands run in two phases, even
  * then odd: bands of one phase are a band apart, and a band is tall enough
  * (B * stride >= kernel - stride) that their patches never meet.  Every dX'
  * element thus receives its terms in the same order whatever the thread count.
@@ -328,10 +328,11 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
     const ptrdiff_t TL = s->th * s->tw, K = s->c_in * s->kh * s->kw;
     const ptrdiff_t nvec = s->n_pad / VL, np = s->n_pad;
     const ptrdiff_t nblocks = (nvec + 3) / 4; /* blocks of up to 4 image vectors */
-    const int by_rows = s->h_out > 1;
-    const ptrdiff_t len = by_rows ? s->h_out : s->w_out; /* the banded dimension */
-    const ptrdiff_t k = by_rows ? s->kh : s->kw, st = by_rows ? s->sh : s->sw;
-    const ptrdiff_t B = k > st ? (k - st + st - 1) / st : 1; /* band height */
+    /* band heights for rows and for columns; cut along whichever gives more bands */
+    const ptrdiff_t Bh = s->kh > s->sh ? (s->kh - s->sh + s->sh - 1) / s->sh : 1;
+    const ptrdiff_t Bw = s->kw > s->sw ? (s->kw - s->sw + s->sw - 1) / s->sw : 1;
+    const int by_rows = (s->h_out + Bh - 1) / Bh >= (s->w_out + Bw - 1) / Bw;
+    const ptrdiff_t len = by_rows ? s->h_out : s->w_out, B = by_rows ? Bh : Bw;
     const ptrdiff_t nbands = (len + B - 1) / B;
     const ptrdiff_t plane = s->hp * s->wp * np;
     (void)nt;

@@ -316,6 +316,7 @@ def test_tiled_t1_matches_torch_conv2d(rng):
         (40, 8, 8, 12, 12, (3, 3), (1, 1), (1, 1), (2, 2)),  # bands of output rows
         (33, 6, 9, 11, 10, (3, 2), (2, 1), (1, 1), None),  # locally connected
         (64, 8, 8, 1, 200, (1, 5), (1, 1), (0, 2), (1, 3)),  # one row: bands of columns
+        (48, 4, 8, 4, 90, (3, 3), (1, 1), (0, 1), (2, 2)),  # 2 rows: columns give more bands
     ],
 )
 def test_results_do_not_depend_on_thread_count(
