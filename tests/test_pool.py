@@ -50,6 +50,8 @@ MAX_CONFIGS = [
     ((1, 2, 7, 6), (2, 3), (3, 2), (1, 1), (1, 2), True),
     ((3, 1, 5, 5), (5, 5), (1, 1), (2, 2), (1, 1), False),
     ((1, 1, 1, 7), (1, 3), (1, 2), (0, 1), (1, 1), True),
+    # planes wide enough to be split into several row blocks by the kernels
+    ((1, 2, 37, 70), (3, 3), (2, 2), (1, 1), (1, 1), True),
 ]
 
 # (shape, kernel, stride, padding, ceil_mode)
@@ -59,6 +61,7 @@ AVG_CONFIGS = [
     ((1, 3, 9, 11), (3, 2), (2, 1), (1, 1), True),
     ((2, 2, 10, 9), (4, 3), (3, 2), (2, 0), True),
     ((1, 1, 5, 7), (5, 1), (1, 3), (0, 0), True),
+    ((1, 2, 30, 67), (3, 3), (2, 2), (1, 1), False),
 ]
 
 
