@@ -10,13 +10,18 @@ same run with interleaved repetitions, and prints medians, GFLOP/s and ratios:
 
 Run:  python3 benchmarks/bench_conv.py            (MG_BENCH_THREADS=1,2 by default)
       python3 benchmarks/bench_conv.py --quick    (fewer repetitions)
+      python3 benchmarks/bench_conv.py --cpu-time (1 thread, process CPU time instead of
+          wall time: on a machine shared with other jobs, wall time mostly measures the
+          waits for a core, CPU time what the kernels themselves cost)
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -189,25 +194,44 @@ def _passes(xs, ws, s, p, op, transposed, rng):
     return mg_f, t_f, np_f, flops / 1e9
 
 
+def _cpu_median_times(fns: dict, repeat: int, warmup: int) -> dict:
+    """Like _bench.median_times, in process CPU seconds (meaningful for one thread)."""
+    live = {k: f for k, f in fns.items() if f is not None}
+    for f in live.values():
+        for _ in range(warmup):
+            f()
+    samples: dict = {k: [] for k in live}
+    for _ in range(repeat):
+        for k, f in live.items():
+            t0 = time.process_time()
+            f()
+            samples[k].append(time.process_time() - t0)
+    return {k: statistics.median(samples[k]) if k in samples else float("nan") for k in fns}
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
+    cpu_time = "--cpu-time" in sys.argv
     repeat = 3 if quick else 5
+    timer = _cpu_median_times if cpu_time else median_times
+    threads = [1] if cpu_time else thread_counts()
     rng = np.random.default_rng(0)
     print(
         f"minigrad GEMM micro-kernel: {C.gemm_isa()}; OpenMP: {mg.config()['openmp']}; "
         f"torch: {torch.__version__ if torch else 'missing'}; NumPy's OpenBLAS core: "
         f"{_numpy_blas_core()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}); "
-        f"load average before: {os.getloadavg()[0]:.1f}"
+        f"load average before: {os.getloadavg()[0]:.1f}; timing: "
+        f"{'median process CPU time' if cpu_time else 'median wall time'}"
     )
     rows, totals = [], {}
     for name, xs, ws, s, p, op, transposed in SHAPES:
         mg_f, t_f, np_f, gflop = _passes(xs, ws, s, p, op, transposed, rng)
-        for nt in thread_counts():
+        for nt in threads:
             set_threads(nt)
             _numpy_blas_threads(nt)
             tot = {"mg": 0.0, "torch": 0.0, "numpy": 0.0}
             for pss in ("forward", "grad-input", "grad-weight"):
-                t = median_times(
+                t = timer(
                     {"mg": mg_f[pss], "torch": t_f[pss], "numpy": np_f[pss]},
                     repeat=repeat,
                     warmup=1,
@@ -231,7 +255,7 @@ def main() -> None:
     ]
     print_table(rows, cols)
     print()
-    for nt in thread_counts():
+    for nt in threads:
         r = [totals[(n, nt)]["mg"] / totals[(n, nt)]["torch"] for n, *_ in SHAPES]
         q = [totals[(n, nt)]["numpy"] / totals[(n, nt)]["mg"] for n, *_ in SHAPES]
         print(
@@ -242,7 +266,7 @@ def main() -> None:
         f"load average after: {os.getloadavg()[0]:.1f} (on 2 cores, a load above ~2 means "
         "other processes share them and 2-thread timings mostly measure waiting)"
     )
-    if 1 in thread_counts() and 2 in thread_counts():
+    if 1 in threads and 2 in threads:
         for n, *_ in SHAPES:
             sp = totals[(n, 1)]["mg"] / totals[(n, 2)]["mg"]
             print(f"2-thread speed-up {n:18s} {sp:.2f}x" + ("  (large)" if n in LARGE else ""))
