@@ -15,6 +15,7 @@ conv2d, locally connected at least 10x faster than the NumPy reference.
 
     python3 benchmarks/bench_local.py            # 1 and 2 threads
     MG_BENCH_THREADS=1 python3 benchmarks/bench_local.py
+    OMP_WAIT_POLICY=active python3 benchmarks/bench_local.py   # spinning workers
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import statistics
 import sys
 import time
 
-import numpy as np
+# Idle OpenMP workers sleep instead of spinning (set before any OpenMP runtime
+# loads; applies to minigrad and PyTorch alike).  On a shared machine a spinning
+# thread whose partner lost its core burns several ms per barrier (GOMP's default
+# spin count times Zen's slow `pause`), which swamped the 2-thread numbers.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
