@@ -3,6 +3,16 @@ and pooling kernels in C/OpenMP.  ``import minigrad as mg``."""
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# Idle OpenMP threads spin by default; between our kernels NumPy's OpenBLAS runs
+# matmuls on its own threads, and on a small machine the two pools then fight for
+# the same cores (measured here: a small kernel went from 0.2 ms to 24 ms, and
+# training epochs ran 20x slower).  Sleeping waits cost microseconds per kernel
+# call instead.  This must be set before the kernels load libgomp; a value the
+# user exported wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from minigrad import functional  # noqa: E402
 from minigrad.autograd import (  # noqa: E402
     Function,

@@ -470,7 +470,7 @@ def test_local_and_tiled_layers():
         rtol=1e-10,
         atol=1e-12,
     )
-    tc = nn.TiledConv2d(2, 3, kernel_size=2, tile_size=(2, 3)).double()
+    tc = nn.TiledConv2d(2, 3, kernel_size=2, tiles=(2, 3)).double()
     assert tc.weight.shape == (3, 2, 3, 2, 2, 2) and tc.bias.shape == (3, 2, 3)
     np.testing.assert_allclose(
         tc(t64(x)).numpy(),
@@ -610,3 +610,14 @@ def test_buffers_in_state_dict_and_functional_alias():
     assert [n for n, _ in m.named_buffers()] == ["running_mean", "scratch"]
     assert nn.functional.cross_entropy is F.cross_entropy
     assert nn.functional.linear(mg.ones(1, 2), mg.ones(3, 2)).shape == (1, 3)
+
+
+def test_local_layers_take_the_issue_argument_order():
+    # (in_channels, out_channels, kernel_size, input_size / tiles, stride, padding)
+    lc = nn.LocallyConnected2d(2, 3, (3, 2), (8, 7), 1, 1)
+    assert lc.weight.shape == (3, 8, 8, 2, 3, 2)  # H_out = 8 + 2 - 3 + 1, W_out = 7 + 2 - 2 + 1
+    assert lc.bias.shape == (3, 8, 8)
+    tc = nn.TiledConv2d(2, 3, 3, (2, 4), 1, 1)
+    assert tc.weight.shape == (3, 2, 4, 2, 3, 3)
+    assert tc.bias.shape == (3, 2, 4)
+    assert tc(mg.randn(1, 2, 6, 6)).shape == (1, 3, 6, 6)

@@ -4,7 +4,9 @@
 weight (C_out, H_out, W_out, C_in, kH, kW) and bias (C_out, H_out, W_out).
 ``TiledConv2d``: t_h x t_w kernels rotated over the output, position (j, k) uses
 kernel (j mod t_h, k mod t_w); weight (C_out, t_h, t_w, C_in, kH, kW), bias
-(C_out, t_h, t_w).  Both default to PyTorch's conv initialisation with
+(C_out, t_h, t_w).  Argument order as in the issue/PyTorch style:
+``LocallyConnected2d(in, out, kernel_size, input_size, ...)`` and
+``TiledConv2d(in, out, kernel_size, tiles, ...)``.  Both default to PyTorch's conv initialisation with
 fan_in = C_in * kH * kW (each unit sees as many inputs as a conv unit does).
 """
 
@@ -31,8 +33,8 @@ class LocallyConnected2d(Module):
         self,
         in_channels: int,
         out_channels: int,
-        input_size: IntOrTuple,
         kernel_size: IntOrTuple,
+        input_size: IntOrTuple,
         stride: IntOrTuple = 1,
         padding: IntOrTuple = 0,
         bias: bool = True,
@@ -76,21 +78,21 @@ class LocallyConnected2d(Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.in_channels}, {self.out_channels}, input_size={self.input_size}, "
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"input_size={self.input_size}, stride={self.stride}, padding={self.padding}, "
             f"bias={self.bias is not None}"
         )
 
 
 class TiledConv2d(Module):
-    """Tiled convolution with ``tile_size=(t_h, t_w)`` kernels per output channel."""
+    """Tiled convolution with ``tiles=(t_h, t_w)`` kernels per output channel."""
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
         kernel_size: IntOrTuple,
-        tile_size: IntOrTuple,
+        tiles: IntOrTuple,
         stride: IntOrTuple = 1,
         padding: IntOrTuple = 0,
         bias: bool = True,
@@ -103,16 +105,16 @@ class TiledConv2d(Module):
             )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _tuple(kernel_size, 2, "TiledConv2d: kernel_size")
-        self.tile_size = _tuple(tile_size, 2, "TiledConv2d: tile_size")
-        if min(self.tile_size) < 1:
-            raise ValueError(f"TiledConv2d: tile_size must be positive, got {self.tile_size}")
+        self.tiles = _tuple(tiles, 2, "TiledConv2d: tiles")
+        if min(self.tiles) < 1:
+            raise ValueError(f"TiledConv2d: tiles must be positive, got {self.tiles}")
         self.stride = _tuple(stride, 2, "TiledConv2d: stride")
         self.padding = _tuple(padding, 2, "TiledConv2d: padding")
         self.weight = Parameter(
-            np.empty((out_channels, *self.tile_size, in_channels, *self.kernel_size), dtype=dtype)
+            np.empty((out_channels, *self.tiles, in_channels, *self.kernel_size), dtype=dtype)
         )
         if bias:
-            self.bias = Parameter(np.empty((out_channels, *self.tile_size), dtype=dtype))
+            self.bias = Parameter(np.empty((out_channels, *self.tiles), dtype=dtype))
         else:
             self.register_parameter("bias", None)
         default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
@@ -123,6 +125,6 @@ class TiledConv2d(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"tile_size={self.tile_size}, stride={self.stride}, padding={self.padding}, "
+            f"tiles={self.tiles}, stride={self.stride}, padding={self.padding}, "
             f"bias={self.bias is not None}"
         )
