@@ -23,6 +23,12 @@ import statistics
 import sys
 import time
 
+# Idle OpenMP workers sleep instead of spinning (read when the runtimes load, so set
+# before importing minigrad and torch; it applies to both alike). On a machine shared
+# with other jobs a spinning worker whose partner lost its core burns whole time slices
+# at every barrier; OMP_WAIT_POLICY=active restores spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -220,6 +226,7 @@ def main() -> None:
         f"minigrad GEMM micro-kernel: {C.gemm_isa()}; OpenMP: {mg.config()['openmp']}; "
         f"torch: {torch.__version__ if torch else 'missing'}; NumPy's OpenBLAS core: "
         f"{_numpy_blas_core()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}); "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "
         f"load average before: {os.getloadavg()[0]:.1f}; timing: "
         f"{'median process CPU time' if cpu_time else 'median wall time'}"
     )

@@ -4,6 +4,7 @@ input. Timings live in benchmarks/bench_conv.py, never here."""
 
 from __future__ import annotations
 
+import conv_reference as ref  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,6 @@ import minigrad.functional as F
 from minigrad import kernels
 from minigrad._C import conv as C
 from minigrad.ops import conv as conv_ops
-import conv_reference as ref  # tests/ is on sys.path under pytest
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
