@@ -198,8 +198,8 @@ FN(max_hrun_idx)(const T *restrict bv, const int32_t *restrict bi,
     for (int t = 1; t < k; t++) {
         const T *restrict bt = MG_TAP_SRC(bv, t);
         const int32_t *restrict it = MG_TAP_SRC(bi, t);
-        const T *restrict ma = t == 1 ? b0 : ym;
-        const int32_t *restrict mia = t == 1 ? i0 : im;
+        const T *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
+        const int32_t *mia = t == 1 ? i0 : im;
         for (int o = 0; o < n; o++) {
             const T v = bt[o], m = ma[o];
             const int32_t vi = it[o], mx = mia[o];
@@ -236,7 +236,7 @@ FN(max_hrun)(const T *restrict bv, T *restrict ph, int nb, T *restrict ym,
     const T *restrict b0 = MG_TAP_SRC(bv, 0);
     for (int t = 1; t < k; t++) {
         const T *restrict bt = MG_TAP_SRC(bv, t);
-        const T *restrict ma = t == 1 ? b0 : ym;
+        const T *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
         for (int o = 0; o < n; o++) {
             const T v = bt[o], m = ma[o];
             ym[o] = ((v > m) | (v != v)) ? v : m;
@@ -264,7 +264,7 @@ FN(sum_hrun)(const T *restrict bs, T *restrict ph, int nb, T *restrict ym,
     const T *restrict b0 = MG_TAP_SRC(bs, 0);
     for (int t = 1; t < k; t++) {
         const T *restrict bt = MG_TAP_SRC(bs, t);
-        const T *restrict ma = t == 1 ? b0 : ym;
+        const T *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
         for (int o = 0; o < n; o++) ym[o] = ma[o] + bt[o];
     }
     if (k == 1)
