@@ -25,7 +25,14 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
+# Two OpenMP runtimes share this process (ours and the one bundled with
+# PyTorch); by default each keeps its workers spinning after a parallel region,
+# and in an interleaved benchmark on 2 shared cores those spinning workers
+# steal the CPU from the other system's threads.  Passive waiting (sleep at
+# once) treats both alike; set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -209,7 +216,10 @@ def run_case(name, shape, k, s, p, threads, rng):
 def main() -> None:
     rng = np.random.default_rng(0)
     threads = thread_counts()
-    print(f"minigrad pool kernels: ISA {K.isa()}, OpenMP {openmp_enabled()}, threads {threads}")
+    print(
+        f"minigrad pool kernels: ISA {K.isa()}, OpenMP {openmp_enabled()}, threads {threads}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, repeat {REPEAT}"
+    )
     rows = []
     for name, shape, k, s, p in CASES:
         print(f"case {name}: x {shape} float32, kernel {k}, stride {s}, padding {p}", flush=True)
