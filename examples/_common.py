@@ -10,11 +10,13 @@ Each example script builds its model and calls ``run(...)``; everything it write
     filters.png         the first layer's learned filters
     loss.png            training and test loss per epoch
     model.npz           the checkpoint (the model's state_dict)
+    history.json        losses per step and per epoch, epoch times
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -239,6 +241,8 @@ def save_pictures(
         viz.save_filters(out / "filters.png", filters, scale=scale)
     # per-step training loss against epochs, test loss after each epoch, log scale
     steps = np.asarray(history["steps"])
+    window = max(1, len(steps) // 200)  # a running mean, so the trend shows through the noise
+    steps = np.convolve(steps, np.ones(window) / window, mode="valid")
     epochs = len(history["test"])
     curves = {
         "train": (np.arange(1, len(steps) + 1) * epochs / max(len(steps), 1), steps),
@@ -259,6 +263,8 @@ def setup(args, example: str) -> Path:
 def finish(out: Path, model, test_x, history, filters=None) -> None:
     save_pictures(out, model, test_x, history, filters)
     save_checkpoint(model, out / "model.npz")
+    with open(out / "history.json", "w") as f:  # the numbers behind loss.png
+        json.dump({k: v for k, v in history.items() if k != "model"}, f)
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/", flush=True)
 
 

@@ -14,6 +14,7 @@ import time
 import _common
 import numpy as np
 
+from minigrad import viz
 from minigrad.models import DeepAutoencoder, pca
 
 
@@ -45,7 +46,16 @@ def main(argv=None):
     k = args.sizes[-1]
     comps, mean, _ = pca(train_x.reshape(len(train_x), -1), k)
     flat = test_x.reshape(len(test_x), -1).astype(np.float64) - mean
-    pca_err = ((flat - (flat @ comps.T) @ comps) ** 2).sum() / len(flat)
+    pca_rec = (flat @ comps.T) @ comps
+    pca_err = ((flat - pca_rec) ** 2).sum() / len(flat)
+    out = _common.setup(args, "deep_autoencoder")
+    scale = max(1, 56 // test_x.shape[-1])
+    viz.save_image_grid(
+        out / "pca_reconstructions.png",
+        (pca_rec + mean)[:64].reshape(test_x[:64].shape),
+        ncol=8,
+        scale=scale,
+    )
     d = flat.shape[1]
     print(
         f"test squared error per image: deep autoencoder {history['test_mse'][-1] * d:.2f}, "

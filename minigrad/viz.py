@@ -324,7 +324,8 @@ def plot_curves(
     lo, hi = float(tr(allv.min())), float(tr(allv.max()))
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
-    x_lo = min(float(xs.min()) for xs, _ in series.values())
+    # axes start at 0 unless a curve goes below it (epochs, steps)
+    x_lo = min(0.0, min(float(xs.min()) for xs, _ in series.values()))
     x_hi = max(float(xs.max()) for xs, _ in series.values())
     x_span = max(x_hi - x_lo, 1e-12)
     for k, (name, (xv, v)) in enumerate(series.items()):
