@@ -79,7 +79,9 @@ def detect_openmp() -> tuple[list[str], list[str]]:
 def extensions() -> list[Extension]:
     omp_c, omp_l = detect_openmp()
     on_windows = sys.platform == "win32"
-    cflags = ["/O2"] if on_windows else ["-O3", "-std=gnu11", "-fno-math-errno"]
+    # -fno-wrapv undoes the -fwrapv in Python's own CFLAGS: with wrapping signed
+    # arithmetic GCC cannot vectorize strided index loops (pooling ran 2.5x slower).
+    cflags = ["/O2"] if on_windows else ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-wrapv"]
     cflags += omp_c
     # Recorded so that mg.show_config() can report how the kernels were built.
     macros = [
@@ -88,6 +90,9 @@ def extensions() -> list[Extension]:
         ("MINIGRAD_HAVE_OPENMP", "1" if omp_c else "0"),
     ]
     only = {s for s in os.environ.get("MINIGRAD_BUILD_ONLY", "").split(",") if s}
+    # Headers hold most kernel code (templates, micro-kernels): a change to any of
+    # them must rebuild every extension, not leave a stale .so behind.
+    headers = sorted(glob.glob(os.path.join("src_c", "*.h")) + glob.glob(os.path.join("src_c", "*.pxd")))
     exts = []
     for pyx in sorted(glob.glob(os.path.join("src_c", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
@@ -101,6 +106,7 @@ def extensions() -> list[Extension]:
                 define_macros=macros,
                 extra_compile_args=cflags,
                 extra_link_args=omp_l,
+                depends=headers,
             )
         )
     return cythonize(
