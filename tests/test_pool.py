@@ -642,12 +642,15 @@ def test_simd_fallback_paths(isa):
 
     if isa == "avx2" and best() == "generic":
         pytest.skip("this CPU has no AVX2")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The child must import the same minigrad as this process (installed, or an
+    # in-place build), never a source tree without its compiled modules.
+    here = os.path.dirname(os.path.abspath(__file__))
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(mg.__file__)))
     env = dict(os.environ, MINIGRAD_POOL_ISA=isa)
-    env["PYTHONPATH"] = os.pathsep.join([root, os.path.join(root, "tests")])
+    env["PYTHONPATH"] = os.pathsep.join([package_root, here])
     r = subprocess.run(
         [sys.executable, "-c", _ISA_CHECK.format(isa=isa)],
-        cwd=root,
+        cwd=here,
         env=env,
         capture_output=True,
         text=True,
