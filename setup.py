@@ -92,7 +92,8 @@ def extensions() -> list[Extension]:
     only = {s for s in os.environ.get("MINIGRAD_BUILD_ONLY", "").split(",") if s}
     # Headers hold most kernel code (templates, micro-kernels): a change to any of
     # them must rebuild every extension, not leave a stale .so behind.
-    headers = sorted(glob.glob(os.path.join("src_c", "*.h")) + glob.glob(os.path.join("src_c", "*.pxd")))
+    headers = sorted(glob.glob(os.path.join("src_c", "*.h")))
+    headers += sorted(glob.glob(os.path.join("src_c", "*.pxd")))
     exts = []
     for pyx in sorted(glob.glob(os.path.join("src_c", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]

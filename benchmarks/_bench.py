@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import minigrad as mg
 
@@ -28,7 +28,7 @@ def set_threads(n: int) -> None:
 
 
 def median_times(
-    fns: dict[str, Optional[Callable[[], object]]],
+    fns: dict[str, Callable[[], object] | None],
     repeat: int = 7,
     warmup: int = 2,
     min_time: float = 0.0,

@@ -13,6 +13,8 @@ import os as _os
 # user exported wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import numpy as _np  # noqa: E402
+
 from minigrad import functional  # noqa: E402
 from minigrad.autograd import (  # noqa: E402
     Function,
@@ -70,8 +72,6 @@ from minigrad.tensor import (  # noqa: E402
     zeros,
     zeros_like,
 )
-
-import numpy as _np  # noqa: E402
 
 float32 = _np.float32
 float64 = _np.float64

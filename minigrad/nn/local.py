@@ -4,10 +4,10 @@
 weight (C_out, H_out, W_out, C_in, kH, kW) and bias (C_out, H_out, W_out).
 ``TiledConv2d``: t_h x t_w kernels rotated over the output, position (j, k) uses
 kernel (j mod t_h, k mod t_w); weight (C_out, t_h, t_w, C_in, kH, kW), bias
-(C_out, t_h, t_w).  Argument order as in the issue/PyTorch style:
-``LocallyConnected2d(in, out, kernel_size, input_size, ...)`` and
-``TiledConv2d(in, out, kernel_size, tiles, ...)``.  Both default to PyTorch's conv initialisation with
-fan_in = C_in * kH * kW (each unit sees as many inputs as a conv unit does).
+(C_out, t_h, t_w).  Arguments: ``LocallyConnected2d(in, out, kernel_size,
+input_size, ...)`` and ``TiledConv2d(in, out, kernel_size, tiles, ...)``.  Both
+default to PyTorch's conv initialisation with fan_in = C_in * kH * kW (each
+unit sees as many inputs as a conv unit does).
 """
 
 from __future__ import annotations
