@@ -54,6 +54,7 @@ from minigrad.functional import (  # noqa: E402
     var,
     where,
 )
+from minigrad.ops.checks import get_nan_check, set_nan_check  # noqa: E402
 from minigrad.ops.reduce import amax, amin, max, min  # noqa: E402
 from minigrad.rng import manual_seed  # noqa: E402
 from minigrad.tensor import (  # noqa: E402

@@ -50,3 +50,36 @@ def set_num_threads(int n) -> None:
     if n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n}")
     _num_threads = n if MG_HAVE_OPENMP else 1
+
+
+# ---------------------------------------------------------------- NaN scan
+# The kernels refuse NaN inputs (a NaN would silently spread through a whole
+# batch).  The scan runs at memory speed, in parallel, before any kernel work.
+
+import numpy as np
+
+cdef extern from "mg_nan.h":
+    int mg_has_nan_f32(const float *a, Py_ssize_t n, int nt) nogil
+    int mg_has_nan_f64(const double *a, Py_ssize_t n, int nt) nogil
+
+
+def has_nan(a) -> bool:
+    """True when the float32/float64 array ``a`` holds a NaN (other dtypes: False)."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.size == 0:
+        return False
+    if a.dtype not in (np.float32, np.float64) or not a.flags.c_contiguous:
+        return bool(np.isnan(a).any())
+    # Small arrays are not worth waking a second thread for.
+    cdef int nt = _num_threads if a.size >= (1 << 18) else 1
+    cdef const float[::1] f32
+    cdef const double[::1] f64
+    cdef int found
+    if a.dtype == np.float32:
+        f32 = a.reshape(-1)
+        with nogil:
+            found = mg_has_nan_f32(&f32[0], f32.shape[0], nt)
+    else:
+        f64 = a.reshape(-1)
+        with nogil:
+            found = mg_has_nan_f64(&f64[0], f64.shape[0], nt)
+    return found != 0

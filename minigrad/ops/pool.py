@@ -31,6 +31,7 @@ import numpy as np
 from minigrad._C import pool as _k
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function, is_grad_enabled
+from minigrad.ops.checks import reject_nan
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -83,6 +84,7 @@ def _as_input(x: object, ndims: tuple[int, int], op: str) -> tuple[Tensor, bool]
         )
     if not np.issubdtype(t.dtype, np.floating) or t.dtype not in (np.float32, np.float64):
         raise TypeError(f"{op}: input must be float32 or float64, got {t.dtype}")
+    reject_nan(op, input=t.data)
     return (t.unsqueeze(0), True) if t.ndim == ndims[0] else (t, False)
 
 
@@ -170,7 +172,8 @@ def max_pool2d(
     plane, of each maximum (as PyTorch, and what ``max_unpool2d`` takes).
 
     Ties: the first maximum in row-major order wins, and the gradient goes to
-    that same element.  NaN: propagates, as in PyTorch -- a window holding a NaN
+    that same element.  NaN: an input holding a NaN is refused (ValueError); with
+    ``mg.set_nan_check(False)`` it propagates as in PyTorch -- a window holding a NaN
     outputs NaN and its index names the window's first NaN in row-major order
     (PyTorch names the last one).
     """

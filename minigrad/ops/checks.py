@@ -1,0 +1,41 @@
+"""Input checks shared by the C-kernel op families (conv, pool, local).
+
+NaN policy: the kernels refuse an input holding a NaN with a ``ValueError`` that
+names the argument and the first bad index, instead of letting the NaN spread
+silently through a whole batch (one NaN pixel poisons every output its window
+touches, and through the weight gradient every weight).  The scan runs at
+memory speed in C before any kernel work.  ``mg.set_nan_check(False)`` turns it
+off for users who want PyTorch's propagate-NaN behaviour or the last bit of speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad._C.parallel import has_nan
+
+_enabled = True
+
+
+def set_nan_check(enabled: bool) -> None:
+    """Whether the convolution, pooling and local kernels reject NaN inputs."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def get_nan_check() -> bool:
+    return _enabled
+
+
+def reject_nan(op: str, **arrays: np.ndarray | None) -> None:
+    """Raise ``ValueError`` if any named array holds a NaN (when the check is on)."""
+    if not _enabled:
+        return
+    for name, a in arrays.items():
+        if a is not None and has_nan(a):
+            first = tuple(int(i) for i in np.argwhere(np.isnan(a))[0])
+            raise ValueError(
+                f"{op}: {name} contains NaN (first at index {first}); expected finite "
+                "values. Check the data or the op that produced it "
+                "(mg.set_nan_check(False) lets NaN through, as PyTorch does)."
+            )
