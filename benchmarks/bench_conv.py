@@ -28,6 +28,11 @@ import time
 # with other jobs a spinning worker whose partner lost its core burns whole time slices
 # at every barrier; OMP_WAIT_POLICY=active restores spinning.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# NumPy's OpenBLAS workers spin for about 2^28 cycles after each threaded call
+# (its THREAD_TIMEOUT), long enough to hold the second core through the next
+# system's measurement: minigrad and PyTorch at 2 threads then ran no faster
+# than at 1.  2^4 cycles makes them sleep at once (read when NumPy loads).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 
@@ -227,6 +232,7 @@ def main() -> None:
         f"torch: {torch.__version__ if torch else 'missing'}; NumPy's OpenBLAS core: "
         f"{_numpy_blas_core()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}); "
         f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "
+        f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}; "
         f"load average before: {os.getloadavg()[0]:.1f}; timing: "
         f"{'median process CPU time' if cpu_time else 'median wall time'}"
     )

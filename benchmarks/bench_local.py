@@ -30,6 +30,11 @@ import time
 # thread whose partner lost its core burns several ms per barrier (GOMP's default
 # spin count times Zen's slow `pause`), which swamped the 2-thread numbers.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# NumPy's OpenBLAS workers spin for about 2^28 cycles after each threaded call
+# (its THREAD_TIMEOUT), long enough to hold the second core through the next
+# system's measurement: minigrad and PyTorch at 2 threads then ran no faster
+# than at 1.  2^4 cycles makes them sleep at once (read when NumPy loads).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
 
