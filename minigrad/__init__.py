@@ -12,6 +12,11 @@ import os as _os
 # call instead.  This must be set before the kernels load libgomp; a value the
 # user exported wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenBLAS's workers likewise spin for ~2^28 cycles after each NumPy matmul and
+# take the second core from the next kernel (conv2d fwd+bwd at 2 threads: 16 ms
+# alone, 27 ms right after a Linear-sized matmul).  Effective only when NumPy is
+# first imported after minigrad.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as _np  # noqa: E402
 

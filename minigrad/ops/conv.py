@@ -26,6 +26,7 @@ import numpy as np
 from minigrad._C import conv as _C
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function
+from minigrad.ops.checks import reject_nan
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
@@ -207,6 +208,8 @@ def conv2d(
     out_hw = _conv_out_size(fn, x.shape[2:], w.shape[2:], s, pad, d)
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[0], out_hw, x.dtype)
+    if fn == "conv2d":  # conv1d checks its own 3-d arrays, so indices read as the user's
+        reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
     return Conv2dFn.apply(x, w, b, s, pad, d, int(groups), kind)
 
 
@@ -246,6 +249,7 @@ def conv1d(
     s, d = _pair(fn, "stride", stride, 1)[0], _pair(fn, "dilation", dilation, 1)[0]
     pad = padding if isinstance(padding, str) else (0, _pair(fn, "padding", padding, 1)[0])
     b = None if bias is None else _tensor(bias)
+    reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
     if b is not None and b.ndim == 2:  # per-location bias (C_out, L_out) -> (C_out, 1, L_out)
         b = b.reshape(b.shape[0], 1, b.shape[1])
     y = conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, s), pad, (1, d), groups, _fn=fn)
@@ -397,6 +401,8 @@ def conv_transpose2d(
     pad = (p[0], max(0, p[0] - op[0]), p[1], max(0, p[1] - op[1]))
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[1] * groups, out_hw, x.dtype)
+    if fn == "conv_transpose2d":  # conv_transpose1d checks its own 3-d arrays
+        reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
     return ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, kind)
 
 
@@ -431,6 +437,7 @@ def conv_transpose1d(
             )
         size = (1, size[-1])
     b = None if bias is None else _tensor(bias)
+    reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
     if b is not None and b.ndim == 2:
         b = b.reshape(b.shape[0], 1, b.shape[1])
     y = conv_transpose2d(

@@ -33,6 +33,7 @@ import numpy as np
 from minigrad._C import local as _kernels
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Context, Function
+from minigrad.ops.checks import reject_nan
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["locally_connected1d", "locally_connected2d", "tiled_conv1d", "tiled_conv2d"]
@@ -171,6 +172,7 @@ def _apply(
     pad2 = _resolve_padding(padding, stride2, kernel, name)
     if ndim == 1:
         pad2 = (0, pad2[1])
+    reject_nan(name, input=x.data, weight=weight.data, bias=None if bias is None else bias.data)
     return _LocalConvFn.apply(x, weight, bias, stride=stride2, padding=pad2, tiled=tiled, name=name)
 
 
