@@ -116,3 +116,14 @@ def test_infinities_are_not_refused():
     x = _x()
     x[0, 0, 0, 0] = np.inf
     assert np.isinf(F.max_pool2d(mg.tensor(x), 2).numpy()[0, 0, 0, 0])
+
+
+def test_pooling_refuses_only_nan_that_reaches_a_window():
+    # Pooling scans its output (cheaper than a second pass over the input): a NaN in
+    # a row that no window reads (the 5th row under 2x2 stride-2 pooling) is harmless.
+    x = _x((1, 1, 5, 4))
+    x[0, 0, 4, 1] = np.nan
+    assert np.isfinite(F.max_pool2d(mg.tensor(x), 2).numpy()).all()
+    x[0, 0, 3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"input contains NaN \(first at index \(0, 0, 3, 1\)\)"):
+        F.max_pool2d(mg.tensor(x), 2)

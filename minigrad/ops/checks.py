@@ -4,7 +4,8 @@ NaN policy: the kernels refuse an input holding a NaN with a ``ValueError`` that
 names the argument and the first bad index, instead of letting the NaN spread
 silently through a whole batch (one NaN pixel poisons every output its window
 touches, and through the weight gradient every weight).  The scan runs at
-memory speed in C before any kernel work.  ``mg.set_nan_check(False)`` turns it
+memory speed in C before any kernel work (for the memory-bound pooling kernels,
+on their output instead: see ``reject_nan_through``).  ``mg.set_nan_check(False)`` turns it
 off for users who want PyTorch's propagate-NaN behaviour or the last bit of speed.
 """
 
@@ -33,9 +34,26 @@ def reject_nan(op: str, **arrays: np.ndarray | None) -> None:
         return
     for name, a in arrays.items():
         if a is not None and has_nan(a):
-            first = tuple(int(i) for i in np.argwhere(np.isnan(a))[0])
-            raise ValueError(
-                f"{op}: {name} contains NaN (first at index {first}); expected finite "
-                "values. Check the data or the op that produced it "
-                "(mg.set_nan_check(False) lets NaN through, as PyTorch does)."
-            )
+            _raise(op, name, a)
+
+
+def reject_nan_through(op: str, output: np.ndarray, **inputs: object) -> None:
+    """The same policy for memory-bound kernels: scan the (smaller) ``output``,
+    which every NaN inside a window reaches, and search the inputs only on a hit
+    to name the culprit.  A NaN made from infinities (inf - inf) is let through,
+    as infinities are legitimate inputs."""
+    if not _enabled or not has_nan(output):
+        return
+    for name, a in inputs.items():
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and np.isnan(a).any():
+            _raise(op, name, a)
+
+
+def _raise(op: str, name: str, a: np.ndarray) -> None:
+    first = tuple(int(i) for i in np.argwhere(np.isnan(a))[0])
+    raise ValueError(
+        f"{op}: {name} contains NaN (first at index {first}); expected finite "
+        "values. Check the data or the op that produced it "
+        "(mg.set_nan_check(False) lets NaN through, as PyTorch does)."
+    )

@@ -31,7 +31,7 @@ import numpy as np
 from minigrad._C import pool as _k
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function, is_grad_enabled
-from minigrad.ops.checks import reject_nan
+from minigrad.ops.checks import reject_nan_through
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -84,7 +84,6 @@ def _as_input(x: object, ndims: tuple[int, int], op: str) -> tuple[Tensor, bool]
         )
     if not np.issubdtype(t.dtype, np.floating) or t.dtype not in (np.float32, np.float64):
         raise TypeError(f"{op}: input must be float32 or float64, got {t.dtype}")
-    reject_nan(op, input=t.data)
     return (t.unsqueeze(0), True) if t.ndim == ndims[0] else (t, False)
 
 
@@ -93,7 +92,11 @@ def _contig(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _finish(y: Tensor, unbatched: bool, squeeze_h: bool) -> Tensor:
+def _finish(y: Tensor, unbatched: bool, squeeze_h: bool, op: str, input: object) -> Tensor:
+    # NaN policy (see minigrad.ops.checks): pooling is memory-bound, so instead of a
+    # second full pass over the input we scan the 4-9x smaller output, which every
+    # NaN inside a window reaches; the input is searched only to name the culprit.
+    reject_nan_through(op, y.data, input=getattr(input, "data", input))
     if squeeze_h:
         y = y.squeeze(-2)
     return y.squeeze(0) if unbatched else y
@@ -172,7 +175,7 @@ def max_pool2d(
     plane, of each maximum (as PyTorch, and what ``max_unpool2d`` takes).
 
     Ties: the first maximum in row-major order wins, and the gradient goes to
-    that same element.  NaN: an input holding a NaN is refused (ValueError); with
+    that same element.  NaN: a NaN inside any window is refused (ValueError); with
     ``mg.set_nan_check(False)`` it propagates as in PyTorch -- a window holding a NaN
     outputs NaN and its index names the window's first NaN in row-major order
     (PyTorch names the last one).
@@ -189,7 +192,7 @@ def max_pool2d(
         bool(return_indices) or _wants_grad(x),
         sink,
     )
-    y = _finish(y, unb, False)
+    y = _finish(y, unb, False, "max_pool2d", input)
     return (y, _finish_indices(sink[0], unb, False)) if return_indices else y
 
 
@@ -220,7 +223,7 @@ def max_pool1d(
         bool(return_indices) or _wants_grad(x),
         sink,
     )
-    y = _finish(y, unb, True)
+    y = _finish(y, unb, True, "max_pool1d", input)
     return (y, _finish_indices(sink[0], unb, True)) if return_indices else y
 
 
@@ -234,7 +237,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: IntPair, return_indices: boo
     osz = _adaptive_size(output_size, x.shape[2:])
     sink: list = []
     y = AdaptiveMaxPool2dFn.apply(x, osz, bool(return_indices) or _wants_grad(x), sink)
-    y = _finish(y, unb, False)
+    y = _finish(y, unb, False, "adaptive_max_pool2d", input)
     return (y, _finish_indices(sink[0], unb, False)) if return_indices else y
 
 
@@ -248,7 +251,7 @@ def adaptive_max_pool1d(input: Tensor, output_size: IntPair, return_indices: boo
         bool(return_indices) or _wants_grad(x),
         sink,
     )
-    y = _finish(y, unb, True)
+    y = _finish(y, unb, True, "adaptive_max_pool1d", input)
     return (y, _finish_indices(sink[0], unb, True)) if return_indices else y
 
 
@@ -309,7 +312,7 @@ def avg_pool2d(
     y = AvgPool2dFn.apply(
         x, kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor_override
     )
-    return _finish(y, unb, False)
+    return _finish(y, unb, False, "avg_pool2d", input)
 
 
 def avg_pool1d(
@@ -333,7 +336,7 @@ def avg_pool1d(
         bool(count_include_pad),
         None,
     )
-    return _finish(y, unb, True)
+    return _finish(y, unb, True, "avg_pool1d", input)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: IntPair) -> Tensor:
@@ -342,14 +345,14 @@ def adaptive_avg_pool2d(input: Tensor, output_size: IntPair) -> Tensor:
     With output_size equal to the input size it is the identity."""
     x, unb = _as_input(input, (3, 4), "adaptive_avg_pool2d")
     y = AdaptiveAvgPool2dFn.apply(x, _adaptive_size(output_size, x.shape[2:]))
-    return _finish(y, unb, False)
+    return _finish(y, unb, False, "adaptive_avg_pool2d", input)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: IntPair) -> Tensor:
     """``adaptive_avg_pool2d`` along the last axis of (N, C, L) or (C, L)."""
     x, unb = _as_input(input, (2, 3), "adaptive_avg_pool1d")
     y = AdaptiveAvgPool2dFn.apply(x.unsqueeze(2), (1, _single(output_size, "output_size")))
-    return _finish(y, unb, True)
+    return _finish(y, unb, True, "adaptive_avg_pool1d", input)
 
 
 # ----------------------------------------------------------------------------- Lp pooling
@@ -390,7 +393,7 @@ def lp_pool2d(
     """
     x, unb = _as_input(input, (3, 4), "lp_pool2d")
     y = LpPool2dFn.apply(x, norm_type, kernel_size, stride, bool(ceil_mode))
-    return _finish(y, unb, False)
+    return _finish(y, unb, False, "lp_pool2d", input)
 
 
 def lp_pool1d(
@@ -405,7 +408,7 @@ def lp_pool1d(
     k = _single(kernel_size, "kernel_size")
     s = k if stride is None else _single(stride, "stride")
     y = LpPool2dFn.apply(x.unsqueeze(2), norm_type, (1, k), (1, s), bool(ceil_mode))
-    return _finish(y, unb, True)
+    return _finish(y, unb, True, "lp_pool1d", input)
 
 
 # ----------------------------------------------------------------------------- unpooling
@@ -481,7 +484,7 @@ def max_unpool2d(
     out_hw = _unpool_size(x.shape[2:], k, s, _pair(padding, "padding"), output_size)
     idx_shape = x.shape[1:] if unb else x.shape
     idx = _indices_array(indices, idx_shape).reshape(x.shape)
-    return _finish(MaxUnpool2dFn.apply(x, idx, out_hw), unb, False)
+    return _finish(MaxUnpool2dFn.apply(x, idx, out_hw), unb, False, "max_unpool2d", input)
 
 
 def max_unpool1d(
@@ -500,7 +503,7 @@ def max_unpool1d(
     idx_shape = x.shape[1:] if unb else x.shape
     idx = _indices_array(indices, idx_shape).reshape(x.shape)[:, :, None, :]
     y = MaxUnpool2dFn.apply(x.unsqueeze(2), np.ascontiguousarray(idx), (1, out_l))
-    return _finish(y, unb, True)
+    return _finish(y, unb, True, "max_unpool1d", input)
 
 
 # ----------------------------------------------------------------------------- weighted average
@@ -605,4 +608,4 @@ def weighted_avg_pool2d(
         if K.shape != (kh, kw):
             raise ValueError(f"weights: expected shape {(kh, kw)}, got {K.shape}")
     y = WeightedAvgPool2dFn.apply(x, K, (sh, sw), (ph, pw))
-    return _finish(y, unb, False)
+    return _finish(y, unb, False, "weighted_avg_pool2d", input)
