@@ -848,6 +848,16 @@ def test_clamp_with_tensor_bounds_and_pow_zero_exponent():
     np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0])
 
 
+def test_clamp_with_a_bound_that_broadcasts_the_output_larger():
+    # the bound (2, 3) widens x (3,): backward used to fail writing a (2, 3) mask in place
+    x = mg.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    lo = mg.tensor(np.array([[0.0, 0.0, 0.0], [-2.0, 1.0, 3.0]]))
+    y = F.clamp(x, min=lo)
+    np.testing.assert_array_equal(y.numpy(), [[0.0, 0.5, 2.0], [-1.0, 1.0, 3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 1.0])
+
+
 # ---------------------------------------------------------------- optional: PyTorch agrees
 
 TORCH_CASES = {

@@ -265,11 +265,13 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        inside = np.ones(a.shape, dtype=bool)
+        # Not in place: a Tensor bound may broadcast the output beyond a's shape
+        # (the engine sums the gradient back to a's shape).
+        inside = True
         if ctx.lo is not None:
-            inside &= a >= ctx.lo
+            inside = inside & (a >= ctx.lo)
         if ctx.hi is not None:
-            inside &= a <= ctx.hi
+            inside = inside & (a <= ctx.hi)
         return g * inside
 
 
