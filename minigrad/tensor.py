@@ -562,33 +562,40 @@ def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> T
     return t
 
 
-def _shape_args(shape: tuple) -> tuple:
+def _shape_args(shape: tuple, op: str) -> tuple:
+    """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` as a tuple of non-negative ints."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+        shape = tuple(shape[0])
+    if not all(isinstance(n, (int, np.integer)) for n in shape):
+        raise TypeError(f"{op}: size must be integers, got {tuple(shape)}")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{op}: size must be non-negative, got {tuple(shape)}")
+    return tuple(int(n) for n in shape)
 
 
 def zeros(*shape, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(_shape_args(shape, "zeros"), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.ones(_shape_args(shape, "ones"), dtype=dtype), requires_grad=requires_grad)
 
 
 def full(shape, fill_value: float, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(
+        np.full(_shape_args((shape,), "full"), fill_value, dtype=dtype), requires_grad=requires_grad
+    )
 
 
 def randn(*shape, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from minigrad's generator (see ``manual_seed``)."""
-    a = get_rng().standard_normal(_shape_args(shape)).astype(dtype)
+    a = get_rng().standard_normal(_shape_args(shape, "randn")).astype(dtype)
     return Tensor(a, requires_grad=requires_grad)
 
 
 def rand(*shape, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from minigrad's generator."""
-    a = get_rng().random(_shape_args(shape)).astype(dtype)
+    a = get_rng().random(_shape_args(shape, "rand")).astype(dtype)
     return Tensor(a, requires_grad=requires_grad)
 
 

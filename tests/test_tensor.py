@@ -65,6 +65,22 @@ def test_factory_values():
     assert abs(n.mean()) < 0.1 and abs(n.std() - 1) < 0.1
 
 
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("zeros", lambda: mg.zeros(-1, 2)),
+        ("ones", lambda: mg.ones((2, -3))),
+        ("full", lambda: mg.full((-1,), 1.0)),
+        ("randn", lambda: mg.randn(-1)),
+    ],
+)
+def test_factories_refuse_bad_sizes_naming_themselves(name, make):
+    with pytest.raises(ValueError, match=f"{name}: size must be non-negative"):
+        make()
+    with pytest.raises(TypeError, match="rand: size must be integers"):
+        mg.rand(2.5)
+
+
 def test_arange():
     np.testing.assert_array_equal(mg.arange(4).numpy(), [0, 1, 2, 3])
     assert mg.arange(4).dtype == np.int64
