@@ -318,6 +318,31 @@ def test_model_argument_checks():
         Autoencoder(4, 2, decoder="linear", loss="bce")
     with pytest.raises(ValueError, match="divisible by 4"):
         ConvAutoencoder(1, channels=(2, 2))(np.zeros((1, 1, 6, 6), np.float32))
+    # refused when built, naming the argument, rather than failing at the first loss
+    with pytest.raises(ValueError, match="decoder"):
+        DeepAutoencoder([64, 8], decoder="softplus")
+    with pytest.raises(ValueError, match="decoder"):
+        ConvAutoencoder(1, decoder="softplus")
+    with pytest.raises(ValueError, match="channels"):
+        ConvAutoencoder(1, channels=[])
+    with pytest.raises(ValueError, match="kernel_size"):  # an even kernel gives 9x9 from 8x8
+        ConvAutoencoder(1, kernel_size=4)
+
+
+def test_training_helpers_argument_checks(digits):
+    from minigrad import nn
+    from minigrad.models import train_linear_autoencoder
+
+    x = digits[0].reshape(len(digits[0]), -1)
+    with pytest.raises(ValueError, match=r"activations\[1\]"):  # was a bare KeyError
+        pretrain_layerwise([nn.Linear(64, 8), nn.Linear(8, 4)], x, activations=["relu", "swish"])
+    layer = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="optimizer"):  # was silently plain SGD
+        fit(
+            lambda idx: layer(mg.tensor(x[idx, :4])).sum(), layer.parameters(), 8, optimizer="adamw"
+        )
+    with pytest.raises(ValueError, match="k"):
+        train_linear_autoencoder(x, 0, steps=1)
 
 
 # ----------------------------------------------------------------------------- examples

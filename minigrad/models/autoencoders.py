@@ -49,9 +49,10 @@ _ACTIVATIONS = {
 }
 
 
-def _activation(name: str):
+def _activation(name: str, arg: str = "activation"):
+    """The non-linearity called ``name``; ValueError naming ``arg`` for an unknown one."""
     if name not in _ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, got {name!r}")
+        raise ValueError(f"{arg}: expected one of {sorted(_ACTIVATIONS)}, got {name!r}")
     return _ACTIVATIONS[name]
 
 
@@ -107,6 +108,7 @@ class _AutoencoderBase(nn.Module):
     """Corruption, the reconstruction loss and the L2 penalty, shared by every model."""
 
     def _init_common(self, decoder, loss, weight_decay, noise, noise_level, seed):
+        _activation(decoder, "decoder")
         self.decoder_activation = decoder
         self.recon_loss = _ReconstructionLoss(decoder, loss)
         self.weight_decay = float(weight_decay)
@@ -153,6 +155,21 @@ class _AutoencoderBase(nn.Module):
         return _activation(self.decoder_activation)(self.decode_preactivation(h))
 
 
+class _StackedAutoencoder(_AutoencoderBase):
+    """A model with ``encoder_layers`` and mirrored ``decoder_layers`` (nn.Sequential):
+    the decoder applies ``activation`` after every layer but the last."""
+
+    def decode_preactivation(self, h: mg.Tensor) -> mg.Tensor:
+        layers = list(self.decoder_layers)
+        for layer in layers[:-1]:
+            h = _activation(self.activation)(layer(h))
+        return layers[-1](h)
+
+    def filters(self) -> np.ndarray:
+        """The first encoder layer's weight: one input-space filter per output unit."""
+        return list(self.encoder_layers)[0].weight.numpy()
+
+
 class Autoencoder(_AutoencoderBase):
     """h = f(W_e x + b), x_hat = g(W_d h + c), W_d = W_e^T when ``tied``.
 
@@ -181,7 +198,6 @@ class Autoencoder(_AutoencoderBase):
     ):
         super().__init__()
         _activation(activation)
-        _activation(decoder)
         self.n_in, self.n_hidden = n_in, n_hidden
         self.activation = activation
         self.tied = tied
@@ -232,7 +248,7 @@ class SparseAutoencoder(Autoencoder):
         return self.beta * F.kl_sparsity(h, self.rho)
 
 
-class DeepAutoencoder(_AutoencoderBase):
+class DeepAutoencoder(_StackedAutoencoder):
     """A stack of fully connected layers, mirrored: sizes [784, 1000, 500, 250, 30] gives
     784-1000-500-250-30-250-500-1000-784.
 
@@ -277,15 +293,6 @@ class DeepAutoencoder(_AutoencoderBase):
             h = _activation(self.code_activation if last else self.activation)(layer(h))
         return h
 
-    def decode_preactivation(self, h: mg.Tensor) -> mg.Tensor:
-        layers = list(self.decoder_layers)
-        for layer in layers[:-1]:
-            h = _activation(self.activation)(layer(h))
-        return layers[-1](h)
-
-    def filters(self) -> np.ndarray:
-        return list(self.encoder_layers)[0].weight.numpy()
-
     def pretrain(self, x: np.ndarray, **kwargs) -> list:
         """Greedy layer-wise pre-training of the encoder stack on x; each layer's shallow
         decoder initialises the mirrored decoder layer. Returns per-layer loss histories.
@@ -303,7 +310,7 @@ class DeepAutoencoder(_AutoencoderBase):
         return result["losses"]
 
 
-class ConvAutoencoder(_AutoencoderBase):
+class ConvAutoencoder(_StackedAutoencoder):
     """Convolutional encoder (3x3 stride-2 convolutions, each halving H and W) and a
     transpose-convolution decoder that doubles them back.
 
@@ -328,6 +335,15 @@ class ConvAutoencoder(_AutoencoderBase):
     ):
         super().__init__()
         _activation(activation)
+        channels = list(channels)
+        if not channels:
+            raise ValueError("channels: expected at least one encoder layer, got []")
+        odd = isinstance(kernel_size, (int, np.integer)) and kernel_size % 2 == 1
+        if not odd or kernel_size < 1:
+            raise ValueError(
+                f"kernel_size: expected a positive odd integer (stride 2 and padding "
+                f"kernel_size // 2 halve H and W), got {kernel_size!r}"
+            )
         self.activation, self.tied = activation, tied
         chans = [in_channels, *channels]
         pad = kernel_size // 2
@@ -358,12 +374,3 @@ class ConvAutoencoder(_AutoencoderBase):
         for layer in self.encoder_layers:
             h = _activation(self.activation)(layer(h))
         return h
-
-    def decode_preactivation(self, h: mg.Tensor) -> mg.Tensor:
-        layers = list(self.decoder_layers)
-        for layer in layers[:-1]:
-            h = _activation(self.activation)(layer(h))
-        return layers[-1](h)
-
-    def filters(self) -> np.ndarray:
-        return list(self.encoder_layers)[0].weight.numpy()

@@ -62,6 +62,8 @@ def train_linear_autoencoder(
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     x = x - x.mean(axis=0)
     n, d = x.shape
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: expected a positive integer (the code size), got {k!r}")
     rng = np.random.default_rng(seed)
     w_e = mg.tensor(rng.standard_normal((k, d)) / np.sqrt(d), requires_grad=True)
     w_d = mg.tensor(rng.standard_normal((d, k)) / np.sqrt(k), requires_grad=True)

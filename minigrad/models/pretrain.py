@@ -22,11 +22,10 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
+from minigrad.models.autoencoders import _activation
 from minigrad.models.training import fit
 
 __all__ = ["pretrain_layerwise"]
-
-_ACT = {"sigmoid": F.sigmoid, "relu": F.relu, "tanh": F.tanh, "linear": lambda t: t}
 
 
 def pretrain_layerwise(
@@ -61,6 +60,7 @@ def pretrain_layerwise(
     activations = list(activations or ["sigmoid"] * len(layers))
     if len(activations) != len(layers):
         raise ValueError(f"activations: expected {len(layers)} names, got {len(activations)}")
+    acts = [_activation(name, f"activations[{i}]") for i, name in enumerate(activations)]
     if mode == "supervised":
         if targets is None:
             raise ValueError("targets: supervised pre-training needs the labels")
@@ -69,8 +69,7 @@ def pretrain_layerwise(
             raise ValueError(f"targets: expected shape ({len(x)},), got {targets.shape}")
         n_classes = int(n_classes or targets.max() + 1)
     decoders, heads, all_losses = [], [], []
-    for i, (layer, act_name) in enumerate(zip(layers, activations)):
-        act = _ACT[act_name]
+    for i, (layer, act) in enumerate(zip(layers, acts)):
         if layer.weight.shape[1] != x.shape[1]:
             raise ValueError(
                 f"layers[{i}]: expects {layer.weight.shape[1]} inputs, gets {x.shape[1]}"

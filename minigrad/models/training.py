@@ -36,6 +36,8 @@ def fit(
     """
     from minigrad import optim
 
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {optimizer!r}")
     params = list(params)
     opt = optim.Adam(params, lr=lr) if optimizer == "adam" else optim.SGD(params, lr=lr)
     rng = np.random.default_rng(seed)
