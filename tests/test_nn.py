@@ -610,6 +610,10 @@ def test_buffers_in_state_dict_and_functional_alias():
     assert [n for n, _ in m.named_buffers()] == ["running_mean", "scratch"]
     assert nn.functional.cross_entropy is F.cross_entropy
     assert nn.functional.linear(mg.ones(1, 2), mg.ones(3, 2)).shape == (1, 3)
+    # the design's F (minigrad.functional) has PyTorch's F.linear too, the same function
+    assert F.linear is nn.functional.linear
+    with pytest.raises(ValueError, match="bias must have shape"):
+        F.linear(mg.zeros(2), mg.zeros(3, 2), mg.zeros(2))
 
 
 def test_local_layers_take_the_issue_argument_order():

@@ -1,4 +1,5 @@
-"""Matrix products: ``a @ b`` with NumPy's batched, broadcasting semantics."""
+"""Matrix products: ``a @ b`` with NumPy's batched, broadcasting semantics, and
+PyTorch's ``linear`` (x W^T + b, the fully connected layer's op)."""
 
 from __future__ import annotations
 
@@ -69,4 +70,48 @@ def mm(a: Any, b: Any) -> Tensor:
     return matmul(a, b)
 
 
-__all__ = ["matmul", "mm"]
+class LinearFn(Function):
+    """y = x W^T + b over the last axis of x (any leading axes).
+
+    dL/dx = g W;  dL/dW = sum over leading axes of g^T x;  dL/db = sum of g.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        out = x @ w.T
+        return out if b is None else out + b
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = g @ w
+        g2 = g.reshape(-1, g.shape[-1])
+        if ctx.needs_input_grad[1]:
+            gw = g2.T @ x.reshape(-1, x.shape[-1])
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``x W^T + b`` with weight (out_features, in_features), PyTorch's ``F.linear``."""
+    xs = np.shape(unwrap(x))
+    ws = np.shape(unwrap(weight))
+    if len(ws) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {ws}")
+    if len(xs) < 1 or xs[-1] != ws[1]:
+        raise ValueError(
+            f"linear: input has shape {xs}; its last dimension must be in_features={ws[1]}"
+        )
+    if bias is not None:
+        bs = np.shape(unwrap(bias))
+        if bs != (ws[0],):
+            raise ValueError(f"linear: bias must have shape ({ws[0]},), got {bs}")
+    return LinearFn.apply(x, weight, bias)
+
+
+__all__ = ["matmul", "mm", "linear"]
