@@ -24,7 +24,7 @@ cdef extern from "pool_kernels.h" nogil:
         int regular
         int stride, k, pad
 
-    int MG_POOL_OK, MG_POOL_ENOMEM, MG_POOL_EINDEX
+    int MG_POOL_OK, MG_POOL_ENOMEM, MG_POOL_EINDEX, MG_POOL_ESIZE
 
     int mg_max_pool2d_fwd_f32(const float *x, float *y, int64_t *yi, int64_t P, int H, int W,
                               const mg_pool_axis *rows, const mg_pool_axis *cols, int nt)
@@ -164,7 +164,13 @@ def _regular_axis(int64_t n_in, int64_t k, int64_t s, int64_t p, int64_t d, bint
     if p < 0 or p > k // 2:
         raise ValueError(
             f"padding: expected between 0 and half the kernel size ({k // 2}), got {p}{axis}")
+    # the kernels hold these in C ints (mg_pool_axis)
+    for name, v in (("kernel_size", k), ("stride", s), ("dilation", d)):
+        if v > INT32_MAX:
+            raise ValueError(f"{name}: expected at most 2**31-1, got {v}{axis}")
     cdef int64_t n = pooling_output_size(n_in, k, s, p, d, ceil_mode, axis)
+    if n > INT32_MAX:
+        raise ValueError(f"kernel_size: the output would have {n} > 2**31-1 positions{axis}")
     o = np.arange(n, dtype=np.int64)
     first = o * s - p                                  # window's first tap, maybe in padding
     t0 = np.where(first < 0, (-first + d - 1) // d, 0)  # first tap inside the input
@@ -222,6 +228,9 @@ def _check_err(int err, str what):
         raise MemoryError(f"{what}: out of memory for the row buffers")
     if err & MG_POOL_EINDEX:
         raise ValueError(f"indices: {what} found an index outside the plane")
+    if err == MG_POOL_ESIZE:
+        raise ValueError(f"kernel_size/stride: {what} windows this wide need a row buffer of "
+                         f"2**31 or more elements; use a smaller kernel_size or stride")
     if err:
         raise RuntimeError(f"{what}: kernel error {err}")
 

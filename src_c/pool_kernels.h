@@ -39,6 +39,7 @@ typedef struct {
 #define MG_POOL_OK 0
 #define MG_POOL_ENOMEM 1
 #define MG_POOL_EINDEX 2
+#define MG_POOL_ESIZE 4 /* a row buffer would need 2^31 or more elements */
 
 /* ---- max pooling --------------------------------------------------------
  * y[p, oh, ow] = max over the window of x[p, ., .]; NaN wins over numbers

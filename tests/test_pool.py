@@ -459,6 +459,24 @@ def test_kernel_wrappers_validate():
     assert K.max_pool2d_forward(np.zeros((0, 3, 4, 4)), 2)[0].shape == (0, 3, 2, 2)
 
 
+def test_huge_windows_and_strides_raise_instead_of_crashing():
+    # stride / kernel_size past 2**31 used to be truncated into the kernels' C ints
+    # (a division by zero: SIGFPE); windows this wide on a small row overflowed the
+    # row-buffer size (a heap overrun).
+    x = mg.tensor(np.arange(8.0).reshape(1, 1, 1, 8))
+    with pytest.raises(ValueError, match="stride"):
+        F.max_pool2d(x, (1, 2), stride=(1, 2**32 + 1))
+    with pytest.raises(ValueError, match="kernel_size"):
+        F.avg_pool2d(x, (1, 2**33), padding=(0, 2**32))
+    for pool in (F.max_pool2d, F.avg_pool2d):
+        with pytest.raises(ValueError, match="kernel_size"):
+            pool(x, (1, 2**30), padding=(0, 2**29))
+    with pytest.raises(ValueError, match="kernel_size"):
+        K.avg_pool2d_backward(np.zeros((1, 1, 1, 9)), (1, 8), (1, 2**30), 1, (0, 2**29))
+    # a large stride alone is fine: one window
+    assert F.max_pool2d(x, (1, 2), stride=(1, 2**20)).numpy().ravel().tolist() == [1.0]
+
+
 # ----------------------------------------------------------------- hypothesis
 
 
