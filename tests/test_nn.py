@@ -616,6 +616,37 @@ def test_buffers_in_state_dict_and_functional_alias():
         F.linear(mg.zeros(2), mg.zeros(3, 2), mg.zeros(2))
 
 
+@pytest.mark.parametrize(
+    "make, err, msg",
+    [
+        (lambda: nn.Conv2d(1, 1, -1), ValueError, "Conv2d: kernel_size must be >= 1"),
+        (lambda: nn.Conv2d(1, 1, 0), ValueError, "Conv2d: kernel_size must be >= 1"),
+        (lambda: nn.Conv1d(1, 1, 3, stride=0), ValueError, "Conv1d: stride must be >= 1"),
+        (lambda: nn.Conv2d(1, 1, 3, padding=-1), ValueError, "Conv2d: padding must be >= 0"),
+        (lambda: nn.Conv2d(1, 1, "a"), TypeError, "Conv2d: kernel_size must be an int"),
+        (lambda: nn.Conv2d(1.5, 1, 3), TypeError, "Conv2d: in_channels must be an int"),
+        (lambda: nn.ConvTranspose2d(1, 0, 3), ValueError, "out_channels must be positive"),
+        (
+            lambda: nn.Conv2d(1, 1, -3, bias="location", input_size=(5, 5)),
+            ValueError,
+            "Conv2d: kernel_size must be >= 1",
+        ),
+        (
+            lambda: nn.LocallyConnected2d(1, 2, 3, (-5, 5)),
+            ValueError,
+            "LocallyConnected2d: input_size must be >= 1",
+        ),
+        (lambda: nn.TiledConv2d(1, 2, 3, (0, 2)), ValueError, "TiledConv2d: tiles must be >= 1"),
+        (lambda: nn.TiledConv2d(1, 2, -3, 2), ValueError, "TiledConv2d: kernel_size must be >= 1"),
+    ],
+)
+def test_conv_layers_refuse_bad_sizes_when_built(make, err, msg):
+    # kernel_size -1 used to reach np.empty ("negative dimensions are not allowed"),
+    # and kernel_size 0 built a layer with an empty weight
+    with pytest.raises(err, match=msg):
+        make()
+
+
 def test_local_layers_take_the_issue_argument_order():
     # (in_channels, out_channels, kernel_size, input_size / tiles, stride, padding)
     lc = nn.LocallyConnected2d(2, 3, (3, 2), (8, 7), 1, 1)

@@ -31,11 +31,26 @@ def _op(name: str):
     return fn
 
 
-def _tuple(v: Any, n: int, name: str) -> tuple:
-    t = tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * n
-    if len(t) != n:
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {v!r}")
-    return t
+def _tuple(v: Any, n: int, name: str, minimum: int | None = None) -> tuple:
+    """``v`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints, each at
+    least ``minimum`` when given; ``name`` ("Layer: argument") heads the error."""
+    t = tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+    if len(t) != n or not all(isinstance(a, (int, np.integer)) for a in t):
+        raise (ValueError if len(t) != n else TypeError)(
+            f"{name} must be an int or a tuple of {n} ints, got {v!r}"
+        )
+    if minimum is not None and any(a < minimum for a in t):
+        raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
+    return tuple(int(a) for a in t)
+
+
+def _channels(name: str, in_channels: Any, out_channels: Any) -> None:
+    """Channel counts: positive ints."""
+    for arg, c in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if not isinstance(c, (int, np.integer)):
+            raise TypeError(f"{name}: {arg} must be an int, got {c!r}")
+        if c <= 0:
+            raise ValueError(f"{name}: {arg} must be positive, got {c}")
 
 
 def conv_output_size(
@@ -71,23 +86,25 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         n, name = self._ndim, type(self).__name__
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"{name}: channel counts must be positive, got {in_channels}, {out_channels}"
-            )
-        if groups <= 0 or in_channels % groups or out_channels % groups:
+        _channels(name, in_channels, out_channels)
+        if (
+            not isinstance(groups, (int, np.integer))
+            or groups <= 0
+            or in_channels % groups
+            or out_channels % groups
+        ):
             raise ValueError(
                 f"{name}: groups={groups} must divide in_channels={in_channels} and "
                 f"out_channels={out_channels}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, n, f"{name}: kernel_size")
-        self.stride = _tuple(stride, n, f"{name}: stride")
+        self.kernel_size = _tuple(kernel_size, n, f"{name}: kernel_size", 1)
+        self.stride = _tuple(stride, n, f"{name}: stride", 1)
         self.padding = (
-            padding if isinstance(padding, str) else _tuple(padding, n, f"{name}: padding")
+            padding if isinstance(padding, str) else _tuple(padding, n, f"{name}: padding", 0)
         )
-        self.dilation = _tuple(dilation, n, f"{name}: dilation")
-        self.output_padding = _tuple(output_padding, n, f"{name}: output_padding")
+        self.dilation = _tuple(dilation, n, f"{name}: dilation", 1)
+        self.output_padding = _tuple(output_padding, n, f"{name}: output_padding", 0)
         if self._transposed:
             wshape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
@@ -196,14 +213,14 @@ class Conv2d(_ConvNd):
         elif bias == "location":
             if input_size is None:
                 raise ValueError("Conv2d: bias='location' needs input_size=(H, W) to size the bias")
-            k = _tuple(kernel_size, 2, "Conv2d: kernel_size")
-            s = _tuple(stride, 2, "Conv2d: stride")
-            d = _tuple(dilation, 2, "Conv2d: dilation")
-            hw = _tuple(input_size, 2, "Conv2d: input_size")
+            k = _tuple(kernel_size, 2, "Conv2d: kernel_size", 1)
+            s = _tuple(stride, 2, "Conv2d: stride", 1)
+            d = _tuple(dilation, 2, "Conv2d: dilation", 1)
+            hw = _tuple(input_size, 2, "Conv2d: input_size", 1)
             p = (
                 (padding,) * 2
                 if isinstance(padding, str)
-                else _tuple(padding, 2, "Conv2d: padding")
+                else _tuple(padding, 2, "Conv2d: padding", 0)
             )
             out = tuple(conv_output_size(hw[i], k[i], s[i], p[i], d[i]) for i in range(2))
             if min(out) < 1:
@@ -225,7 +242,9 @@ class Conv2d(_ConvNd):
             dtype=dtype,
         )
         self.bias_mode = mode
-        self.input_size = None if input_size is None else _tuple(input_size, 2, "input_size")
+        self.input_size = (
+            None if input_size is None else _tuple(input_size, 2, "Conv2d: input_size", 1)
+        )
 
     def forward(self, x: Any) -> Tensor:
         if self.bias_mode == "location":

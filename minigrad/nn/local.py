@@ -16,7 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from minigrad.nn.conv import _op, _tuple, conv_output_size
+from minigrad.nn.conv import _channels, _op, _tuple, conv_output_size
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
@@ -41,16 +41,12 @@ class LocallyConnected2d(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"LocallyConnected2d: channel counts must be positive, got "
-                f"{in_channels}, {out_channels}"
-            )
+        _channels("LocallyConnected2d", in_channels, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.input_size = _tuple(input_size, 2, "LocallyConnected2d: input_size")
-        self.kernel_size = _tuple(kernel_size, 2, "LocallyConnected2d: kernel_size")
-        self.stride = _tuple(stride, 2, "LocallyConnected2d: stride")
-        self.padding = _tuple(padding, 2, "LocallyConnected2d: padding")
+        self.input_size = _tuple(input_size, 2, "LocallyConnected2d: input_size", 1)
+        self.kernel_size = _tuple(kernel_size, 2, "LocallyConnected2d: kernel_size", 1)
+        self.stride = _tuple(stride, 2, "LocallyConnected2d: stride", 1)
+        self.padding = _tuple(padding, 2, "LocallyConnected2d: padding", 0)
         self.output_size = tuple(
             conv_output_size(
                 self.input_size[i], self.kernel_size[i], self.stride[i], self.padding[i]
@@ -99,17 +95,12 @@ class TiledConv2d(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"TiledConv2d: channel counts must be positive, got {in_channels}, {out_channels}"
-            )
+        _channels("TiledConv2d", in_channels, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _tuple(kernel_size, 2, "TiledConv2d: kernel_size")
-        self.tiles = _tuple(tiles, 2, "TiledConv2d: tiles")
-        if min(self.tiles) < 1:
-            raise ValueError(f"TiledConv2d: tiles must be positive, got {self.tiles}")
-        self.stride = _tuple(stride, 2, "TiledConv2d: stride")
-        self.padding = _tuple(padding, 2, "TiledConv2d: padding")
+        self.kernel_size = _tuple(kernel_size, 2, "TiledConv2d: kernel_size", 1)
+        self.tiles = _tuple(tiles, 2, "TiledConv2d: tiles", 1)
+        self.stride = _tuple(stride, 2, "TiledConv2d: stride", 1)
+        self.padding = _tuple(padding, 2, "TiledConv2d: padding", 0)
         self.weight = Parameter(
             np.empty((out_channels, *self.tiles, in_channels, *self.kernel_size), dtype=dtype)
         )
