@@ -20,7 +20,7 @@ A checkpoint is an uncompressed NumPy ``.npz`` archive (a zip of ``.npy`` files)
 ``{"t": "str", "v": "..."}``            str
 ``{"t": "list"|"tuple", "items": [NODE, ...]}``
 ``{"t": "dict"|"odict", "items": [[NODE, NODE], ...]}``  keys and values, in order
-``{"t": "array", "ref": "a0"}``         np.ndarray (numeric or bool dtype)
+``{"t": "array", "ref": "a0"}``         np.ndarray (numeric, bool or string dtype)
 ``{"t": "scalar", "ref": "a1"}``        NumPy scalar (a 0-d array, given back as a scalar)
 ``{"t": "tensor", "ref": "a2", "requires_grad": false, "param": false}``
 ======================================  =========================================
@@ -167,7 +167,7 @@ def _fsync_dir(directory: str) -> None:
 # --------------------------------------------------------------------------- decoding
 
 
-def _decode(node: Any, arrays: Any, used: set) -> Any:
+def _decode(node: Any, arrays: Any) -> Any:
     if not isinstance(node, dict) or "t" not in node:
         raise CheckpointError(f"malformed metadata node {str(node)[:80]!r}")
     t = node["t"]
@@ -187,23 +187,22 @@ def _decode(node: Any, arrays: Any, used: set) -> Any:
             return float(v)
         raise CheckpointError(f"metadata node of type float holds {v!r}")
     if t in ("list", "tuple"):
-        items = [_decode(n, arrays, used) for n in _items(node)]
+        items = [_decode(n, arrays) for n in _items(node)]
         return items if t == "list" else tuple(items)
     if t in ("dict", "odict"):
         out = OrderedDict() if t == "odict" else {}
         for pair in _items(node):
             if not isinstance(pair, list) or len(pair) != 2:
                 raise CheckpointError("malformed dict entry in metadata")
-            k = _decode(pair[0], arrays, used)
+            k = _decode(pair[0], arrays)
             if isinstance(k, list):
                 raise CheckpointError("a dict key in metadata is a list")
-            out[k] = _decode(pair[1], arrays, used)
+            out[k] = _decode(pair[1], arrays)
         return out
     if t in ("array", "scalar", "tensor"):
         ref = node.get("ref")
         if not isinstance(ref, str) or ref == META_KEY or ref not in arrays.files:
             raise CheckpointError(f"metadata refers to a missing array entry {ref!r}")
-        used.add(ref)
         a = arrays[ref]
         if t == "array":
             return a
@@ -265,7 +264,7 @@ def load(path: PathLike) -> Any:
                     f"checkpoint format version {meta.get('version')!r}; this minigrad reads "
                     f"version {VERSION}"
                 )
-            return _decode(meta.get("root"), npz, set())
+            return _decode(meta.get("root"), npz)
         except CheckpointError as e:
             msg = str(e)
             if not msg.startswith("mg.load"):
