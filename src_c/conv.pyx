@@ -49,6 +49,8 @@ cdef extern from "conv_kernels.h" nogil:
 
 # ---------------------------------------------------------------- argument checks
 
+_MAX_WORKSPACE = 2**40  # elements in one image's workspace (see _geometry)
+
 def _check_array(str fn, str name, a, int ndim):
     """a must be a C-contiguous, aligned float32/float64 ndarray of rank ndim."""
     if not isinstance(a, np.ndarray):
@@ -116,10 +118,21 @@ cdef mg_conv_shape _geometry(str fn, Py_ssize_t batch, Py_ssize_t c_in, Py_ssize
         raise ValueError(
             f"{fn}: kernel (dilated extent {(ekh, ekw)}) is larger than the padded input "
             f"{(h + pt + pb, wd + pl + pr)}; check weight, padding and dilation")
+    h_out = (h + pt + pb - ekh) // sh + 1
+    w_out = (wd + pl + pr - ekw) // sw + 1
+    # The C code sizes its workspaces (the padded image, the unfolded columns of up to
+    # 256 positions' worth of images) in ptrdiff_t: past this they would wrap around to
+    # a small buffer (wrong results or a crash), so a huge padding or kernel stops here.
+    padded = c_in * (h + pt + pb) * (wd + pl + pr)
+    unfolded = c_in * kh * kw * (h_out * w_out + 256)
+    if max(padded, unfolded) > _MAX_WORKSPACE:
+        raise ValueError(
+            f"{fn}: padding {padding} and kernel {(kh, kw)} are too large: the padded input "
+            f"would hold {padded} values and its unfolded columns {unfolded} "
+            f"(at most 2**40 each)")
     s.batch, s.c_in, s.h_in, s.w_in = batch, c_in, h, wd
     s.c_out, s.kh, s.kw = c_out, kh, kw
-    s.h_out = (h + pt + pb - ekh) // sh + 1
-    s.w_out = (wd + pl + pr - ekw) // sw + 1
+    s.h_out, s.w_out = h_out, w_out
     s.sh, s.sw, s.pt, s.pl, s.dh, s.dw, s.groups = sh, sw, pt, pl, dh, dw, g
     return s
 
