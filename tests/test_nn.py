@@ -182,6 +182,11 @@ def test_flatten_unflatten():
     assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
     with pytest.raises(ValueError, match="cannot be viewed"):
         nn.Unflatten(1, (7, 9))(nn.Flatten()(x))
+    # an out-of-range dim used to wrap around (5 % 2 = 1), and a 0-d input divided by zero
+    with pytest.raises(ValueError, match="Unflatten: dim 5 is out of range"):
+        nn.Unflatten(5, (3, 20))(nn.Flatten()(x))
+    with pytest.raises(ValueError, match="Unflatten: dim 0 is out of range"):
+        nn.Unflatten(0, (1,))(mg.tensor(1.0))
 
 
 # ----------------------------------------------------------------------------- state dict

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from minigrad.nn.module import Module
+from minigrad.ops.shape import _check_dim
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["Sequential", "ModuleList", "Flatten", "Unflatten"]
@@ -103,7 +104,7 @@ class Unflatten(Module):
 
     def forward(self, x: Any) -> Tensor:
         x = as_tensor(x)
-        d = self.dim % x.ndim
+        d = _check_dim(self.dim, x.ndim, "Unflatten")
         n = 1
         for s in self.unflattened_size:
             n *= s
