@@ -15,14 +15,19 @@ from minigrad.tensor import Tensor
 __all__ = ["Linear", "Identity", "linear"]
 
 
+def fan_in_uniform_(t: Parameter, fan_in: int) -> None:
+    """Fill ``t`` from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (all zeros when fan_in is 0)."""
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    init.uniform_(t, -bound, bound)
+
+
 def default_init_(weight: Parameter, bias: Parameter | None, fan_in: int) -> None:
     """PyTorch's default for Linear and conv layers: kaiming_uniform with a = sqrt(5),
     which works out to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias on the same
     interval.  Weight first, then bias, as PyTorch draws them."""
-    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    init.uniform_(weight, -bound, bound)
+    fan_in_uniform_(weight, fan_in)
     if bias is not None:
-        init.uniform_(bias, -bound, bound)
+        fan_in_uniform_(bias, fan_in)
 
 
 class Linear(Module):

@@ -12,24 +12,16 @@ Each decoder has its own bias.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from minigrad.nn import init
 from minigrad.nn.conv import Conv2d, _op
-from minigrad.nn.linear import Linear, linear
+from minigrad.nn.linear import Linear, fan_in_uniform_, linear
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
 
 __all__ = ["TiedLinear", "TiedConvTranspose2d"]
-
-
-def _bias_init(bias: Parameter | None, fan_in: int) -> None:
-    if bias is not None:
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        init.uniform_(bias, -bound, bound)
 
 
 class TiedLinear(Module):
@@ -46,9 +38,9 @@ class TiedLinear(Module):
         self.in_features, self.out_features = encoder.out_features, encoder.in_features
         if bias:
             self.bias = Parameter(np.empty(self.out_features, dtype=encoder.weight.dtype))
+            fan_in_uniform_(self.bias, self.in_features)
         else:
             self.register_parameter("bias", None)
-        _bias_init(self.bias, self.in_features)
 
     def forward(self, x: Any) -> Tensor:
         return linear(x, self.weight.T, self.bias)
@@ -100,9 +92,9 @@ class TiedConvTranspose2d(Module):
         self.output_padding = output_padding
         if bias:
             self.bias = Parameter(np.empty(self.out_channels, dtype=encoder.weight.dtype))
+            fan_in_uniform_(self.bias, self.weight.shape[1] * int(np.prod(self.kernel_size)))
         else:
             self.register_parameter("bias", None)
-        _bias_init(self.bias, self.weight.shape[1] * int(np.prod(self.kernel_size)))
 
     def forward(self, x: Any, output_size: tuple | None = None) -> Tensor:
         opts = {
