@@ -177,6 +177,9 @@ def test_conv2d_op_forward_and_backward(dtype, stride, padding, dilation, groups
         ((2, 3), (0, 1), (1, 2), 1, 2),
         (2, 0, 0, (2, 1), 1),
         (3, 2, 1, 1, 2),
+        # dilation > stride: output_padding past every tap's reach (zero rows)
+        (1, 0, 1, 2, 1),
+        ((2, 1), (0, 1), (2, 1), (3, 2), 2),
     ],
 )
 def test_conv_transpose2d_op(dtype, stride, padding, output_padding, dilation, groups):

@@ -266,26 +266,32 @@ class ConvTranspose2dFn(Function):
     convolution's input and output swapped,  dL/db = sum of g."""
 
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding, dilation, groups, out_hw, bias_kind):
+    def forward(ctx, x, w, b, stride, padding, dilation, groups, out_hw, reach_hw, bias_kind):
         x, w = _contiguous(x), _contiguous(w)
         nt = get_num_threads()
-        y = _C.conv2d_backward_input(x, w, out_hw, stride, padding, dilation, groups, nt)
+        conf = (stride, padding, dilation, groups)
+        y = _C.conv2d_backward_input(x, w, reach_hw, *conf, nt)
+        if reach_hw != out_hw:  # rows / columns no tap reaches: zero (bias only)
+            full = np.zeros((*y.shape[:2], *out_hw), dtype=y.dtype)
+            full[:, :, : reach_hw[0], : reach_hw[1]] = y
+            y = full
         _add_location_bias(y, b, bias_kind)
         ctx.save_for_backward(x, w)
-        ctx.conf = (stride, padding, dilation, groups)
+        ctx.conf = conf
+        ctx.reach_hw = reach_hw
         ctx.bias_kind = bias_kind
         return y
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        g = _contiguous(g)
         nt = get_num_threads()
+        gr = _contiguous(g[:, :, : ctx.reach_hw[0], : ctx.reach_hw[1]])
         gx = gw = None
         if ctx.needs_input_grad[0]:
-            gx = _C.conv2d_forward(g, w, None, *ctx.conf, nt)
+            gx = _C.conv2d_forward(gr, w, None, *ctx.conf, nt)
         if ctx.needs_input_grad[1]:
-            gw = _C.conv2d_backward_weight(g, x, w.shape[2:], *ctx.conf, nt)
+            gw = _C.conv2d_backward_weight(gr, x, w.shape[2:], *ctx.conf, nt)
         gb = _bias_grad(g, ctx.bias_kind) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
 
@@ -397,13 +403,19 @@ def conv_transpose2d(
         raise ValueError(f"{fn}: the output would be empty ({out_hw}); padding {p} is too large")
     # The convolution this is the transpose of maps out_hw back to the input size. Its
     # padding after the image is p - output_padding, clipped at 0 (the extra rows of
-    # output_padding are then never read by a full stride step).
+    # output_padding are then never read by a full stride step). With dilation > stride
+    # output_padding may even pass the last row any tap reaches, (H - 1)*s + d*(k - 1)
+    # - p; the kernels then run on the reached rows (reach_hw), the rest are zero.
     pad = (p[0], max(0, p[0] - op[0]), p[1], max(0, p[1] - op[1]))
+    reach_hw = tuple(
+        min(o, (n - 1) * si + di * (k - 1) + si - pi)
+        for o, n, k, si, pi, di in zip(out_hw, x.shape[2:], w.shape[2:], s, p, d)
+    )
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[1] * groups, out_hw, x.dtype)
     if fn == "conv_transpose2d":  # conv_transpose1d checks its own 3-d arrays
         reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
-    return ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, kind)
+    return ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, reach_hw, kind)
 
 
 def conv_transpose1d(
