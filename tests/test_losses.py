@@ -369,6 +369,10 @@ def test_kl_sparsity_errors():
         F.kl_sparsity(mg.tensor([[0.0, 0.5], [0.0, 0.5]]), 0.1)
     with pytest.raises(ValueError, match="rho"):
         F.kl_sparsity(mg.tensor([[0.2]]), 1.0)
+    # no units (N, 0) used to fail inside NumPy's min() with "zero-size array"
+    for shape in [(0, 3), (4, 0)]:
+        with pytest.raises(ValueError, match="non-empty batch of activations"):
+            F.kl_sparsity(mg.zeros(*shape), 0.1)
 
 
 def test_l2_penalty_on_tape():

@@ -489,9 +489,9 @@ def kl_sparsity(h: Any, rho: float) -> Tensor:
     if not 0.0 < float(rho) < 1.0:
         raise ValueError(f"{op}: rho (the target mean activation) must be in (0, 1), got {rho}")
     h = _float_tensor(h, "h (activations)", op)
-    if h.ndim < 1 or h.shape[0] == 0:
+    if h.ndim < 1 or h.size == 0:
         raise ValueError(
-            f"{op}: h must be a batch of activations (N, units...), got shape {h.shape}"
+            f"{op}: h must be a non-empty batch of activations (N, units...), got shape {h.shape}"
         )
     a = h.data
     if np.isnan(a).any() or a.min() < 0 or a.max() > 1:
