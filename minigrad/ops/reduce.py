@@ -123,13 +123,13 @@ def _alias(dim: Any, axis: Any, keepdim: bool, keepdims: bool | None, op: str):
 def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (an int, a tuple, or None for all); d/dx_i = 1."""
     dim, keep = _alias(dim, axis, keepdim, keepdims, "sum")
-    return Sum.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keep)
+    return Sum.apply(x, axis=_norm_axes(dim, np.ndim(unwrap(x))), keepdims=keep)
 
 
 def mean(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
     """Mean over ``dim``: sum / n;  d/dx_i = 1 / n."""
     dim, keep = _alias(dim, axis, keepdim, keepdims, "mean")
-    return Mean.apply(x, axis=_norm_axes(dim, np.ndim(_data(x))), keepdims=keep)
+    return Mean.apply(x, axis=_norm_axes(dim, np.ndim(unwrap(x))), keepdims=keep)
 
 
 def var(
@@ -139,7 +139,7 @@ def var(
     (the default, as PyTorch) is the unbiased estimate, 0 is NumPy's default."""
     dim, keep = _alias(dim, axis, keepdim, keepdims, "var")
     return Var.apply(
-        x, axis=_norm_axes(dim, np.ndim(_data(x))), correction=correction, keepdims=keep
+        x, axis=_norm_axes(dim, np.ndim(unwrap(x))), correction=correction, keepdims=keep
     )
 
 
@@ -182,7 +182,7 @@ def extremum(x, dim, axis, keepdim: bool, mode: str):
         raise TypeError("pass either dim or axis, not both")
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{mode}(dim): dim must be an int, got {dim!r}")
-    a = _data(x)
+    a = unwrap(x)
     (d,) = _norm_axes(dim, np.ndim(a))
     if np.ndim(a) == 0:  # PyTorch allows dim 0 / -1 on a scalar: itself, index 0
         values = Amax.apply(x, axis=None, keepdims=False, mode=mode)
@@ -217,10 +217,6 @@ def amax(x, dim=None, keepdim: bool = False) -> Tensor:
 def amin(x, dim=None, keepdim: bool = False) -> Tensor:
     """Min over ``dim`` (int, tuple or None), values only; ties share the gradient."""
     return Amax.apply(x, axis=dim, keepdims=keepdim, mode="min")
-
-
-def _data(x):
-    return unwrap(x)
 
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin"]

@@ -14,10 +14,6 @@ if TYPE_CHECKING:
     from minigrad.tensor import Tensor
 
 
-def _data(x):
-    return unwrap(x)
-
-
 def _dims(args: tuple) -> tuple:
     """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -59,7 +55,7 @@ view = reshape
 
 def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` (inclusive) into one."""
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     if len(shape) == 0:
         return reshape(x, 1)
     s = _check_dim(start_dim, len(shape), "flatten")
@@ -85,7 +81,7 @@ class Permute(Function):
 def permute(x: Any, *dims: Any) -> Tensor:
     """Reorder the dims: output dim i is input dim ``dims[i]``."""
     dims = _dims(dims)
-    ndim = np.ndim(_data(x))
+    ndim = np.ndim(unwrap(x))
     if len(dims) != ndim or sorted(d + ndim if d < 0 else d for d in dims) != list(range(ndim)):
         raise ValueError(
             f"permute: dims {dims} must be a permutation of the {ndim} dimensions of the tensor"
@@ -95,7 +91,7 @@ def permute(x: Any, *dims: Any) -> Tensor:
 
 def transpose(x: Any, dim0: int | None = None, dim1: int | None = None) -> Tensor:
     """Swap two dims (PyTorch); with no dims, reverse them all (NumPy)."""
-    ndim = np.ndim(_data(x))
+    ndim = np.ndim(unwrap(x))
     if dim0 is None and dim1 is None:
         return permute(x, *reversed(range(ndim)))
     if dim0 is None or dim1 is None:
@@ -108,7 +104,7 @@ def transpose(x: Any, dim0: int | None = None, dim1: int | None = None) -> Tenso
 
 def squeeze(x: Any, dim: Any = None) -> Tensor:
     """Drop size-1 dims (all of them, or those in ``dim``; others are kept, as PyTorch)."""
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     if dim is None:
         new = tuple(n for n in shape if n != 1)
     else:
@@ -119,7 +115,7 @@ def squeeze(x: Any, dim: Any = None) -> Tensor:
 
 def unsqueeze(x: Any, dim: int) -> Tensor:
     """Insert a size-1 dim at position ``dim``."""
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     d = _check_dim(dim, len(shape) + 1, "unsqueeze")
     return reshape(x, *shape[:d], 1, *shape[d:])
 
@@ -143,7 +139,7 @@ class BroadcastTo(Function):
 def expand(x: Any, *sizes: Any) -> Tensor:
     """PyTorch's expand: -1 keeps a dimension's size."""
     sizes = _dims(sizes)
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     lead = len(sizes) - len(shape)
     if lead < 0:
         raise ValueError(f"expand: {len(sizes)} sizes given for a tensor with {len(shape)} dims")
@@ -265,7 +261,7 @@ class Pad(Function):
 def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the
     LAST dimension, e.g. (left, right, top, bottom) for an image."""
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > len(shape):
         raise ValueError(
@@ -313,7 +309,7 @@ def _check_join(tensors: Sequence, op: str):
 def cat(tensors: Sequence, dim: int = 0) -> Tensor:
     """Join tensors along an existing dim; all other dims must agree."""
     _check_join(tensors, "cat")
-    shapes = [np.shape(_data(t)) for t in tensors]
+    shapes = [np.shape(unwrap(t)) for t in tensors]
     nd = len(shapes[0])
     if nd == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
@@ -344,7 +340,7 @@ class Stack(Function):
 def stack(tensors: Sequence, dim: int = 0) -> Tensor:
     """Join same-shape tensors along a new dim ``dim``."""
     _check_join(tensors, "stack")
-    shapes = [np.shape(_data(t)) for t in tensors]
+    shapes = [np.shape(unwrap(t)) for t in tensors]
     for i, s in enumerate(shapes):
         if s != shapes[0]:
             raise ValueError(f"stack: tensor {i} has shape {s}, expected {shapes[0]} like tensor 0")
@@ -355,7 +351,7 @@ def stack(tensors: Sequence, dim: int = 0) -> Tensor:
 def split(x: Any, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple:
     """PyTorch's split: chunks of a given size (the last may be smaller), or the
     listed section sizes (which must add up to the dimension)."""
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     d = _check_dim(dim, len(shape), "split")
     n = shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -381,7 +377,7 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple:
     """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) (fewer if they run out)."""
     if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks!r}")
-    shape = np.shape(_data(x))
+    shape = np.shape(unwrap(x))
     n = shape[_check_dim(dim, len(shape), "chunk")]
     return split(x, max(1, -(-n // chunks)), dim)
 
