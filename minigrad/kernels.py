@@ -87,8 +87,9 @@ class _C_(Function):
     def backward(ctx, gz):
         K, V = ctx.saved_tensors
         gz, nt = _arr(gz), get_num_threads()
-        dK = _C.conv2d_backward_weight(V, gz, K.shape[2:], *ctx.conf, nt)
-        dV = _C.conv2d_backward_input(gz, K, V.shape[2:], *ctx.conf, nt)
+        need_K, need_V = ctx.needs_input_grad[:2]
+        dK = _C.conv2d_backward_weight(V, gz, K.shape[2:], *ctx.conf, nt) if need_K else None
+        dV = _C.conv2d_backward_input(gz, K, V.shape[2:], *ctx.conf, nt) if need_V else None
         return dK, dV
 
 
@@ -106,8 +107,9 @@ class _G_(Function):
     def backward(ctx, ga):
         G, V = ctx.saved_tensors
         ga, nt = _arr(ga), get_num_threads()
-        dG = _C.conv2d_forward(V, ga, None, *ctx.conf, nt)
-        dV = _C.conv2d_backward_input(G, ga, V.shape[2:], *ctx.conf, nt)
+        need_G, need_V = ctx.needs_input_grad[:2]
+        dG = _C.conv2d_forward(V, ga, None, *ctx.conf, nt) if need_G else None
+        dV = _C.conv2d_backward_input(G, ga, V.shape[2:], *ctx.conf, nt) if need_V else None
         return dG, dV
 
 
@@ -125,8 +127,9 @@ class _H_(Function):
     def backward(ctx, gb):
         K, G = ctx.saved_tensors
         gb, nt = _arr(gb), get_num_threads()
-        dK = _C.conv2d_backward_weight(gb, G, K.shape[2:], *ctx.conf, nt)
-        dG = _C.conv2d_forward(gb, K, None, *ctx.conf, nt)
+        need_K, need_G = ctx.needs_input_grad[:2]
+        dK = _C.conv2d_backward_weight(gb, G, K.shape[2:], *ctx.conf, nt) if need_K else None
+        dG = _C.conv2d_forward(gb, K, None, *ctx.conf, nt) if need_G else None
         return dK, dG
 
 
