@@ -40,10 +40,6 @@ class _Size(int):
         return self._shape if dim is None else self._shape[dim]
 
 
-def _resolve_keep(keepdim: bool, keepdims: bool | None) -> bool:
-    return bool(keepdims) if keepdims is not None else bool(keepdim)
-
-
 class Tensor:
     """An n-dimensional array that records the ops applied to it.
 
@@ -466,16 +462,16 @@ class Tensor:
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """``max()`` is the largest element; ``max(dim)`` is PyTorch's
         ``(values, indices)`` pair; ``max(axis=...)`` is NumPy's values only."""
-        return _red.extremum(self, dim, axis, _resolve_keep(keepdim, keepdims), "max")
+        return _red.extremum(self, dim, axis, _red._keepdim(keepdim, keepdims), "max")
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _red.extremum(self, dim, axis, _resolve_keep(keepdim, keepdims), "min")
+        return _red.extremum(self, dim, axis, _red._keepdim(keepdim, keepdims), "min")
 
     def amax(self, dim=None, keepdim=False):
-        return _red.Amax.apply(self, axis=dim, keepdims=keepdim, mode="max")
+        return _red.amax(self, dim, keepdim)
 
     def amin(self, dim=None, keepdim=False):
-        return _red.Amax.apply(self, axis=dim, keepdims=keepdim, mode="min")
+        return _red.amin(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
         return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))

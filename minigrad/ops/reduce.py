@@ -40,6 +40,11 @@ def _expand_back(g: np.ndarray, shape: tuple, axes: tuple | None, keepdims: bool
     return g
 
 
+def _count(a: np.ndarray, axes: tuple | None) -> int:
+    """How many elements of ``a`` each output of a reduction over ``axes`` sees."""
+    return a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -56,7 +61,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        ctx.count = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
+        ctx.count = _count(a, axis)
         return np.mean(a, axis=axis, keepdims=keepdims)
 
     @staticmethod
@@ -70,7 +75,7 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, correction=1, keepdims=False):
-        n = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
+        n = _count(a, axis)
         if n - correction <= 0:
             raise ValueError(
                 f"var: {n} element(s) along the reduced dims is too few for correction={correction}"
@@ -117,7 +122,12 @@ def _alias(dim: Any, axis: Any, keepdim: bool, keepdims: bool | None, op: str):
         if dim is not None:
             raise TypeError(f"{op}: pass either dim or axis, not both")
         dim = axis
-    return dim, bool(keepdims) if keepdims is not None else bool(keepdim)
+    return dim, _keepdim(keepdim, keepdims)
+
+
+def _keepdim(keepdim: bool, keepdims: bool | None) -> bool:
+    """PyTorch's ``keepdim``, unless NumPy's ``keepdims`` alias is given."""
+    return bool(keepdims) if keepdims is not None else bool(keepdim)
 
 
 def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:  # noqa: A001
