@@ -11,7 +11,7 @@ sums the gradients of its two uses into its one ``.grad``.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 import numpy as np
@@ -222,11 +222,7 @@ class Module:
         """Forget the accumulated gradients (replaced by new zeros with
         ``set_to_none=False``; a gradient array is never zeroed in place, since it
         may be shared)."""
-        for p in self.parameters():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad = Tensor._wrap(np.zeros_like(p.data))
+        zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
@@ -344,6 +340,17 @@ class Module:
         return sorted(
             set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers)
         )
+
+
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """``grad = None`` for each of ``params``, or with ``set_to_none=False`` a fresh
+    zero array where there was a gradient (never zeroed in place: it may be shared).
+    What ``Module.zero_grad`` and ``Optimizer.zero_grad`` do."""
+    for p in params:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        else:
+            p.grad = Tensor._wrap(np.zeros_like(p.data))
 
 
 def _as_array(value: Any) -> np.ndarray:

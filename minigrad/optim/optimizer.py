@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.nn.module import zero_grads
 from minigrad.tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -73,12 +74,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget gradients: ``grad = None`` (or a fresh zero array; never zeroed in place)."""
-        for g in self.param_groups:
-            for p in g["params"]:
-                if set_to_none or p.grad is None:
-                    p.grad = None
-                else:
-                    p.grad = Tensor._wrap(np.zeros_like(p.data))
+        zero_grads((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self) -> None:
         raise NotImplementedError
