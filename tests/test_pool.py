@@ -459,6 +459,13 @@ def test_kernel_wrappers_validate():
     assert K.max_pool2d_forward(np.zeros((0, 3, 4, 4)), 2)[0].shape == (0, 3, 2, 2)
 
 
+def test_weighted_avg_pool_refuses_nan_weights():
+    K = np.ones((2, 2))
+    K[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"weights contains NaN \(first at index \(0, 1\)\)"):
+        F.weighted_avg_pool2d(mg.tensor(np.ones((1, 1, 4, 4))), 2, weights=K)
+
+
 def test_huge_windows_and_strides_raise_instead_of_crashing():
     # stride / kernel_size past 2**31 used to be truncated into the kernels' C ints
     # (a division by zero: SIGFPE); windows this wide on a small row overflowed the

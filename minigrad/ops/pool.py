@@ -92,11 +92,15 @@ def _contig(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _finish(y: Tensor, unbatched: bool, squeeze_h: bool, op: str, input: object) -> Tensor:
+def _finish(
+    y: Tensor, unbatched: bool, squeeze_h: bool, op: str, input: object, **operands: object
+) -> Tensor:
     # NaN policy (see minigrad.ops.checks): pooling is memory-bound, so instead of a
     # second full pass over the input we scan the 4-9x smaller output, which every
-    # NaN inside a window reaches; the input is searched only to name the culprit.
-    reject_nan_through(op, y.data, input=getattr(input, "data", input))
+    # NaN inside a window reaches; the input (and any other operand, such as learned
+    # window weights) is searched only to name the culprit.
+    named = {k: getattr(v, "data", v) for k, v in {"input": input, **operands}.items()}
+    reject_nan_through(op, y.data, **named)
     if squeeze_h:
         y = y.squeeze(-2)
     return y.squeeze(0) if unbatched else y
@@ -608,4 +612,4 @@ def weighted_avg_pool2d(
         if K.shape != (kh, kw):
             raise ValueError(f"weights: expected shape {(kh, kw)}, got {K.shape}")
     y = WeightedAvgPool2dFn.apply(x, K, (sh, sw), (ph, pw))
-    return _finish(y, unb, False, "weighted_avg_pool2d", input)
+    return _finish(y, unb, False, "weighted_avg_pool2d", input, weights=K)
