@@ -598,6 +598,8 @@ def rand(*shape, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor
 def arange(start, end=None, step=1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
     a = np.arange(start, end, step)
     if dtype is None and a.dtype == np.float64:
         a = a.astype(np.float32)

@@ -88,6 +88,8 @@ def test_arange():
     f = mg.arange(0.0, 1.0, 0.25)
     assert f.dtype == np.float32 and f.shape == (4,)
     assert mg.arange(3, dtype=np.float64).dtype == np.float64
+    with pytest.raises(ValueError, match="arange: step must be non-zero"):
+        mg.arange(0, 5, 0)  # was ZeroDivisionError from NumPy
 
 
 @pytest.mark.parametrize("name", ["zeros_like", "ones_like", "randn_like", "rand_like"])
