@@ -314,6 +314,8 @@ def test_linear_errors():
         nn.Linear(3, 2)(mg.zeros(2, 4))
     with pytest.raises(ValueError, match="positive"):
         nn.Linear(0, 2)
+    with pytest.raises(TypeError, match="Linear: in_features and out_features must be ints"):
+        nn.Linear(2.5, 2)  # was NumPy's "'float' object cannot be interpreted as an integer"
 
 
 def test_activation_layers():

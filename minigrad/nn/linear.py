@@ -37,6 +37,11 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32
     ) -> None:
         super().__init__()
+        if not all(isinstance(n, (int, np.integer)) for n in (in_features, out_features)):
+            raise TypeError(
+                f"Linear: in_features and out_features must be ints, got "
+                f"{in_features!r} and {out_features!r}"
+            )
         if in_features <= 0 or out_features <= 0:
             raise ValueError(
                 f"Linear: in_features and out_features must be positive, got "
