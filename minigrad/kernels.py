@@ -46,10 +46,12 @@ IntOrPair = Union[int, Sequence[int]]
 
 
 def _pair(name: str, v: IntOrPair) -> tuple[int, int]:
-    vals = (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(u) for u in v)
+    vals = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if not all(isinstance(u, (int, np.integer)) for u in vals):  # int(1.5) would be 1
+        raise TypeError(f"kernels: {name} must be an int or a pair of ints, got {v!r}")
     if len(vals) != 2:
         raise ValueError(f"kernels: {name} must be an int or a pair of ints, got {v!r}")
-    return vals
+    return tuple(int(u) for u in vals)
 
 
 def _conf(s: IntOrPair, padding: IntOrPair) -> tuple:

@@ -549,3 +549,20 @@ def test_huge_padding_raises_instead_of_wrapping_the_workspace_size():
     _raises(ValueError, "too large", C.conv2d_backward_input, g, w.numpy(), (1, 1), *conf)
     # a large stride alone is fine: one output position
     assert F.conv2d(x, w, stride=2**40, padding=1).shape == (1, 1, 1, 1)
+
+
+def test_non_integer_sizes_are_refused_not_truncated():
+    # int(1.5) == 1: a float inside a tuple used to run silently with stride 1
+    x, w = mg.tensor(np.ones((1, 1, 6, 6))), mg.tensor(np.ones((1, 1, 2, 2)))
+    for kw in (
+        dict(stride=(1.5, 1)),
+        dict(padding=(0, 0.5)),
+        dict(dilation=(1, 2.0)),
+        dict(stride="ab"),
+    ):
+        with pytest.raises(TypeError, match=f"conv2d: {next(iter(kw))} must be an int"):
+            F.conv2d(x, w, **kw)
+    with pytest.raises(TypeError, match="conv1d: stride"):
+        F.conv1d(mg.tensor(np.ones((1, 1, 6))), mg.tensor(np.ones((1, 1, 2))), stride=(1.5,))
+    with pytest.raises(TypeError, match="kernels: s must be"):
+        kernels.c(w, x, (1.5, 1))

@@ -388,6 +388,9 @@ def test_locally_connected_weight_size_mismatch_names_both_sizes(rng):
             "input must have dtype float32 or float64, got int32",
         ),
         (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a pair"),
+        # int(1.5) == 1: floats inside a tuple used to be truncated silently
+        (dict(stride=(1.5, 1)), TypeError, "stride must be an int or a pair"),
+        (dict(padding=(0, 0.5)), TypeError, "padding must be an int or a pair"),
     ],
 )
 def test_bad_input_raises_clear_errors(kwargs, exc, pattern, rng):
@@ -428,3 +431,11 @@ def test_1d_bad_input(rng):
         F.locally_connected1d(x, rng.standard_normal((4, 5, 3, 3)))
     with pytest.raises(ValueError, match="tiled_conv1d: input must have 3 dimensions"):
         F.tiled_conv1d(x[None], rng.standard_normal((4, 2, 3, 3)))
+
+
+def test_1d_stride_must_be_an_int(rng):
+    x = rng.standard_normal((2, 3, 8))
+    w = rng.standard_normal((4, 1, 3, 3))
+    with pytest.raises(TypeError, match="tiled_conv1d: stride must be an int, got 1.5"):
+        F.tiled_conv1d(x, w, stride=(1.5,))
+    assert F.tiled_conv1d(x, w, stride=(2,)).shape == (2, 4, 3)

@@ -459,6 +459,20 @@ def test_kernel_wrappers_validate():
     assert K.max_pool2d_forward(np.zeros((0, 3, 4, 4)), 2)[0].shape == (0, 3, 2, 2)
 
 
+def test_non_integer_sizes_are_refused_not_truncated():
+    # int(2.5) == 2: the 1-d and unpooling paths used to run silently with 2
+    x1 = mg.tensor(np.ones((1, 1, 6)))
+    with pytest.raises(TypeError, match="kernel_size"):
+        F.max_pool1d(x1, 2.5)
+    with pytest.raises(TypeError, match="stride"):
+        F.avg_pool1d(x1, 2, stride=(1.5,))
+    idx = np.zeros((1, 1, 2, 2), np.int64)
+    with pytest.raises(TypeError, match="kernel_size"):
+        F.max_unpool2d(mg.tensor(np.ones((1, 1, 2, 2))), idx, (2.7, 2))
+    with pytest.raises(TypeError, match="kernel_size"):
+        F.weighted_avg_pool2d(mg.tensor(np.ones((1, 1, 4, 4))), (2, 2.0))
+
+
 def test_weighted_avg_pool_refuses_nan_weights():
     K = np.ones((2, 2))
     K[0, 1] = np.nan

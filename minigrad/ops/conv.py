@@ -43,14 +43,15 @@ def _pair(fn: str, name: str, value: IntOrPair, dims: int = 2) -> tuple[int, ...
     if isinstance(value, (int, np.integer)):
         return (int(value),) * dims
     try:
-        vals = tuple(int(v) for v in value)
+        vals = tuple(value)
     except TypeError:
-        raise TypeError(
-            f"{fn}: {name} must be an int or a tuple of {dims} ints, got {value!r}"
-        ) from None
+        vals = None
+    if vals is None or not all(isinstance(v, (int, np.integer)) for v in vals):
+        # (int(1.5) would silently make it 1)
+        raise TypeError(f"{fn}: {name} must be an int or a tuple of {dims} ints, got {value!r}")
     if len(vals) != dims:
         raise ValueError(f"{fn}: {name} must have {dims} entries, got {value!r}")
-    return vals
+    return tuple(int(v) for v in vals)
 
 
 def _positive(fn: str, name: str, vals: tuple[int, ...]) -> tuple[int, ...]:

@@ -42,10 +42,14 @@ IntPair = Union[int, tuple]
 Padding = Union[int, tuple, str]
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer))
+
+
 def _pair(name: str, value: IntPair, op: str) -> tuple:
-    if isinstance(value, (int, np.integer)):
+    if _is_int(value):
         return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2:
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
         return int(value[0]), int(value[1])
     raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
@@ -159,11 +163,11 @@ def _apply(
         stride2 = _pair("stride", stride, name)
         kernel = tuple(weight.shape[4:6])
     else:
-        if not isinstance(stride, (int, np.integer)) and not (
-            isinstance(stride, (tuple, list)) and len(stride) == 1
-        ):
+        if isinstance(stride, (tuple, list)) and len(stride) == 1:
+            stride = stride[0]
+        if not _is_int(stride):
             raise TypeError(f"{name}: stride must be an int, got {stride!r}")
-        stride2 = (1, int(stride if isinstance(stride, (int, np.integer)) else stride[0]))
+        stride2 = (1, int(stride))
         kernel = (1, weight.shape[3])
     if isinstance(padding, (tuple, list)) and ndim == 1:
         if len(padding) != 1:

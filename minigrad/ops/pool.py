@@ -57,20 +57,21 @@ IntPair = Union[int, Sequence[int]]
 # ----------------------------------------------------------------------------- helpers
 
 
+def _ints(v: IntPair, name: str, count: int, what: str) -> tuple[int, ...]:
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * count
+    if len(vals) != count:
+        raise ValueError(f"{name}: expected {what}, got {v!r}")
+    if not all(isinstance(e, (int, np.integer)) for e in vals):  # int(2.5) would be 2
+        raise TypeError(f"{name}: expected {what}, got {v!r}")
+    return tuple(int(e) for e in vals)
+
+
 def _pair(v: IntPair, name: str) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{name}: expected an int or a pair of ints, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+    return _ints(v, name, 2, "an int or a pair of ints")
 
 
 def _single(v: IntPair, name: str) -> int:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 1:
-            raise ValueError(f"{name}: expected an int or a 1-tuple, got {v!r}")
-        return int(v[0])
-    return int(v)
+    return _ints(v, name, 1, "an int or a 1-tuple")[0]
 
 
 def _as_input(x: object, ndims: tuple[int, int], op: str) -> tuple[Tensor, bool]:
