@@ -615,6 +615,9 @@ def test_buffers_in_state_dict_and_functional_alias():
     m.load_state_dict(sd)
     np.testing.assert_array_equal(m.running_mean, [1.5, -2.0])
     assert [n for n, _ in m.named_buffers()] == ["running_mean", "scratch"]
+    # registered again as persistent, it joins the state dict (it stayed out before)
+    m.register_buffer("scratch", np.zeros(3))
+    assert list(m.state_dict()) == ["running_mean", "scratch", "lin.weight", "lin.bias"]
     assert nn.functional.cross_entropy is F.cross_entropy
     assert nn.functional.linear(mg.ones(1, 2), mg.ones(3, 2)).shape == (1, 3)
     # the design's F (minigrad.functional) has PyTorch's F.linear too, the same function

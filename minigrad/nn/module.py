@@ -124,8 +124,11 @@ class Module:
         """A non-learnable array that belongs in the state dict (e.g. running statistics)."""
         self._forget(name)
         self._buffers[name] = None if value is None else _as_array(value)
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
+        non_persistent = self.__dict__.setdefault("_non_persistent", set())
+        if persistent:
+            non_persistent.discard(name)  # re-registered as persistent (as in PyTorch)
+        else:
+            non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
