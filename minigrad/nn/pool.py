@@ -32,7 +32,20 @@ def _opts_repr(opts: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in opts.items())
 
 
-class _MaxPoolNd(Module):
+class _PoolNd(Module):
+    """A pooling layer: the functional op ``_fn`` called with the options ``opts``."""
+
+    _fn: str
+    opts: dict
+
+    def forward(self, x: Any) -> Any:
+        return _op(self._fn)(x, **self.opts)
+
+    def extra_repr(self) -> str:
+        return _opts_repr(self.opts)
+
+
+class _MaxPoolNd(_PoolNd):
     _fn = "max_pool2d"
 
     def __init__(
@@ -54,12 +67,6 @@ class _MaxPoolNd(Module):
             "return_indices": return_indices,
         }
 
-    def forward(self, x: Any) -> Any:
-        return _op(self._fn)(x, **self.opts)
-
-    def extra_repr(self) -> str:
-        return _opts_repr(self.opts)
-
 
 class MaxPool1d(_MaxPoolNd):
     """Max over windows of (N, C, W); with ``return_indices`` also the argmax positions."""
@@ -73,7 +80,7 @@ class MaxPool2d(_MaxPoolNd):
     _fn = "max_pool2d"
 
 
-class _AvgPoolNd(Module):
+class _AvgPoolNd(_PoolNd):
     _fn = "avg_pool2d"
 
     def __init__(
@@ -93,12 +100,6 @@ class _AvgPoolNd(Module):
             "count_include_pad": count_include_pad,
         }
 
-    def forward(self, x: Any) -> Any:
-        return _op(self._fn)(x, **self.opts)
-
-    def extra_repr(self) -> str:
-        return _opts_repr(self.opts)
-
 
 class AvgPool1d(_AvgPoolNd):
     _fn = "avg_pool1d"
@@ -108,7 +109,7 @@ class AvgPool2d(_AvgPoolNd):
     _fn = "avg_pool2d"
 
 
-class _LPPoolNd(Module):
+class _LPPoolNd(_PoolNd):
     _fn = "lp_pool2d"
 
     def __init__(
@@ -143,7 +144,7 @@ class LPPool2d(_LPPoolNd):
     _fn = "lp_pool2d"
 
 
-class _MaxUnpoolNd(Module):
+class _MaxUnpoolNd(_PoolNd):
     _fn = "max_unpool2d"
 
     def __init__(
@@ -159,9 +160,6 @@ class _MaxUnpoolNd(Module):
     def forward(self, x: Any, indices: Any, output_size: tuple | None = None) -> Any:
         extra = {} if output_size is None else {"output_size": output_size}
         return _op(self._fn)(x, indices, **self.opts, **extra)
-
-    def extra_repr(self) -> str:
-        return _opts_repr(self.opts)
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
