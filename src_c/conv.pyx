@@ -74,9 +74,12 @@ def _check_same_dtype(str fn, str name, a, str ref_name, ref):
 def _ints(str fn, str name, value, int count, int minimum):
     """A tuple of `count` Python ints, each >= minimum."""
     try:
-        vals = tuple(int(v) for v in value)
+        vals = tuple(value)
     except TypeError:
+        vals = None
+    if vals is None or not all(isinstance(v, (int, np.integer)) for v in vals):
         raise TypeError(f"{fn}: {name} must be a tuple of {count} ints, got {value!r}")
+    vals = tuple(int(v) for v in vals)
     if len(vals) != count:
         raise ValueError(f"{fn}: {name} must have {count} entries, got {value!r}")
     for v in vals:

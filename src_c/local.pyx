@@ -110,9 +110,11 @@ cdef _check_array(str op, str name, object a, int ndim, object dtype):
 cdef _pair(str op, str name, object v):
     try:
         a, b = v
-        return int(a), int(b)
     except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be a pair of ints, got {v!r}") from None
+        a = b = None
+    if not (isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer))):
+        raise TypeError(f"{op}: {name} must be a pair of ints, got {v!r}")
+    return int(a), int(b)
 
 
 cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, object padding,

@@ -566,3 +566,19 @@ def test_non_integer_sizes_are_refused_not_truncated():
         F.conv1d(mg.tensor(np.ones((1, 1, 6))), mg.tensor(np.ones((1, 1, 2))), stride=(1.5,))
     with pytest.raises(TypeError, match="kernels: s must be"):
         kernels.c(w, x, (1.5, 1))
+
+
+def test_wrapper_refuses_non_integer_sizes():
+    x, w = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 2, 2))
+    _raises(
+        TypeError,
+        "stride must be a tuple of 2 ints",
+        C.conv2d_forward,
+        x,
+        w,
+        None,
+        (1.5, 1),
+        (0, 0, 0, 0),
+        (1, 1),
+        1,
+    )

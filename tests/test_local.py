@@ -439,3 +439,9 @@ def test_1d_stride_must_be_an_int(rng):
     with pytest.raises(TypeError, match="tiled_conv1d: stride must be an int, got 1.5"):
         F.tiled_conv1d(x, w, stride=(1.5,))
     assert F.tiled_conv1d(x, w, stride=(2,)).shape == (2, 4, 3)
+
+
+def test_wrapper_refuses_non_integer_sizes():
+    x, w = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 1, 1, 2, 2))
+    with pytest.raises(TypeError, match="stride must be a pair of ints"):
+        kernels.forward(x, w, None, (1.5, 1), (0, 0), True, 1)
