@@ -128,6 +128,8 @@ class _ConvNd(Module):
             "dilation": self.dilation,
             "groups": self.groups,
         }
+        if self._transposed:
+            opts["output_padding"] = self.output_padding
         if self._ndim == 1:  # the 1-d ops take plain ints, as PyTorch's do
             opts = {k: (v[0] if isinstance(v, tuple) else v) for k, v in opts.items()}
         return opts
@@ -292,11 +294,9 @@ class _ConvTransposeNd(_ConvNd):
 
     def forward(self, x: Any, output_size: tuple | None = None) -> Tensor:
         opts = self._options()
-        op = self._ndim
-        opts["output_padding"] = self.output_padding if op == 2 else self.output_padding[0]
         if output_size is not None:
             opts["output_size"] = output_size
-        return _op(f"conv_transpose{op}d")(x, self.weight, self.bias, **opts)
+        return _op(f"conv_transpose{self._ndim}d")(x, self.weight, self.bias, **opts)
 
 
 class ConvTranspose1d(_ConvTransposeNd):
