@@ -260,6 +260,11 @@ def test_binary_cross_entropy_clamps_log_at_minus_100():
 def test_binary_cross_entropy_rejects_non_probabilities():
     with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
         F.binary_cross_entropy(mg.tensor([0.5, 1.5]), mg.tensor([0.0, 1.0]))
+    for bad in ([-0.5, 0.5], [0.5, np.nan]):  # below 0, and a NaN (which fails both bounds)
+        with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
+            F.binary_cross_entropy(mg.tensor(bad), mg.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="activations must lie in"):
+        F.kl_sparsity(mg.tensor([[0.5, np.nan]]), 0.1)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

@@ -86,6 +86,12 @@ def _const_array(x: Any, name: str, op: str) -> np.ndarray | None:
     return a
 
 
+def _outside_unit_interval(a: np.ndarray) -> bool:
+    """Whether ``a`` holds a value outside [0, 1] or a NaN, in two passes: min and
+    max propagate a NaN, which then fails both comparisons."""
+    return a.size > 0 and not (a.min() >= 0 and a.max() <= 1)
+
+
 # --------------------------------------------------------------------------- regression
 
 
@@ -344,7 +350,7 @@ def binary_cross_entropy(
     _check_reduction(reduction, op)
     p, t = _float_tensor(input, "input", op), _float_tensor(target, "target", op)
     _same_shape(p, t, op)
-    if p.data.size and (np.nanmin(p.data) < 0 or np.nanmax(p.data) > 1 or np.isnan(p.data).any()):
+    if _outside_unit_interval(p.data):
         raise ValueError(
             f"{op}: input must hold probabilities in [0, 1] (e.g. a sigmoid's output), got "
             f"values in [{np.nanmin(p.data):.4g}, {np.nanmax(p.data):.4g}]; for logits use "
@@ -494,7 +500,7 @@ def kl_sparsity(h: Any, rho: float) -> Tensor:
             f"{op}: h must be a non-empty batch of activations (N, units...), got shape {h.shape}"
         )
     a = h.data
-    if np.isnan(a).any() or a.min() < 0 or a.max() > 1:
+    if _outside_unit_interval(a):
         raise ValueError(
             f"{op}: activations must lie in (0, 1) (use a sigmoid hidden layer), got values in "
             f"[{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]"
