@@ -148,6 +148,8 @@ def test_mixed_dtypes_promote_like_numpy_and_grads_keep_their_dtype():
         (lambda t: t.squeeze(4), ValueError, "dim 4 is out of range"),
         (lambda t: t.flatten(2, 0), ValueError, "start_dim"),
         (lambda t: t.sum(3), ValueError, "dim 3 is out of range .* 3 dimensions"),
+        (lambda t: t.sum("a"), TypeError, "dim must be an int, a tuple of ints or None"),
+        (lambda t: t.amax((0, 1.5)), TypeError, "dim must be an int, a tuple of ints or None"),
         (lambda t: t.mean((0, 0)), ValueError, "repeats"),
         (lambda t: t.max(dim=7), ValueError, "out of range"),
         (lambda t: t.max(dim=(0, 1)), TypeError, "dim must be an int"),

@@ -18,7 +18,12 @@ def _norm_axes(axis: Any, ndim: int) -> tuple | None:
     """``None`` (all axes) or a tuple of non-negative axes, range-checked."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    try:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    except TypeError:  # not iterable: a float, say
+        axes = (axis,)
+    if not all(isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"dim must be an int, a tuple of ints or None, got {axis!r}")
     n = builtins.max(ndim, 1)  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
     out = []
     for a in axes:
