@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
+from minigrad.ops.shape import _check_dim
 from minigrad.rng import get_rng
 
 if TYPE_CHECKING:
@@ -15,10 +16,7 @@ if TYPE_CHECKING:
 
 
 def _check_axis(x: Any, dim: int, op: str) -> int:
-    nd = np.ndim(unwrap(x))
-    if not -max(nd, 1) <= dim < max(nd, 1):
-        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {nd} dimensions")
-    return dim
+    return _check_dim(dim, np.ndim(unwrap(x)), op, scalar_ok=True)
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:

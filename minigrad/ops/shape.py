@@ -21,10 +21,15 @@ def _dims(args: tuple) -> tuple:
     return tuple(args)
 
 
-def _check_dim(dim: int, ndim: int, op: str) -> int:
-    if not -ndim <= dim < ndim:
+def _check_dim(dim: int, ndim: int, op: str, scalar_ok: bool = False) -> int:
+    """``dim`` in [0, ndim), from an int in [-ndim, ndim); ValueError/TypeError naming
+    ``op``.  ``scalar_ok``: a 0-d tensor takes dim 0 or -1 (as PyTorch's softmax does)."""
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    n = max(ndim, 1) if scalar_ok else ndim
+    if not -n <= dim < n:
         raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
-    return dim % ndim
+    return dim % n
 
 
 class Reshape(Function):
