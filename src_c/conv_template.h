@@ -419,21 +419,19 @@ int CT(mg_conv2d_forward)(const mg_conv_shape *s, const CT_T *x, const CT_T *w,
     const CT(padding) pd = CT(padding_of)(s);
     const ptrdiff_t nb = CT(images_per_block)(s, outer), blocks = (s->batch + nb - 1) / nb;
     const int wide = CT(use_wide_rows)(s, pd, nb);
-    CT(padding) pdw = pd;
     size_t wg, ps;
     size_t ts = nb > 1 ? (size_t)(s->c_out / s->groups * nb * s->h_out * s->w_out) : 0;
+    CT_T *pads;
     if (wide) {
-        /* always a padded copy, with slack: the last tap's stretch runs past the plane */
-        pdw.needed = 1;
+        /* always a padded copy (nb == 1), with slack: the last tap's stretch runs past
+         * the plane */
         ts = (size_t)(s->c_out / s->groups * s->h_out * pd.wp);
+        ps = (size_t)(s->c_in * pd.hp * pd.wp + (s->kw - 1) * s->dw + pd.wp);
+        pads = (CT_T *)malloc(ps * outer * sizeof(CT_T));
+    } else {
+        pads = CT(alloc_pads)(s, pd, outer * (int)nb, &ps);
     }
     CT_T *wpk = CT(pack_weights)(s, w, 0, &wg);
-    CT_T *pads = CT(alloc_pads)(s, pdw, outer * (int)nb, &ps);
-    if (wide) {
-        free(pads); /* re-allocate with the slack */
-        ps += (size_t)((s->kw - 1) * s->dw + pd.wp);
-        pads = (CT_T *)malloc(ps * outer * sizeof(CT_T));
-    }
     CT_T *tmps = ts ? (CT_T *)malloc(ts * outer * sizeof(CT_T)) : NULL;
     if (!wpk || (ps && !pads) || (ts && !tmps)) {
         free(wpk);
@@ -445,7 +443,7 @@ int CT(mg_conv2d_forward)(const mg_conv_shape *s, const CT_T *x, const CT_T *w,
     if (outer == 1) {
         if (pads) memset(pads, 0, ps * nb * sizeof(CT_T));
         for (ptrdiff_t n = 0; n < s->batch; n += nb)
-            CT(forward_block)(s, pdw, x + n * xs, s->batch - n < nb ? s->batch - n : nb, pads,
+            CT(forward_block)(s, pd, x + n * xs, s->batch - n < nb ? s->batch - n : nb, pads,
                               wpk, wg, bias, y + n * ys, tmps, wide, inner);
     } else {
 #ifdef _OPENMP
@@ -460,7 +458,7 @@ int CT(mg_conv2d_forward)(const mg_conv_shape *s, const CT_T *x, const CT_T *w,
 #endif
             for (ptrdiff_t u = 0; u < blocks; u++) {
                 const ptrdiff_t n = u * nb, count = s->batch - n < nb ? s->batch - n : nb;
-                CT(forward_block)(s, pdw, x + n * xs, count, my_pad, wpk, wg, bias, y + n * ys,
+                CT(forward_block)(s, pd, x + n * xs, count, my_pad, wpk, wg, bias, y + n * ys,
                                   my_tmp, wide, 1);
             }
         }
