@@ -155,6 +155,13 @@ def test_mixed_dtypes_promote_like_numpy_and_grads_keep_their_dtype():
         (lambda t: t.max(dim=(0, 1)), TypeError, "dim must be an int"),
         (lambda t: F.softmax(t, 3), ValueError, "softmax: dim 3 is out of range"),
         (lambda t: F.softmax(t, 1.5), TypeError, "softmax: dim must be an int"),
+        (lambda t: F.dropout(t, "0.5"), TypeError, "dropout: p must be a number"),
+        (lambda t: F.leaky_relu(t, None), TypeError, "leaky_relu: negative_slope must be a number"),
+        (
+            lambda t: F.softplus(t, threshold="20"),
+            TypeError,
+            "softplus: threshold must be a number",
+        ),
         (lambda t: t.transpose(0, 1.5), TypeError, "transpose: dim must be an int"),
         (lambda t: F.log_softmax(t, -4), ValueError, "log_softmax: dim -4 is out of range"),
         (lambda t: t[5], IndexError, r"shape \(2, 3, 4\)"),

@@ -19,6 +19,11 @@ def _check_axis(x: Any, dim: int, op: str) -> int:
     return _check_dim(dim, np.ndim(unwrap(x)), op, scalar_ok=True)
 
 
+def _check_number(v: Any, op: str, name: str) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a number, got {v!r}")
+
+
 def _sigmoid(a: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-a), taking exp of non-positive numbers only, so that large
     |a| cannot overflow: e^-|a| / (1 + e^-|a|) for a < 0."""
@@ -66,6 +71,7 @@ class LeakyReLU(Function):
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
+    _check_number(negative_slope, "leaky_relu", "negative_slope")
     return LeakyReLU.apply(x, slope=negative_slope)
 
 
@@ -133,6 +139,8 @@ class Softplus(Function):
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """Smooth rectifier log(1 + e^(beta x)) / beta; linear where beta x > threshold
     (PyTorch's definition, so the two agree to the last bit there)."""
+    _check_number(beta, "softplus", "beta")
+    _check_number(threshold, "softplus", "threshold")
     if beta <= 0:
         raise ValueError(f"softplus: beta must be positive, got {beta}")
     return Softplus.apply(x, beta=beta, threshold=threshold)
@@ -210,6 +218,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p)
     (inverted dropout), so evaluation (``training=False``) is the identity.
     The mask comes from minigrad's generator (``mg.manual_seed``)."""
+    _check_number(p, "dropout", "p")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
