@@ -71,8 +71,17 @@ def _default_size(out_hw: Sequence[int], k_or_in: Sequence[int], conf: tuple, wh
     (sh, sw), (pt, pb, pl, pr) = conf[0], conf[1]
     base = ((out_hw[0] - 1) * sh - pt - pb, (out_hw[1] - 1) * sw - pl - pr)
     if what == "kernel":  # k = in + 2p - (out - 1)*s
-        return (k_or_in[0] - base[0], k_or_in[1] - base[1])
-    return (k_or_in[0] + base[0], k_or_in[1] + base[1])  # in = (out - 1)*s + k - 2p
+        size = (k_or_in[0] - base[0], k_or_in[1] - base[1])
+        fn, given = "g", f"G's size {tuple(out_hw)} and V's {tuple(k_or_in)}"
+    else:  # in = (out - 1)*s + k - 2p
+        size = (k_or_in[0] + base[0], k_or_in[1] + base[1])
+        fn, given = "h", f"G's size {tuple(out_hw)} and K's {tuple(k_or_in)}"
+    if min(size) < 1:
+        raise ValueError(
+            f"kernels.{fn}: no {what} size fits {given} at stride {conf[0]} and padding "
+            f"{(pt, pl)} (it would be {size}); check the shapes, or pass {what}_size"
+        )
+    return size
 
 
 class _C_(Function):

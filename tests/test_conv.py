@@ -582,3 +582,10 @@ def test_wrapper_refuses_non_integer_sizes():
         (1, 1),
         1,
     )
+
+
+def test_book_kernels_explain_when_no_default_size_fits():
+    with pytest.raises(ValueError, match=r"kernels.g: no kernel size fits G's size \(5, 5\)"):
+        kernels.g(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match="kernels.h: no input size fits"):
+        kernels.h(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)), padding=1)
