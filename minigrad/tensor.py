@@ -115,6 +115,11 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
+            if copy is False:  # NumPy 2's protocol: copy=False means never copy
+                raise ValueError(
+                    f"a tensor of dtype {self.data.dtype} cannot be viewed as {np.dtype(dtype)} "
+                    f"without a copy, and copy=False was given"
+                )
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
