@@ -212,12 +212,13 @@ def _adaptive_axis(int64_t n_in, int64_t n_out, str axis):
     return ax
 
 
-def _geometry(x, kernel_size, stride, padding, dilation, bint ceil_mode):
+def _geometry(hw, kernel_size, stride, padding, dilation, bint ceil_mode):
+    """The (rows, cols) axes of a sliding-window pooling of an H x W plane, hw = (H, W)."""
     kH, kW = _pair(kernel_size, "kernel_size")
     sH, sW = _pair(kernel_size if stride is None else stride, "stride")
     pH, pW = _pair(padding, "padding")
     dH, dW = _pair(dilation, "dilation")
-    H, W = x.shape[2], x.shape[3]
+    H, W = hw
     rows = _regular_axis(H, kH, sH, pH, dH, ceil_mode, " (height)")
     cols = _regular_axis(W, kW, sW, pW, dW, ceil_mode, " (width)")
     return rows, cols
@@ -266,7 +267,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, bint 
     """y[n,c,i,j] = max of x[n,c] over window (i,j); (y, indices or None)."""
     _check_array(x, "input", 4)
     _check_plane(x.shape[2], x.shape[3], "input")
-    rows, cols = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    rows, cols = _geometry(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
     return _max_fwd(x, rows, cols, return_indices, max(1, num_threads))
 
 
@@ -375,7 +376,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, bint ceil_mode=Fa
     """y[n,c,i,j] = sum of x[n,c] over window (i,j) / divisor (PyTorch's rules)."""
     _check_array(x, "input", 4)
     _check_plane(x.shape[2], x.shape[3], "input")
-    rows, cols = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    rows, cols = _geometry(x.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
     rf, cf = _avg_factors(rows, cols, count_include_pad, divisor_override, x.dtype)
     return _sum_fwd(x, rows, cols, rf, cf, 0.0, max(1, num_threads))
 
@@ -387,8 +388,7 @@ def avg_pool2d_backward(grad_output, input_hw, kernel_size, stride=None, padding
     _check_array(grad_output, "grad_output", 4)
     H, W = _pair(input_hw, "input_hw")
     _check_plane(H, W, "input_hw")
-    shape = np.empty((1, 1, H, W), dtype=np.uint8)
-    rows, cols = _geometry(shape, kernel_size, stride, padding, 1, ceil_mode)
+    rows, cols = _geometry((H, W), kernel_size, stride, padding, 1, ceil_mode)
     if grad_output.shape[2:] != (rows.n_out, cols.n_out):
         raise ValueError(f"grad_output: expected spatial shape {(rows.n_out, cols.n_out)}, "
                          f"got {grad_output.shape[2:]}")
@@ -424,7 +424,7 @@ def _lp_setup(x, norm_type, kernel_size, stride, bint ceil_mode):
     p = float(norm_type)
     if not (p > 0 and np.isfinite(p)):
         raise ValueError(f"norm_type: expected a finite number > 0, got {norm_type!r}")
-    rows, cols = _geometry(x, kernel_size, stride, 0, 1, ceil_mode)
+    rows, cols = _geometry(x.shape[2:], kernel_size, stride, 0, 1, ceil_mode)
     # PyTorch: (avg_pool2d(x^p) * kH*kW)^(1/p), where that average divides by
     # the number of valid elements -- so windows cut by ceil_mode are rescaled.
     rf = (rows.k / rows.size).astype(x.dtype)
