@@ -502,7 +502,7 @@ def kl_sparsity(h: Any, rho: float) -> Tensor:
     a = h.data
     if _outside_unit_interval(a):
         raise ValueError(
-            f"{op}: activations must lie in (0, 1) (use a sigmoid hidden layer), got values in "
+            f"{op}: activations must lie in [0, 1] (use a sigmoid hidden layer), got values in "
             f"[{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]"
         )
     rho_hat = h.mean(0)
