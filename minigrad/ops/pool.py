@@ -83,7 +83,7 @@ def _as_input(x: object, ndims: tuple[int, int], op: str) -> tuple[Tensor, bool]
             f"{op}: input must be {names[ndims[1]]} or unbatched {names[ndims[0]]}, "
             f"got shape {t.shape}"
         )
-    if not np.issubdtype(t.dtype, np.floating) or t.dtype not in (np.float32, np.float64):
+    if t.dtype not in (np.float32, np.float64):
         raise TypeError(f"{op}: input must be float32 or float64, got {t.dtype}")
     return (t.unsqueeze(0), True) if t.ndim == ndims[0] else (t, False)
 
