@@ -181,6 +181,15 @@ def test_bad_options_and_params():
         optim.SGD([p], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="betas"):
         optim.Adam([p], betas=(0.9, 1.0))
+    # non-numeric options are named (they failed inside a comparison before)
+    with pytest.raises(TypeError, match="SGD: lr must be a number"):
+        optim.SGD([p], lr="0.1")
+    with pytest.raises(TypeError, match="SGD: momentum must be a number"):
+        optim.SGD([{"params": [p], "momentum": None}], lr=0.1)
+    with pytest.raises(TypeError, match="AdamW: beta2 must be a number"):
+        optim.AdamW([p], betas=(0.9, "0.999"))
+    with pytest.raises(ValueError, match="betas must be a pair"):
+        optim.Adam([p], betas=(0.9,))
     with pytest.raises(ValueError, match="more than one"):
         optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
     with pytest.raises(TypeError, match="single Tensor"):

@@ -49,7 +49,11 @@ class Adam(Optimizer):
 
     def _validate_group(self, g: dict) -> None:
         name = type(self).__name__
+        self._check_numbers(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"])
+        if len(g["betas"]) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {g['betas']}")
         b1, b2 = g["betas"]
+        self._check_numbers(beta1=b1, beta2=b2)
         if g["lr"] < 0:
             raise ValueError(f"{name}: invalid learning rate lr={g['lr']} (must be >= 0)")
         if not (0 <= b1 < 1 and 0 <= b2 < 1):

@@ -72,6 +72,12 @@ class Optimizer:
     def _validate_group(self, group: dict) -> None:
         """Subclasses check their options' ranges here."""
 
+    def _check_numbers(self, **options: Any) -> None:
+        """TypeError naming the first option whose value is not a real number."""
+        for k, v in options.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{type(self).__name__}: {k} must be a number, got {v!r}")
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget gradients: ``grad = None`` (or a fresh zero array; never zeroed in place)."""
         zero_grads((p for g in self.param_groups for p in g["params"]), set_to_none)

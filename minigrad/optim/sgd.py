@@ -44,6 +44,12 @@ class SGD(Optimizer):
         )
 
     def _validate_group(self, g: dict) -> None:
+        self._check_numbers(
+            lr=g["lr"],
+            momentum=g["momentum"],
+            dampening=g["dampening"],
+            weight_decay=g["weight_decay"],
+        )
         if g["lr"] < 0:
             raise ValueError(f"SGD: invalid learning rate lr={g['lr']} (must be >= 0)")
         if g["momentum"] < 0:
