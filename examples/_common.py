@@ -45,6 +45,17 @@ from minigrad import viz  # noqa: E402
 # ----------------------------------------------------------------------------- flags
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (epochs, batch size, ...), else a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def make_parser(description: str, **defaults) -> argparse.ArgumentParser:
     """The flags every example takes; ``defaults`` overrides the per-example defaults."""
     d = dict(dataset="mnist", epochs=1, batch_size=64, lr=1e-3, threads=None, seed=0, limit=None)
@@ -70,20 +81,20 @@ def make_parser(description: str, **defaults) -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true", help="download MNIST if missing")
     p.add_argument(
         "--epochs",
-        type=int,
+        type=_positive_int,
         default=None,
         help=f"default: {d['epochs']} on MNIST / Fashion-MNIST, {d['digits_epochs']} on the digits",
     )
     p.set_defaults(epochs_by_dataset=(d["epochs"], d["digits_epochs"]))
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument(
-        "--threads", type=int, default=d["threads"], help="kernel threads (default: all)"
+        "--threads", type=_positive_int, default=d["threads"], help="kernel threads (default: all)"
     )
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument(
         "--limit",
-        type=int,
+        type=_positive_int,
         default=d["limit"],
         help="train on the first N training images only (quick runs)",
     )
@@ -95,7 +106,10 @@ def make_parser(description: str, **defaults) -> argparse.ArgumentParser:
 
 
 def find_data_root(explicit: str | None) -> str | None:
-    """--data, else $MINIGRAD_DATA, else ../shared/data next to the repository."""
+    """--data, else $MINIGRAD_DATA, else ../shared/data next to the repository. A --data
+    folder that does not exist ends the run (a typo must not silently train elsewhere)."""
+    if explicit and not os.path.isdir(explicit):
+        raise SystemExit(f"error: --data {explicit}: no such folder")
     for candidate in (explicit, os.environ.get("MINIGRAD_DATA"), REPO.parent / "shared" / "data"):
         if candidate and os.path.isdir(candidate):
             return str(candidate)
@@ -282,14 +296,20 @@ def finish(out: Path, model, test_x, history, filters=None) -> None:
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/", flush=True)
 
 
-def run(args, example: str, build_model, filters=None) -> dict:
-    """The whole job: data, model (``build_model(image_shape)``), Adam training,
-    evaluation, pictures and checkpoint. Returns the history (and the trained model under
-    "model")."""
+def run(args, example: str, build_model, filters=None, data=None) -> dict:
+    """The whole job: data (``data``, the result of ``load_data(args)``, when the example
+    loaded it already), model (``build_model(image_shape)``), Adam training, evaluation,
+    pictures and checkpoint. Returns the history, with the trained model under "model" and
+    the output folder under "out"."""
     from minigrad import optim
 
     out = setup(args, example)
-    train_set, test_set, name = load_data(args)
+    train_set, test_set, name = data or load_data(args)
+    if len(train_set) < args.batch_size:
+        raise SystemExit(
+            f"error: --batch-size {args.batch_size} is larger than the {len(train_set)} "
+            "training images (every batch is full, so no step would run)"
+        )
     shape = image_shape(train_set)
     test_x = all_images(test_set)
     model = build_model(shape)
@@ -302,5 +322,5 @@ def run(args, example: str, build_model, filters=None) -> dict:
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     history = train(model, optimizer, train_set, test_x, args, example)
     finish(out, model, test_x, history, model.filters() if filters is None else filters)
-    history["model"] = model
+    history["model"], history["out"] = model, out
     return history

@@ -24,7 +24,8 @@ def main(argv=None):
     p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "relu", "tanh"])
     p.add_argument("--pretrain-epochs", type=int, default=0)
     args = p.parse_args(argv)
-    train_set, test_set, _ = _common.load_data(args)
+    data = _common.load_data(args)
+    train_set, test_set, _ = data
     train_x = _common.all_images(train_set)
 
     def build(shape):
@@ -41,14 +42,14 @@ def main(argv=None):
             print(f"  pre-training took {time.perf_counter() - t0:.0f} s")
         return model
 
-    history = _common.run(args, "deep_autoencoder", build)
+    history = _common.run(args, "deep_autoencoder", build, data=data)
     test_x = _common.all_images(test_set)
     k = args.sizes[-1]
     comps, mean, _ = pca(train_x.reshape(len(train_x), -1), k)
     flat = test_x.reshape(len(test_x), -1).astype(np.float64) - mean
     pca_rec = (flat @ comps.T) @ comps
     pca_err = ((flat - pca_rec) ** 2).sum() / len(flat)
-    out = _common.setup(args, "deep_autoencoder")
+    out = history["out"]
     scale = max(1, 56 // test_x.shape[-1])
     viz.save_image_grid(
         out / "pca_reconstructions.png",

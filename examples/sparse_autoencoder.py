@@ -18,16 +18,16 @@ def main(argv=None):
     p.add_argument("--rho", type=float, default=0.05)
     p.add_argument("--beta", type=float, default=0.1)
     args = p.parse_args(argv)
-    models = []
-
-    def build(shape):
-        models.append(SparseAutoencoder(int(np.prod(shape)), args.hidden, args.rho, args.beta))
-        return models[0]
-
-    history = _common.run(args, "sparse_autoencoder", build)
-    train_set, test_set, _ = _common.load_data(args)
+    data = _common.load_data(args)
+    history = _common.run(
+        args,
+        "sparse_autoencoder",
+        lambda shape: SparseAutoencoder(int(np.prod(shape)), args.hidden, args.rho, args.beta),
+        data=data,
+    )
+    test_set = data[1]
     with mg.no_grad():
-        h = models[0].encode(mg.tensor(_common.all_images(test_set, 1000))).numpy()
+        h = history["model"].encode(mg.tensor(_common.all_images(test_set, 1000))).numpy()
     print(f"mean hidden activation {h.mean():.4f} (target rho = {args.rho})")
     return history
 

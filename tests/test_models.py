@@ -393,3 +393,16 @@ def test_denoising_example_writes_corrupted_inputs(tmp_path):
     ex = _example("denoising_autoencoder")
     ex.main(["--dataset", "digits", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path)])
     assert (tmp_path / "corrupted.png").is_file() and (tmp_path / "filters.png").is_file()
+
+
+def test_examples_refuse_bad_flags_with_a_message(tmp_path, capsys):
+    ex = _example("autoencoder")
+    # a mistyped --data folder used to be ignored silently ($MINIGRAD_DATA was used instead)
+    with pytest.raises(SystemExit, match="--data .*no such folder"):
+        ex.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    for flags in (["--epochs", "0"], ["--batch-size", "-1"], ["--limit", "x"]):
+        with pytest.raises(SystemExit):  # argparse: usage error, not a traceback later
+            ex.main(["--dataset", "digits", *flags, "--out", str(tmp_path)])
+        assert "expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="batch-size"):  # no full batch: no step would run
+        ex.main(["--dataset", "digits", "--limit", "10", "--out", str(tmp_path)])
