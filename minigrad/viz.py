@@ -151,6 +151,10 @@ def image_grid(
     Values [lo, hi] map to black..white; lo=hi=None uses the images' min and max.
     ``scale`` enlarges each pixel to scale x scale (8x8 digits are tiny otherwise).
     """
+    if ncol is not None and ncol < 1:
+        raise ValueError(f"ncol: expected a positive number of columns or None, got {ncol}")
+    if scale < 1 or pad < 0:
+        raise ValueError(f"scale, pad: expected scale >= 1 and pad >= 0, got {scale}, {pad}")
     imgs = np.asarray(images, dtype=np.float64)
     if imgs.ndim == 4 and imgs.shape[1] == 1:
         imgs = imgs[:, 0]
@@ -206,7 +210,17 @@ def filter_mosaic(
         if shape is None:
             side = int(round(np.sqrt(w.shape[1])))
             shape = (side, w.shape[1] // side)
+        if len(shape) != 2 or shape[0] * shape[1] != w.shape[1]:
+            raise ValueError(
+                f"shape: filters of {w.shape[1]} values cannot be shown as {tuple(shape)} "
+                "images (pass shape=(H, W) with H * W equal to it)"
+            )
         w = w.reshape((w.shape[0],) + tuple(shape))
+    if w.ndim != 3 or w.shape[0] == 0:
+        raise ValueError(
+            "weights: expected (n_filters, H*W), (C_out, kH, kW) or (C_out, C_in, kH, kW), "
+            f"got shape {np.shape(weights)}"
+        )
     lo = np.percentile(w, clip_percent, axis=(1, 2), keepdims=True)
     hi = np.percentile(w, 100 - clip_percent, axis=(1, 2), keepdims=True)
     w = np.clip((w - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
@@ -302,6 +316,8 @@ def plot_curves(
     axis (top and bottom) and the x range under the axis; each curve's colour is shown as a
     swatch with its name in the top right, in the order given.
     """
+    if width < 160 or height < 80:  # the margins and labels take 80 x 50 pixels
+        raise ValueError(f"width, height: expected at least 160 x 80, got {width} x {height}")
     img = np.full((height, width, 3), 255, np.uint8)
     series = {}
     for name, values in curves.items():

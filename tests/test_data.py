@@ -356,3 +356,10 @@ def test_noise_arguments_are_checked():
         D.MaskingNoise(1.5)
     with pytest.raises(ValueError, match="sigma"):
         D.GaussianNoise(-1)
+
+
+def test_array_dataset_refuses_non_positive_max_value():
+    from minigrad.data import ArrayDataset
+
+    with pytest.raises(ValueError, match="max_value"):  # images were all NaN
+        ArrayDataset(np.zeros((2, 3, 3)), [0, 1], max_value=0)

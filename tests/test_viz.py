@@ -134,3 +134,18 @@ def test_plot_curves_with_x_values_share_one_axis():
     assert np.any(np.all(corner == viz._COLORS[1], axis=-1))
     with pytest.raises(ValueError, match="lengths"):
         viz.plot_curves({"a": ([1, 2], [1])})
+
+
+def test_bad_arguments_name_what_was_expected():
+    with pytest.raises(ValueError, match="ncol"):
+        viz.image_grid(np.zeros((3, 4, 4)), ncol=-1)
+    with pytest.raises(ValueError, match="scale"):
+        viz.image_grid(np.zeros((3, 4, 4)), scale=0)
+    with pytest.raises(ValueError, match="weights"):
+        viz.filter_mosaic(np.zeros(5))
+    with pytest.raises(ValueError, match="shape"):  # 10 values are no 3 x 3 image
+        viz.filter_mosaic(np.zeros((3, 10)), shape=(3, 3))
+    with pytest.raises(ValueError, match="shape"):  # nor a square one
+        viz.filter_mosaic(np.zeros((3, 10)))
+    with pytest.raises(ValueError, match="width"):  # was an IndexError inside the drawing
+        viz.plot_curves({"a": [1, 2]}, width=50, height=20)

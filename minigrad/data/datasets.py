@@ -69,6 +69,8 @@ class ArrayDataset:
             raise ValueError(
                 f"targets: expected shape ({data.shape[0]},) to match data, got {targets.shape}"
             )
+        if not float(max_value) > 0:
+            raise ValueError(f"max_value: expected the largest pixel value (> 0), got {max_value}")
         self.data = data
         self.targets = targets
         self.max_value = float(max_value)
