@@ -336,3 +336,10 @@ def test_schedulers_against_torch():
             topt.step()
             sched.step()
             tsched.step()
+
+
+@pytest.mark.parametrize("betas", [0.9, (0.9,), "ab", (0.9, 0.99, 0.999)])
+def test_adam_betas_must_be_a_pair(betas):
+    p = nn.Parameter(np.zeros(3))
+    with pytest.raises(ValueError, match=r"Adam: betas must be a pair"):
+        optim.Adam([p], betas=betas)

@@ -39,7 +39,7 @@ class Adam(Optimizer):
             params,
             {
                 "lr": lr,
-                "betas": tuple(betas),
+                "betas": betas,
                 "eps": eps,
                 "weight_decay": weight_decay,
                 "amsgrad": amsgrad,
@@ -50,8 +50,9 @@ class Adam(Optimizer):
     def _validate_group(self, g: dict) -> None:
         name = type(self).__name__
         self._check_numbers(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"])
-        if len(g["betas"]) != 2:
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {g['betas']}")
+        if not isinstance(g["betas"], (tuple, list)) or len(g["betas"]) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {g['betas']!r}")
+        g["betas"] = tuple(g["betas"])
         b1, b2 = g["betas"]
         self._check_numbers(beta1=b1, beta2=b2)
         if g["lr"] < 0:
