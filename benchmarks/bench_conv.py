@@ -23,25 +23,19 @@ import statistics
 import sys
 import time
 
-# Idle OpenMP workers sleep instead of spinning (read when the runtimes load, so set
-# before importing minigrad and torch; it applies to both alike). On a machine shared
-# with other jobs a spinning worker whose partner lost its core burns whole time slices
-# at every barrier; OMP_WAIT_POLICY=active restores spinning.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-# NumPy's OpenBLAS workers spin for about 2^28 cycles after each threaded call
-# (its THREAD_TIMEOUT), long enough to hold the second core through the next
-# system's measurement: minigrad and PyTorch at 2 threads then ran no faster
-# than at 1.  2^4 cycles makes them sleep at once (read when NumPy loads).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
+# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
+# they load; see minigrad/__init__.py for why both matter on 2 cores.
+import minigrad as mg  # noqa: E402
+
+# isort: split
+
+import numpy as np  # noqa: E402
 from _bench import geomean, median_times, print_table, set_threads, thread_counts, torch  # noqa: E402
 
-import minigrad as mg  # noqa: E402
 from minigrad._C import conv as C  # noqa: E402
 
 # name, x shape, w shape, stride, padding, output_padding, transposed

@@ -25,22 +25,17 @@ import statistics
 import sys
 import time
 
-# Idle OpenMP workers sleep instead of spinning (set before any OpenMP runtime
-# loads; applies to minigrad and PyTorch alike).  On a shared machine a spinning
-# thread whose partner lost its core burns several ms per barrier (GOMP's default
-# spin count times Zen's slow `pause`), which swamped the 2-thread numbers.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-# NumPy's OpenBLAS workers spin for about 2^28 cycles after each threaded call
-# (its THREAD_TIMEOUT), long enough to hold the second core through the next
-# system's measurement: minigrad and PyTorch at 2 threads then ran no faster
-# than at 1.  2^4 cycles makes them sleep at once (read when NumPy loads).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
+# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
+# they load; see minigrad/__init__.py for why both matter on 2 cores.
+import minigrad as mg  # noqa: E402
+
+# isort: split
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad as mg  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from benchmarks._bench import (  # noqa: E402
     median_times,

@@ -25,20 +25,20 @@ from __future__ import annotations
 import os
 import sys
 
-# Two OpenMP runtimes share this process (ours and the one bundled with
-# PyTorch); by default each keeps its workers spinning after a parallel region,
-# and in an interleaved benchmark on 2 shared cores those spinning workers
-# steal the CPU from the other system's threads.  Passive waiting (sleep at
-# once) treats both alike; set OMP_WAIT_POLICY yourself to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+# Two OpenMP runtimes share this process (ours and the one bundled with PyTorch);
+# spinning idle workers would steal the CPU from the other system's threads.
+# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
+# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
+# they load; see minigrad/__init__.py for why both matter on 2 cores.
+import minigrad as mg  # noqa: E402
+
+# isort: split
+
+import numpy as np  # noqa: E402
 from minigrad._C.parallel import openmp_enabled  # noqa: E402
 
-import minigrad as mg  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from benchmarks._bench import (  # noqa: E402
     geomean,

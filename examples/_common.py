@@ -22,16 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-# Threads that spin while they wait are poison on a small shared machine. Measured here on
-# 2 cores with one other busy process: a conv-autoencoder epoch took 20 s with OpenMP's
-# default spin-waiting and 0.9 s with OMP_WAIT_POLICY=passive; NumPy's OpenBLAS (matmul)
-# spinning next to the OpenMP kernels made a 784-100 MLP step ~40x slower. minigrad's
-# kernels do the parallel work, so: passive OpenMP waits and one BLAS thread, unless the
-# user set these. They must be set before NumPy and minigrad's extensions are loaded.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# NumPy's OpenBLAS threads would compete with minigrad's OpenMP kernels on a small
+# machine (a 784-100 MLP step ran ~40x slower with both pools busy), and the kernels do
+# the parallel work: one BLAS thread unless the user set it.  Read when NumPy loads, so
+# minigrad (which itself sets passive OpenMP waits, see minigrad/__init__.py) and NumPy
+# are imported only after this.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 try:
@@ -39,6 +35,10 @@ try:
 except ImportError:  # running from a built checkout without `pip install .`
     sys.path.insert(0, str(REPO))
     import minigrad as mg
+
+# isort: split
+import numpy as np  # noqa: E402
+
 from minigrad import data as D  # noqa: E402
 from minigrad import viz  # noqa: E402
 
