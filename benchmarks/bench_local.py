@@ -182,10 +182,11 @@ def main() -> None:
     def mg_step(op, w):
         xt = mg.tensor(x, requires_grad=True)
         wt = mg.tensor(w, requires_grad=True)
+        gt = mg.tensor(g)  # built once, as torch_step does
 
         def run():
             xt.grad = wt.grad = None
-            op(xt, wt, None, 1, 1).backward(mg.tensor(g))
+            op(xt, wt, None, 1, 1).backward(gt)
 
         return run
 

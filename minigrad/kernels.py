@@ -87,6 +87,8 @@ def _default_size(out_hw: Sequence[int], k_or_in: Sequence[int], conf: tuple, wh
 class _C_(Function):
     """Z = c(K, V)"""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, K, V, conf):
         K, V = _arr(K), _arr(V)
@@ -107,6 +109,8 @@ class _C_(Function):
 class _G_(Function):
     """A = g(G, V): the kernel gradient."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, G, V, conf, k_hw):
         G, V = _arr(G), _arr(V)
@@ -126,6 +130,8 @@ class _G_(Function):
 
 class _H_(Function):
     """B = h(K, G): the input gradient (transpose convolution)."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, K, G, conf, in_hw):

@@ -204,11 +204,14 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor._wrap(self.data)
 
-    def _accumulate_grad(self, g: np.ndarray) -> None:
+    def _accumulate_grad(self, g: np.ndarray, fresh: bool = False) -> None:
         grad = self.grad
         if grad is None:
+            if fresh and g.flags.c_contiguous and g.flags.writeable and g.dtype == self.data.dtype:
+                self.grad = Tensor._wrap(g)  # nobody else holds it (Function.fresh_grads)
+                return
             # A copy: g may be a broadcast view or shared with another input.
-            self.grad = Tensor._wrap(np.array(g, dtype=self.data.dtype, copy=True))
+            self.grad = Tensor._wrap(np.array(g, dtype=self.data.dtype, order="C", copy=True))
         elif isinstance(grad, Tensor):
             grad.data = grad.data + g
         else:  # the user assigned an array to .grad

@@ -171,6 +171,79 @@ def test_grad_does_not_alias_upstream_arrays():
     assert b.grad.numpy()[0] == 1.0
 
 
+class Handout(Function):
+    """Scales its input; backward returns a gradient it also keeps (in ``kept``),
+    so the engine must copy it unless the class claims fresh gradients."""
+
+    kept: list = []
+
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2.0
+
+    @staticmethod
+    def backward(ctx, g):
+        out = g * 2.0
+        Handout.kept.append(out)
+        return out
+
+
+class FreshHandout(Handout):
+    fresh_grads = True
+
+
+def test_leaf_gradient_is_copied_unless_backward_promises_fresh_arrays():
+    for cls, adopted in [(Handout, False), (FreshHandout, True)]:
+        Handout.kept = []
+        x = f64([1.0, 2.0])
+        cls.apply(x).backward(np.ones(2))
+        (returned,) = Handout.kept
+        assert (x.grad.data is returned) is adopted
+        np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+        # accumulating a second time never writes into the adopted array
+        cls.apply(x).backward(np.ones(2))
+        np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])
+        np.testing.assert_array_equal(returned, [2.0, 2.0])
+
+
+def test_fresh_gradient_of_another_dtype_or_layout_is_still_copied():
+    x = mg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+
+    class Cast64(Function):
+        fresh_grads = True
+
+        @staticmethod
+        def forward(ctx, a):
+            return a.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return np.asfortranarray(g.astype(np.float64))
+
+    Cast64.apply(x).backward(np.ones((2, 3), np.float32))
+    assert x.grad.dtype == np.float32 and x.grad.data.flags.c_contiguous
+
+
+def test_kernel_weight_gradient_is_handed_over_not_copied():
+    # conv2d's backward allocates dW; the leaf keeps that array (no 2nd buffer).
+    x = mg.tensor(np.ones((1, 1, 4, 4), np.float32), requires_grad=True)
+    w = mg.tensor(np.ones((2, 1, 3, 3), np.float32), requires_grad=True)
+    y = mg.functional.conv2d(x, w)
+    ctx = y.grad_fn
+    returned = []
+    original = ctx.fn.backward
+
+    def spy(c, g):
+        out = original(c, g)
+        returned.extend(out)
+        return out
+
+    ctx.fn = type("Spy", (ctx.fn,), {"backward": staticmethod(spy)})
+    y.sum().backward()
+    assert w.grad.data is returned[1] and x.grad.data is returned[0]
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 1, 3, 3), 4.0))
+
+
 def test_long_chain_does_not_hit_recursion_limit():
     x = f64([0.5])
     y = x

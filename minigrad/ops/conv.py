@@ -140,6 +140,8 @@ def _bias_grad(g: np.ndarray, kind: str) -> np.ndarray | None:
 class Conv2dFn(Function):
     """y = c(w, x) + b.   dL/dx = h(w, g),   dL/dw = g(g, x),   dL/db = sum of g."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups, bias_kind):
         x, w = _contiguous(x), _contiguous(w)
@@ -265,6 +267,8 @@ class ConvTranspose2dFn(Function):
 
     dL/dx = c(w, g) (convolving back down),  dL/dw = g(x, g) with the roles of the
     convolution's input and output swapped,  dL/db = sum of g."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups, out_hw, reach_hw, bias_kind):

@@ -20,6 +20,8 @@ class MatMul(Function):
     exactly as NumPy does, and the gradients are folded back to 1-d.
     """
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -75,6 +77,8 @@ class LinearFn(Function):
 
     dL/dx = g W;  dL/dW = sum over leading axes of g^T x;  dL/db = sum of g.
     """
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, w, b=None):

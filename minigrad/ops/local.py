@@ -88,6 +88,8 @@ class _LocalConvFn(Function):
     1-d is 2-d with H = kH = 1: the arrays are viewed with a unit height axis.
     """
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(
         ctx: Context,

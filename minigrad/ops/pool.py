@@ -126,6 +126,8 @@ class MaxPool2dFn(Function):
     ``sink`` (a list) receives the int64 indices, so the public function can
     return them without running the kernel twice."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want_indices, sink):
         y, idx = _k.max_pool2d_forward(
@@ -149,6 +151,8 @@ class MaxPool2dFn(Function):
 
 class AdaptiveMaxPool2dFn(Function):
     """Max over adaptive windows; backward as for max pooling."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, output_size, want_indices, sink):
@@ -274,6 +278,8 @@ def _adaptive_size(output_size: object, hw: tuple) -> tuple[int, int]:
 class AvgPool2dFn(Function):
     """y = window sum / divisor; backward spreads gy / divisor over each window."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor):
         ctx.args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor)
@@ -288,6 +294,8 @@ class AvgPool2dFn(Function):
 
 class AdaptiveAvgPool2dFn(Function):
     """Mean over adaptive windows; backward spreads gy / window size."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, output_size):
@@ -366,6 +374,8 @@ def adaptive_avg_pool1d(input: Tensor, output_size: IntPair) -> Tensor:
 class LpPool2dFn(Function):
     """y = (sum x^p)^(1/p); dy/dx = x^(p-1) y^(1-p), taken as 0 where y = 0."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, x, norm_type, kernel_size, stride, ceil_mode):
         x = _contig(x)
@@ -421,6 +431,8 @@ def lp_pool1d(
 
 class MaxUnpool2dFn(Function):
     """y = 0 except y[indices] = x (per plane); backward gathers gy at the indices."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, indices, output_hw):
@@ -545,6 +557,8 @@ def _windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
 class WeightedAvgPool2dFn(Function):
     """y = sum_{a,b} K[a,b] xpad[i sH + a, j sW + b]: a depthwise correlation with one
     fixed window K; backward to x (scatter of K gy) and to K (sum of gy x-windows)."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, K, stride, padding):
