@@ -90,8 +90,10 @@ def set_isa(name) -> str:
 
 # ------------------------------------------------------------------ checking
 
-cdef _check_array(str op, str name, object a, int ndim, object dtype):
-    """a must be a C-contiguous float32/float64 ndarray of ndim dims, none empty."""
+cdef _check_array(str op, str name, object a, int ndim, object dtype, int batch_axis=-1):
+    """a must be a C-contiguous float32/float64 ndarray of ndim dims, none empty
+    except the batch axis, if given (an empty batch gives an empty result, as
+    conv2d and PyTorch do)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(a).__name__}")
     if dtype is None:
@@ -101,8 +103,9 @@ cdef _check_array(str op, str name, object a, int ndim, object dtype):
         raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected {dtype} like the input")
     if a.ndim != ndim:
         raise ValueError(f"{op}: {name} must have {ndim} dimensions, got shape {a.shape}")
-    if 0 in a.shape:
-        raise ValueError(f"{op}: {name} must not be empty, got shape {a.shape}")
+    if any(d == 0 for i, d in enumerate(a.shape) if i != batch_axis):
+        raise ValueError(f"{op}: {name} must not be empty, got shape {a.shape}"
+                         + (" (only the batch may be 0)" if batch_axis >= 0 else ""))
     if not a.flags.c_contiguous:
         raise ValueError(f"{op}: {name} must be C-contiguous (copy it with np.ascontiguousarray)")
 
@@ -229,7 +232,7 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
     ``name`` is the op's name in error messages.
     """
     op = name or ("tiled_conv2d" if tiled else "locally_connected2d")
-    _check_array(op, "input", x, 4, None)
+    _check_array(op, "input", x, 4, None, 0)
     _check_array(op, "weight", w, 6, x.dtype)
     cdef bint f32 = x.dtype == np.float32
     cdef mg_local_shape s = _shape(op, x.shape, w.shape, stride, padding, tiled,
@@ -243,6 +246,8 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
     cdef int nt = _threads(op, num_threads, &s)
     xp = _aligned_empty((s.c_in, s.hp, s.wp, s.n_pad), x.dtype)
     y = np.empty((s.n, s.c_out, s.h_out, s.w_out), dtype=x.dtype)
+    if s.n == 0:
+        return y, xp
     cdef void *px = _ptr(x)
     cdef void *pxp = _ptr(xp)
     cdef void *pw = _ptr(w)
@@ -291,9 +296,9 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
     asked for (need_input / need_weight / need_bias false) come back as None.
     """
     op = (name or ("tiled_conv2d" if tiled else "locally_connected2d")) + " backward"
-    _check_array(op, "grad_output", grad_out, 4, None)
+    _check_array(op, "grad_output", grad_out, 4, None, 0)
     _check_array(op, "weight", w, 6, grad_out.dtype)
-    _check_array(op, "x_packed", x_packed, 4, grad_out.dtype)
+    _check_array(op, "x_packed", x_packed, 4, grad_out.dtype, 3)  # (C, H, W, batch)
     cdef bint f32 = grad_out.dtype == np.float32
     h, w_in = _pair(op, "input_size", input_size)
     n = grad_out.shape[0]
@@ -313,6 +318,8 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
         gw = np.empty(w.shape, dtype=grad_out.dtype)
     if need_bias:
         gb = np.empty((s.c_out, s.th, s.tw), dtype=grad_out.dtype)
+    if s.n == 0:  # no images: every sum is empty
+        return gx, None if gw is None else np.zeros_like(gw), None if gb is None else np.zeros_like(gb)
     cdef void *pgy = _ptr(grad_out)
     cdef void *pxp = _ptr(x_packed)
     cdef void *pw = _ptr(w)

@@ -357,6 +357,29 @@ def test_padding_strings(rng):
     assert F.tiled_conv2d(x, wt, padding="valid").shape == (2, 3, 4, 4)
 
 
+@pytest.mark.parametrize(
+    "op,w_shape,b_shape",
+    [
+        (F.locally_connected2d, (4, 5, 5, 2, 3, 3), (4, 5, 5)),
+        (F.tiled_conv2d, (4, 2, 2, 2, 3, 3), (4, 2, 2)),
+        (F.locally_connected1d, (4, 5, 2, 3), (4, 5)),
+        (F.tiled_conv1d, (4, 2, 2, 3), (4, 2)),
+    ],
+)
+def test_empty_batch_gives_empty_output_and_zero_parameter_gradients(op, w_shape, b_shape, rng):
+    # As conv2d (and PyTorch): N = 0 is a batch of no images, not an error.
+    x_shape = (0, 2, 5, 5) if len(w_shape) == 6 else (0, 2, 5)
+    x = mg.tensor(np.zeros(x_shape, np.float32), requires_grad=True)
+    w = mg.tensor(rng.standard_normal(w_shape).astype(np.float32), requires_grad=True)
+    b = mg.tensor(rng.standard_normal(b_shape).astype(np.float32), requires_grad=True)
+    y = op(x, w, b, padding=1)
+    assert y.shape == (0, 4) + x_shape[2:]
+    y.sum().backward()
+    assert x.grad.shape == x_shape
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(w_shape))
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros(b_shape))
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -380,7 +403,12 @@ def test_locally_connected_weight_size_mismatch_names_both_sizes(rng):
         (dict(padding="same", stride=2), ValueError, "padding='same' needs stride 1"),
         (dict(padding="bogus"), ValueError, "padding must be an int"),
         (dict(x_shape=(2, 3, 2, 2)), ValueError, "kernel .* larger than the padded input"),
-        (dict(x_shape=(0, 3, 8, 8)), ValueError, "input must not be empty"),
+        (dict(x_shape=(2, 3, 0, 8)), ValueError, "input must not be empty"),
+        (
+            dict(x_shape=(2, 0, 8, 8), w_shape=(4, 2, 2, 0, 3, 3)),
+            ValueError,
+            "input must not be empty",
+        ),
         (dict(w_dtype=np.float64), TypeError, "weight has dtype float64, expected float32"),
         (
             dict(x_dtype=np.int32, w_dtype=np.int32, b_dtype=np.int32),
