@@ -38,6 +38,7 @@ import numpy as np
 from minigrad._C import conv as _C
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function
+from minigrad.ops.checks import int_tuple
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["c", "g", "h"]
@@ -45,19 +46,10 @@ __all__ = ["c", "g", "h"]
 IntOrPair = Union[int, Sequence[int]]
 
 
-def _pair(name: str, v: IntOrPair) -> tuple[int, int]:
-    vals = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if not all(isinstance(u, (int, np.integer)) for u in vals):  # int(1.5) would be 1
-        raise TypeError(f"kernels: {name} must be an int or a pair of ints, got {v!r}")
-    if len(vals) != 2:
-        raise ValueError(f"kernels: {name} must be an int or a pair of ints, got {v!r}")
-    return tuple(int(u) for u in vals)
-
-
 def _conf(s: IntOrPair, padding: IntOrPair) -> tuple:
     """(stride, (top, bottom, left, right), dilation, groups) for the C kernels."""
-    sh, sw = _pair("s", s)
-    ph, pw = _pair("padding", padding)
+    sh, sw = int_tuple(s, 2, "kernels: s")
+    ph, pw = int_tuple(padding, 2, "kernels: padding")
     return ((sh, sw), (ph, ph, pw, pw), (1, 1), 1)
 
 
@@ -174,7 +166,7 @@ def g(
     if kernel_size is None:
         k_hw = _default_size(G.shape[2:], V.shape[2:], conf, "kernel")
     else:
-        k_hw = _pair("kernel_size", kernel_size)
+        k_hw = int_tuple(kernel_size, 2, "kernels: kernel_size")
     return _G_.apply(G, V, conf, k_hw)
 
 
@@ -192,5 +184,5 @@ def h(
     if input_size is None:
         in_hw = _default_size(G.shape[2:], K.shape[2:], conf, "input")
     else:
-        in_hw = _pair("input_size", input_size)
+        in_hw = int_tuple(input_size, 2, "kernels: input_size")
     return _H_.apply(K, G, conf, in_hw)

@@ -15,6 +15,7 @@ import minigrad.functional as F
 from minigrad import kernels
 from minigrad._C import conv as C
 from minigrad.ops import conv as conv_ops
+from minigrad.ops.checks import int_tuple
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -144,7 +145,7 @@ def test_random_configurations_match_reference(
 def test_conv2d_op_forward_and_backward(dtype, stride, padding, dilation, groups, bias):
     rng = np.random.default_rng(1)
     x, w = rand(rng, (2, 4, 7, 6), dtype), rand(rng, (6, 4 // groups, 3, 2), dtype)
-    s, d = conv_ops._pair("t", "s", stride), conv_ops._pair("t", "d", dilation)
+    s, d = int_tuple(stride, 2, "s"), int_tuple(dilation, 2, "d")
     pad = conv_ops._conv_padding("t", padding, (3, 2), s, d)
     out_hw = (
         ref.out_size(7, 3, s[0], pad[0], pad[1], d[0]),
@@ -189,7 +190,7 @@ def test_conv_transpose2d_op(dtype, stride, padding, output_padding, dilation, g
         rand(rng, (4, 6 // groups, 3, 3), dtype),
         rand(rng, (6,), dtype),
     )
-    P = lambda v: conv_ops._pair("t", "v", v)  # noqa: E731
+    P = lambda v: int_tuple(v, 2, "v")  # noqa: E731
     X, Wt, B = (mg.tensor(a, requires_grad=True) for a in (x, w, b))
     y = F.conv_transpose2d(X, Wt, B, stride, padding, output_padding, groups, dilation)
     want = ref.conv_transpose2d(

@@ -221,3 +221,41 @@ def test_option_errors():
         mg.gradcheck(lambda t: 3.0, [x])
     with pytest.raises(TypeError, match="len"):
         len(mg.tensor(1.0))
+
+
+# ---------------------------------------------------------------- int / int-tuple arguments
+
+
+@pytest.mark.parametrize(
+    "value,n,minimum,expected",
+    [
+        (3, 2, None, (3, 3)),
+        (np.int64(2), 1, None, (2,)),
+        ([1, 2], 2, 1, (1, 2)),
+        ((0, 4, 5), 3, 0, (0, 4, 5)),
+    ],
+)
+def test_int_tuple_accepts_ints_and_sequences(value, n, minimum, expected):
+    from minigrad.ops.checks import int_tuple
+
+    got = int_tuple(value, n, "op: arg", minimum)
+    assert got == expected and all(type(v) is int for v in got)
+
+
+@pytest.mark.parametrize(
+    "value,n,minimum,exc,pattern",
+    [
+        (1.5, 2, None, TypeError, r"op: arg must be an int or a pair of ints, got 1.5"),
+        ((1, 2.0), 2, None, TypeError, r"op: arg must be an int or a pair of ints"),
+        (True, 1, None, TypeError, r"op: arg must be an int or a 1-tuple of ints"),
+        ("3", 2, None, TypeError, r"got '3'"),
+        ((1, 2, 3), 2, None, ValueError, r"got \(1, 2, 3\) \(3 entries\)"),
+        ((), 3, None, ValueError, r"an int or a tuple of 3 ints, got \(\) \(0 entries\)"),
+        ((1, 0), 2, 1, ValueError, r"op: arg must be >= 1, got \(1, 0\)"),
+    ],
+)
+def test_int_tuple_errors_name_the_argument(value, n, minimum, exc, pattern):
+    from minigrad.ops.checks import int_tuple
+
+    with pytest.raises(exc, match=pattern):
+        int_tuple(value, n, "op: arg", minimum)

@@ -415,7 +415,11 @@ def test_locally_connected_weight_size_mismatch_names_both_sizes(rng):
             TypeError,
             "input must have dtype float32 or float64, got int32",
         ),
-        (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a pair"),
+        (
+            dict(stride=(1, 2, 3)),
+            ValueError,
+            r"stride must be an int or a pair of ints, got \(1, 2, 3\) \(3 entries\)",
+        ),
         # int(1.5) == 1: floats inside a tuple used to be truncated silently
         (dict(stride=(1.5, 1)), TypeError, "stride must be an int or a pair"),
         (dict(padding=(0, 0.5)), TypeError, "padding must be an int or a pair"),

@@ -14,6 +14,7 @@ import numpy as np
 
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
+from minigrad.ops.checks import int_tuple
 from minigrad.tensor import Tensor
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "conv_output_size"]
@@ -29,19 +30,6 @@ def _op(name: str):
     if fn is None:
         raise NotImplementedError(f"minigrad.functional.{name} is not available in this build")
     return fn
-
-
-def _tuple(v: Any, n: int, name: str, minimum: int | None = None) -> tuple:
-    """``v`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints, each at
-    least ``minimum`` when given; ``name`` ("Layer: argument") heads the error."""
-    t = tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
-    if len(t) != n or not all(isinstance(a, (int, np.integer)) for a in t):
-        raise (ValueError if len(t) != n else TypeError)(
-            f"{name} must be an int or a tuple of {n} ints, got {v!r}"
-        )
-    if minimum is not None and any(a < minimum for a in t):
-        raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
-    return tuple(int(a) for a in t)
 
 
 def _channels(name: str, in_channels: Any, out_channels: Any) -> None:
@@ -98,13 +86,13 @@ class _ConvNd(Module):
                 f"out_channels={out_channels}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, n, f"{name}: kernel_size", 1)
-        self.stride = _tuple(stride, n, f"{name}: stride", 1)
+        self.kernel_size = int_tuple(kernel_size, n, f"{name}: kernel_size", 1)
+        self.stride = int_tuple(stride, n, f"{name}: stride", 1)
         self.padding = (
-            padding if isinstance(padding, str) else _tuple(padding, n, f"{name}: padding", 0)
+            padding if isinstance(padding, str) else int_tuple(padding, n, f"{name}: padding", 0)
         )
-        self.dilation = _tuple(dilation, n, f"{name}: dilation", 1)
-        self.output_padding = _tuple(output_padding, n, f"{name}: output_padding", 0)
+        self.dilation = int_tuple(dilation, n, f"{name}: dilation", 1)
+        self.output_padding = int_tuple(output_padding, n, f"{name}: output_padding", 0)
         if self._transposed:
             wshape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
@@ -215,14 +203,14 @@ class Conv2d(_ConvNd):
         elif bias == "location":
             if input_size is None:
                 raise ValueError("Conv2d: bias='location' needs input_size=(H, W) to size the bias")
-            k = _tuple(kernel_size, 2, "Conv2d: kernel_size", 1)
-            s = _tuple(stride, 2, "Conv2d: stride", 1)
-            d = _tuple(dilation, 2, "Conv2d: dilation", 1)
-            hw = _tuple(input_size, 2, "Conv2d: input_size", 1)
+            k = int_tuple(kernel_size, 2, "Conv2d: kernel_size", 1)
+            s = int_tuple(stride, 2, "Conv2d: stride", 1)
+            d = int_tuple(dilation, 2, "Conv2d: dilation", 1)
+            hw = int_tuple(input_size, 2, "Conv2d: input_size", 1)
             p = (
                 (padding,) * 2
                 if isinstance(padding, str)
-                else _tuple(padding, 2, "Conv2d: padding", 0)
+                else int_tuple(padding, 2, "Conv2d: padding", 0)
             )
             out = tuple(conv_output_size(hw[i], k[i], s[i], p[i], d[i]) for i in range(2))
             if min(out) < 1:
@@ -245,7 +233,7 @@ class Conv2d(_ConvNd):
         )
         self.bias_mode = mode
         self.input_size = (
-            None if input_size is None else _tuple(input_size, 2, "Conv2d: input_size", 1)
+            None if input_size is None else int_tuple(input_size, 2, "Conv2d: input_size", 1)
         )
 
     def forward(self, x: Any) -> Tensor:

@@ -16,9 +16,10 @@ from typing import Any, Union
 
 import numpy as np
 
-from minigrad.nn.conv import _channels, _op, _tuple, conv_output_size
+from minigrad.nn.conv import _channels, _op, conv_output_size
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
+from minigrad.ops.checks import int_tuple
 from minigrad.tensor import Tensor
 
 __all__ = ["LocallyConnected2d", "TiledConv2d"]
@@ -43,10 +44,10 @@ class LocallyConnected2d(Module):
         super().__init__()
         _channels("LocallyConnected2d", in_channels, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.input_size = _tuple(input_size, 2, "LocallyConnected2d: input_size", 1)
-        self.kernel_size = _tuple(kernel_size, 2, "LocallyConnected2d: kernel_size", 1)
-        self.stride = _tuple(stride, 2, "LocallyConnected2d: stride", 1)
-        self.padding = _tuple(padding, 2, "LocallyConnected2d: padding", 0)
+        self.input_size = int_tuple(input_size, 2, "LocallyConnected2d: input_size", 1)
+        self.kernel_size = int_tuple(kernel_size, 2, "LocallyConnected2d: kernel_size", 1)
+        self.stride = int_tuple(stride, 2, "LocallyConnected2d: stride", 1)
+        self.padding = int_tuple(padding, 2, "LocallyConnected2d: padding", 0)
         self.output_size = tuple(
             conv_output_size(
                 self.input_size[i], self.kernel_size[i], self.stride[i], self.padding[i]
@@ -97,10 +98,10 @@ class TiledConv2d(Module):
         super().__init__()
         _channels("TiledConv2d", in_channels, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _tuple(kernel_size, 2, "TiledConv2d: kernel_size", 1)
-        self.tiles = _tuple(tiles, 2, "TiledConv2d: tiles", 1)
-        self.stride = _tuple(stride, 2, "TiledConv2d: stride", 1)
-        self.padding = _tuple(padding, 2, "TiledConv2d: padding", 0)
+        self.kernel_size = int_tuple(kernel_size, 2, "TiledConv2d: kernel_size", 1)
+        self.tiles = int_tuple(tiles, 2, "TiledConv2d: tiles", 1)
+        self.stride = int_tuple(stride, 2, "TiledConv2d: stride", 1)
+        self.padding = int_tuple(padding, 2, "TiledConv2d: padding", 0)
         self.weight = Parameter(
             np.empty((out_channels, *self.tiles, in_channels, *self.kernel_size), dtype=dtype)
         )

@@ -18,6 +18,32 @@ from minigrad._C.parallel import has_nan
 _enabled = True
 
 
+def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> tuple[int, ...]:
+    """``value`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints.
+
+    ``what`` heads the error ("conv2d: stride").  Floats are refused rather than
+    truncated (int(1.5) would quietly be 1); a wrong count is a ValueError, as is
+    an entry below ``minimum`` when given.
+    """
+    form = {1: "an int or a 1-tuple of ints", 2: "an int or a pair of ints"}.get(
+        n, f"an int or a tuple of {n} ints"
+    )
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        vals: tuple = (value,) * n
+    elif isinstance(value, (tuple, list)):
+        vals = tuple(value)
+        if len(vals) != n:
+            raise ValueError(f"{what} must be {form}, got {value!r} ({len(vals)} entries)")
+    else:
+        vals = ()
+    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
+    if not vals or not ints:
+        raise TypeError(f"{what} must be {form}, got {value!r}")
+    if minimum is not None and any(v < minimum for v in vals):
+        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in vals)
+
+
 def set_nan_check(enabled: bool) -> None:
     """Whether the convolution, pooling and local kernels reject NaN inputs."""
     global _enabled

@@ -26,7 +26,7 @@ import numpy as np
 from minigrad._C import conv as _C
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function
-from minigrad.ops.checks import reject_nan
+from minigrad.ops.checks import int_tuple, reject_nan
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
@@ -36,28 +36,6 @@ Padding = Union[int, Sequence[int], str]
 
 
 # ----------------------------------------------------------------------- arguments
-
-
-def _pair(fn: str, name: str, value: IntOrPair, dims: int = 2) -> tuple[int, ...]:
-    """An int or a sequence of ``dims`` ints, as a tuple of ``dims`` ints."""
-    if isinstance(value, (int, np.integer)):
-        return (int(value),) * dims
-    try:
-        vals = tuple(value)
-    except TypeError:
-        vals = None
-    if vals is None or not all(isinstance(v, (int, np.integer)) for v in vals):
-        # (int(1.5) would silently make it 1)
-        raise TypeError(f"{fn}: {name} must be an int or a tuple of {dims} ints, got {value!r}")
-    if len(vals) != dims:
-        raise ValueError(f"{fn}: {name} must have {dims} entries, got {value!r}")
-    return tuple(int(v) for v in vals)
-
-
-def _positive(fn: str, name: str, vals: tuple[int, ...]) -> tuple[int, ...]:
-    if any(v < 1 for v in vals):
-        raise ValueError(f"{fn}: {name} must be positive, got {vals}")
-    return vals
 
 
 def _conv_padding(
@@ -82,7 +60,7 @@ def _conv_padding(
         raise ValueError(
             f"{fn}: padding must be an int, a tuple, 'valid', 'same' or 'full', got {padding!r}"
         )
-    ph, pw = _pair(fn, "padding", padding)
+    ph, pw = int_tuple(padding, 2, f"{fn}: padding")
     if ph < 0 or pw < 0:
         raise ValueError(f"{fn}: padding must be non-negative, got {padding!r}")
     return (ph, ph, pw, pw)
@@ -203,8 +181,8 @@ def conv2d(
         raise TypeError(
             f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}; they must match"
         )
-    s = _positive(fn, "stride", _pair(fn, "stride", stride))
-    d = _positive(fn, "dilation", _pair(fn, "dilation", dilation))
+    s = int_tuple(stride, 2, f"{fn}: stride", 1)
+    d = int_tuple(dilation, 2, f"{fn}: dilation", 1)
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     pad = _conv_padding(fn, padding, w.shape[2:], s, d)
@@ -249,8 +227,8 @@ def conv1d(
         raise ValueError(f"{fn}: input must be 3-d (N, C_in, L), got shape {x.shape}")
     if w.ndim != 3:
         raise ValueError(f"{fn}: weight must be 3-d (C_out, C_in/groups, k), got shape {w.shape}")
-    s, d = _pair(fn, "stride", stride, 1)[0], _pair(fn, "dilation", dilation, 1)[0]
-    pad = padding if isinstance(padding, str) else (0, _pair(fn, "padding", padding, 1)[0])
+    s, d = int_tuple(stride, 1, f"{fn}: stride")[0], int_tuple(dilation, 1, f"{fn}: dilation")[0]
+    pad = padding if isinstance(padding, str) else (0, int_tuple(padding, 1, f"{fn}: padding")[0])
     b = None if bias is None else _tensor(bias)
     reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
     if b is not None and b.ndim == 2:  # per-location bias (C_out, L_out) -> (C_out, 1, L_out)
@@ -393,12 +371,12 @@ def conv_transpose2d(
         raise ValueError(
             f"{fn}: input channels ({w.shape[0]}) must be divisible by groups ({groups})"
         )
-    s = _positive(fn, "stride", _pair(fn, "stride", stride))
-    d = _positive(fn, "dilation", _pair(fn, "dilation", dilation))
-    p = _pair(fn, "padding", padding)
+    s = int_tuple(stride, 2, f"{fn}: stride", 1)
+    d = int_tuple(dilation, 2, f"{fn}: dilation", 1)
+    p = int_tuple(padding, 2, f"{fn}: padding")
     if min(p) < 0:
         raise ValueError(f"{fn}: padding must be non-negative, got {padding!r}")
-    op = _pair(fn, "output_padding", output_padding)
+    op = int_tuple(output_padding, 2, f"{fn}: output_padding")
     op = _transpose_output_padding(fn, x.shape[2:], w.shape[2:], s, p, d, op, output_size)
     out_hw = tuple(
         (n - 1) * si - 2 * pi + di * (k - 1) + 1 + o
@@ -443,7 +421,7 @@ def conv_transpose1d(
         raise ValueError(f"{fn}: input must be 3-d (N, C_in, L), got shape {x.shape}")
     if w.ndim != 3:
         raise ValueError(f"{fn}: weight must be 3-d (C_in, C_out/groups, k), got shape {w.shape}")
-    one = lambda name, v: _pair(fn, name, v, 1)[0]  # noqa: E731
+    one = lambda name, v: int_tuple(v, 1, f"{fn}: {name}")[0]  # noqa: E731
     size = None
     if output_size is not None:
         size = tuple(int(v) for v in output_size)

@@ -33,7 +33,7 @@ import numpy as np
 from minigrad._C import local as _kernels
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Context, Function
-from minigrad.ops.checks import reject_nan
+from minigrad.ops.checks import int_tuple, reject_nan
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["locally_connected1d", "locally_connected2d", "tiled_conv1d", "tiled_conv2d"]
@@ -44,14 +44,6 @@ Padding = Union[int, tuple, str]
 
 def _is_int(v: object) -> bool:
     return isinstance(v, (int, np.integer))
-
-
-def _pair(name: str, value: IntPair, op: str) -> tuple:
-    if _is_int(value):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
 def _resolve_padding(padding: Padding, stride: tuple, kernel: tuple, op: str) -> tuple:
@@ -72,7 +64,7 @@ def _resolve_padding(padding: Padding, stride: tuple, kernel: tuple, op: str) ->
         raise ValueError(
             f"{op}: padding must be an int, a pair, 'valid', 'same' or 'full', got {padding!r}"
         )
-    return _pair("padding", padding, op)
+    return int_tuple(padding, 2, f"{op}: padding")
 
 
 def _as_array(a: np.ndarray | None) -> np.ndarray | None:
@@ -162,7 +154,7 @@ def _apply(
     if bias is not None and bias.ndim != b_ndim:
         raise ValueError(f"{name}: bias must have {b_ndim} dimensions, got shape {bias.shape}")
     if ndim == 2:
-        stride2 = _pair("stride", stride, name)
+        stride2 = int_tuple(stride, 2, f"{name}: stride")
         kernel = tuple(weight.shape[4:6])
     else:
         if isinstance(stride, (tuple, list)) and len(stride) == 1:

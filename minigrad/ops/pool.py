@@ -31,7 +31,7 @@ import numpy as np
 from minigrad._C import pool as _k
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function, is_grad_enabled
-from minigrad.ops.checks import reject_nan_through
+from minigrad.ops.checks import int_tuple, reject_nan_through
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -57,21 +57,12 @@ IntPair = Union[int, Sequence[int]]
 # ----------------------------------------------------------------------------- helpers
 
 
-def _ints(v: IntPair, name: str, count: int, what: str) -> tuple[int, ...]:
-    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * count
-    if len(vals) != count:
-        raise ValueError(f"{name}: expected {what}, got {v!r}")
-    if not all(isinstance(e, (int, np.integer)) for e in vals):  # int(2.5) would be 2
-        raise TypeError(f"{name}: expected {what}, got {v!r}")
-    return tuple(int(e) for e in vals)
-
-
 def _pair(v: IntPair, name: str) -> tuple[int, int]:
-    return _ints(v, name, 2, "an int or a pair of ints")
+    return int_tuple(v, 2, name)  # type: ignore[return-value]
 
 
 def _single(v: IntPair, name: str) -> int:
-    return _ints(v, name, 1, "an int or a 1-tuple")[0]
+    return int_tuple(v, 1, name)[0]
 
 
 def _as_input(x: object, ndims: tuple[int, int], op: str) -> tuple[Tensor, bool]:
