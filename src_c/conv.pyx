@@ -18,33 +18,23 @@ cimport numpy as cnp
 cnp.import_array()
 
 
-cdef extern from "gemm.h" nogil:
-    void mg_sgemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
-                  const float *a, Py_ssize_t lda, const float *b, Py_ssize_t ldb, float beta,
-                  float *c, Py_ssize_t ldc, int num_threads)
-    void mg_dgemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha,
-                  const double *a, Py_ssize_t lda, const double *b, Py_ssize_t ldb,
-                  double beta, double *c, Py_ssize_t ldc, int num_threads)
-    const char *mg_gemm_isa()
-    int mg_gemm_force_isa(const char *name)
+from gemm cimport (
+    mg_sgemm,
+    mg_dgemm,
+    mg_gemm_isa,
+    mg_gemm_force_isa,
+)
 
 
-cdef extern from "conv_kernels.h" nogil:
-    ctypedef struct mg_conv_shape:
-        Py_ssize_t batch, c_in, h_in, w_in, c_out, h_out, w_out, kh, kw
-        Py_ssize_t sh, sw, pt, pl, dh, dw, groups
-    int mg_conv2d_forward_f32(const mg_conv_shape *s, const float *x, const float *w,
-                              const float *bias, float *y, int nt)
-    int mg_conv2d_forward_f64(const mg_conv_shape *s, const double *x, const double *w,
-                              const double *bias, double *y, int nt)
-    int mg_conv2d_backward_input_f32(const mg_conv_shape *s, const float *dy, const float *w,
-                                     float *dx, int nt)
-    int mg_conv2d_backward_input_f64(const mg_conv_shape *s, const double *dy,
-                                     const double *w, double *dx, int nt)
-    int mg_conv2d_backward_weight_f32(const mg_conv_shape *s, const float *x, const float *dy,
-                                      float *dw, int nt)
-    int mg_conv2d_backward_weight_f64(const mg_conv_shape *s, const double *x,
-                                      const double *dy, double *dw, int nt)
+from conv_kernels cimport (
+    mg_conv_shape,
+    mg_conv2d_forward_f32,
+    mg_conv2d_forward_f64,
+    mg_conv2d_backward_input_f32,
+    mg_conv2d_backward_input_f64,
+    mg_conv2d_backward_weight_f32,
+    mg_conv2d_backward_weight_f64,
+)
 
 
 # ---------------------------------------------------------------- argument checks

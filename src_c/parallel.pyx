@@ -8,10 +8,11 @@ reading OpenMP's global state, so a call's parallelism is exactly what
 
 import os
 
-cdef extern from "mg_common.h":
-    int MG_HAVE_OPENMP
-    int mg_omp_max_threads() nogil
-    const char *mg_build_cflags() nogil
+from mg_common cimport (
+    MG_HAVE_OPENMP,
+    mg_omp_max_threads,
+    mg_build_cflags,
+)
 
 
 def _initial_threads() -> int:
@@ -58,9 +59,10 @@ def set_num_threads(int n) -> None:
 
 import numpy as np
 
-cdef extern from "mg_nan.h":
-    int mg_has_nan_f32(const float *a, Py_ssize_t n, int nt) nogil
-    int mg_has_nan_f64(const double *a, Py_ssize_t n, int nt) nogil
+from mg_nan cimport (
+    mg_has_nan_f32,
+    mg_has_nan_f64,
+)
 
 
 def has_nan(a) -> bool:
