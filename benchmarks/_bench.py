@@ -7,6 +7,7 @@ slows all three alike, and reports medians and ratios.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -57,11 +58,46 @@ def median_times(
     return {k: (statistics.median(samples[k]) if k in samples else float("nan")) for k in fns}
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        vals = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        vals = []
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected thread counts like 1,2 or 4, got {text!r}")
+    return vals
+
+
+_threads: list[int] | None = None  # set by parse_args(--threads)
+
+
+def parse_args(doc: str | None, flags: dict[str, str] | None = None) -> argparse.Namespace:
+    """The command line every benchmark takes: --help (the script's docstring),
+    --threads 1,2 and the script's own on/off ``flags``; an unknown flag is an
+    error rather than silently ignored."""
+    global _threads
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--threads",
+        type=_int_list,
+        help="comma-separated thread counts (default: MG_BENCH_THREADS, else 1,2)",
+    )
+    for flag, text in (flags or {}).items():
+        ap.add_argument(flag, action="store_true", help=text)
+    args = ap.parse_args()
+    _threads = args.threads
+    return args
+
+
 def thread_counts() -> list[int]:
-    """Thread counts to measure: 1 and 2 by default, or MG_BENCH_THREADS=1,2,4."""
+    """Thread counts to measure: --threads, else MG_BENCH_THREADS=1,2,4, else 1 and 2."""
+    if _threads:
+        return list(_threads)
     env = os.environ.get("MG_BENCH_THREADS")
     if env:
-        return [int(s) for s in env.split(",") if s.strip()]
+        return _int_list(env)
     return [1, 2]
 
 

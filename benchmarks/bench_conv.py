@@ -8,7 +8,7 @@ same run with interleaved repetitions, and prints medians, GFLOP/s and ratios:
     mg/torch  < 1 means minigrad is faster than PyTorch
     np/mg     > 1 means minigrad is faster than the NumPy baseline
 
-Run:  python3 benchmarks/bench_conv.py            (MG_BENCH_THREADS=1,2 by default)
+Run:  python3 benchmarks/bench_conv.py            (1 and 2 threads; --threads 1,2,4 to choose)
       python3 benchmarks/bench_conv.py --quick    (fewer repetitions)
       python3 benchmarks/bench_conv.py --cpu-time (1 thread, process CPU time instead of
           wall time: on a machine shared with other jobs, wall time mostly measures the
@@ -34,7 +34,15 @@ import minigrad as mg  # noqa: E402
 # isort: split
 
 import numpy as np  # noqa: E402
-from _bench import geomean, median_times, print_table, set_threads, thread_counts, torch  # noqa: E402
+from _bench import (  # noqa: E402
+    geomean,
+    median_times,
+    parse_args,
+    print_table,
+    set_threads,
+    thread_counts,
+    torch,
+)
 
 from minigrad._C import conv as C  # noqa: E402
 
@@ -215,8 +223,14 @@ def _cpu_median_times(fns: dict, repeat: int, warmup: int) -> dict:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
-    cpu_time = "--cpu-time" in sys.argv
+    args = parse_args(
+        __doc__,
+        {
+            "--quick": "fewer repetitions",
+            "--cpu-time": "process CPU time at 1 thread (robust to other load)",
+        },
+    )
+    quick, cpu_time = args.quick, args.cpu_time
     repeat = 3 if quick else 5
     timer = _cpu_median_times if cpu_time else median_times
     threads = [1] if cpu_time else thread_counts()

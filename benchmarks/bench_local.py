@@ -20,7 +20,7 @@ and prints medians with the ratios the issue asks for: tiled within 1.5x of
 conv2d, locally connected at least 10x faster than the NumPy reference.
 
     python3 benchmarks/bench_local.py            # 1 and 2 threads
-    MG_BENCH_THREADS=1 python3 benchmarks/bench_local.py
+    python3 benchmarks/bench_local.py --threads 1
     OMP_WAIT_POLICY=active python3 benchmarks/bench_local.py   # spinning workers
 """
 
@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from benchmarks._bench import (  # noqa: E402
     median_times,
+    parse_args,
     print_table,
     set_threads,
     thread_counts,
@@ -159,6 +160,7 @@ def cpu_times(fns: dict, repeat: int = 7) -> dict:
 
 
 def main() -> None:
+    parse_args(__doc__)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C_IN, H, W)).astype(np.float32)
     g = rng.standard_normal((N, C_OUT, H_OUT, W_OUT)).astype(np.float32)

@@ -28,7 +28,15 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _bench import geomean, median_times, print_table, set_threads, thread_counts, torch  # noqa: E402
+from _bench import (  # noqa: E402
+    geomean,
+    median_times,
+    parse_args,
+    print_table,
+    set_threads,
+    thread_counts,
+    torch,
+)
 
 import minigrad as mg  # noqa: E402
 import minigrad.functional as F  # noqa: E402
@@ -183,6 +191,7 @@ CASES = {"mlp_step": mlp_case, "xent": xent_case, "adam": adam_case}
 
 
 def main() -> None:
+    parse_args(__doc__)
     rng = np.random.default_rng(0)
     rows = []
     ratios: dict[int, list[float]] = {}

@@ -1,7 +1,7 @@
 """Pooling kernels against PyTorch's CPU pooling and a NumPy strided-view baseline.
 
     python3 benchmarks/bench_pool.py            # 1 and 2 threads
-    MG_BENCH_THREADS=2 python3 benchmarks/bench_pool.py
+    python3 benchmarks/bench_pool.py --threads 2
 
 Cases (float32, NCHW), forward and backward of max / avg / Lp (p = 2) pooling:
   A: (128, 32, 28, 28), window 2x2, stride 2
@@ -43,6 +43,7 @@ import minigrad.functional as F  # noqa: E402
 from benchmarks._bench import (  # noqa: E402
     geomean,
     median_times,
+    parse_args,
     print_table,
     set_threads,
     thread_counts,
@@ -214,6 +215,7 @@ def run_case(name, shape, k, s, p, threads, rng):
 
 
 def main() -> None:
+    parse_args(__doc__)
     rng = np.random.default_rng(0)
     threads = thread_counts()
     print(
