@@ -465,7 +465,8 @@ def test_invalid_configurations_name_the_argument():
     _raises(ValueError, "groups", F.conv2d, x, np.zeros((5, 2, 3, 3)), groups=2)
     _raises(ValueError, "weight.shape", F.conv2d, x, w)  # 2 channels per group, 4 inputs
     _raises(ValueError, "weight must be 4-d", F.conv2d, x, np.zeros((6, 4, 3)))
-    _raises(ValueError, "input must be 4-d", F.conv2d, np.zeros((4, 5, 5)), w)
+    _raises(ValueError, r"input must be 4-d .* or 3-d", F.conv2d, np.zeros((5, 5)), w)
+    _raises(ValueError, r"input must be 3-d .* or 2-d", F.conv1d, np.zeros(5), np.zeros((1, 1, 2)))
     _raises(TypeError, "dtype", F.conv2d, x, w.astype(np.float32), groups=2)
     _raises(TypeError, "float32 or float64", F.conv2d, x.astype(np.int64), w, groups=2)
     _raises(ValueError, "bias must have shape", F.conv2d, x, w, np.zeros(5), groups=2)
@@ -590,3 +591,38 @@ def test_book_kernels_explain_when_no_default_size_fits():
         kernels.g(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)))
     with pytest.raises(ValueError, match="kernels.h: no input size fits"):
         kernels.h(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)), padding=1)
+
+
+@pytest.mark.parametrize(
+    "op,x_shape,w_shape,kwargs",
+    [
+        (F.conv2d, (3, 7, 6), (4, 3, 3, 2), dict(stride=2, padding=1)),
+        (F.conv1d, (3, 9), (4, 3, 3), dict(padding=2, dilation=2)),
+        (F.conv_transpose2d, (3, 5, 4), (3, 2, 3, 3), dict(stride=2, output_padding=1)),
+        (F.conv_transpose1d, (3, 6), (3, 2, 4), dict(stride=3)),
+    ],
+)
+def test_unbatched_input_is_one_image_of_a_batch(op, x_shape, w_shape, kwargs):
+    # PyTorch accepts (C, H, W) / (C, L) for one example: the result (and the
+    # gradients) are those of the batch of one, without the batch axis.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    xt, wt = mg.tensor(x, requires_grad=True), mg.tensor(w, requires_grad=True)
+    y = op(xt, wt, **kwargs)
+    xb, wb = mg.tensor(x[None], requires_grad=True), mg.tensor(w, requires_grad=True)
+    yb = op(xb, wb, **kwargs)
+    assert y.shape == yb.shape[1:]
+    np.testing.assert_array_equal(y.numpy(), yb.numpy()[0])
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    yb.backward(g[None])
+    np.testing.assert_array_equal(xt.grad.numpy(), xb.grad.numpy()[0])
+    np.testing.assert_array_equal(wt.grad.numpy(), wb.grad.numpy())
+    assert mg.gradcheck(lambda a, b: op(a, b, **kwargs), [xt, wt])
+
+
+def test_conv_layers_take_unbatched_images():
+    conv = mg.nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 5, 5))
+    np.testing.assert_allclose(conv(x).numpy(), conv(x[None]).numpy()[0], rtol=1e-12)

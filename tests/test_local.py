@@ -380,6 +380,29 @@ def test_empty_batch_gives_empty_output_and_zero_parameter_gradients(op, w_shape
     np.testing.assert_array_equal(b.grad.numpy(), np.zeros(b_shape))
 
 
+@pytest.mark.parametrize(
+    "op,x_shape,w_shape",
+    [
+        (F.locally_connected2d, (2, 5, 5), (3, 3, 3, 2, 3, 3)),
+        (F.tiled_conv2d, (2, 5, 5), (3, 2, 2, 2, 3, 3)),
+        (F.locally_connected1d, (2, 6), (3, 4, 2, 3)),
+        (F.tiled_conv1d, (2, 6), (3, 2, 2, 3)),
+    ],
+)
+def test_unbatched_input_is_one_example_of_a_batch(op, x_shape, w_shape, rng):
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal((w_shape[0],) + w_shape[1 : -3 if len(w_shape) == 6 else -2])
+    xt = mg.tensor(x, requires_grad=True)
+    y = op(xt, w, b)
+    yb = op(x[None], w, b)
+    assert y.shape == yb.shape[1:]
+    np.testing.assert_array_equal(y.numpy(), yb.numpy()[0])
+    assert mg.gradcheck(
+        lambda a, w_, b_: op(a, w_, b_),
+        [xt, mg.tensor(w, requires_grad=True), mg.tensor(b, requires_grad=True)],
+    )
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -393,7 +416,7 @@ def test_locally_connected_weight_size_mismatch_names_both_sizes(rng):
 @pytest.mark.parametrize(
     "kwargs,exc,pattern",
     [
-        (dict(x_shape=(2, 3, 8)), ValueError, "input must have 4 dimensions"),
+        (dict(x_shape=(3, 8)), ValueError, r"input must have 4 dimensions \(or 3 for one"),
         (dict(w_shape=(4, 2, 2, 3, 3)), ValueError, "weight must have 6 dimensions"),
         (dict(w_shape=(4, 2, 2, 5, 3, 3)), ValueError, "weight has 5 input channels"),
         (dict(b_shape=(4, 2, 3)), ValueError, r"bias must have shape \(4, 2, 2\)"),

@@ -488,6 +488,10 @@ def test_local_and_tiled_layers():
     assert mg.gradcheck(lambda a: tc(a), [t64(RNG.standard_normal((1, 2, 4, 4)), True)])
     with pytest.raises(ValueError, match="empty output"):
         nn.LocallyConnected2d(1, 1, input_size=(2, 2), kernel_size=3)
+    with pytest.raises(ValueError, match=r"built for inputs of size \(5, 5\).*\(2, 2, 6, 5\)"):
+        lc(t64(RNG.standard_normal((2, 2, 6, 5))))
+    # one unbatched example, as the conv layers take it
+    np.testing.assert_allclose(lc(t64(x[0])).numpy(), lc(t64(x)).numpy()[0], rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- tied weights

@@ -16,6 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from minigrad.autograd import unwrap
 from minigrad.nn.conv import _channels, _op, conv_output_size
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
@@ -71,6 +72,13 @@ class LocallyConnected2d(Module):
         default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
 
     def forward(self, x: Any) -> Tensor:
+        shape = np.shape(unwrap(x))
+        if len(shape) in (3, 4) and tuple(shape[-2:]) != self.input_size:
+            # Caught here to say why: the weights are per location of this size.
+            raise ValueError(
+                f"LocallyConnected2d: built for inputs of size {self.input_size} "
+                f"(input_size: one kernel per output location), got input shape {shape}"
+            )
         return _op("locally_connected2d")(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:

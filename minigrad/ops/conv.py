@@ -163,16 +163,20 @@ def conv2d(
         out[n, i, y, x] = bias[i] + sum_{l, m, k} weight[i, l, m, k]
                           * input[n, G(i) + l, y*s_h - p_t + m*d_h, x*s_w - p_l + k*d_w]
 
-    input (N, C_in, H, W); weight (C_out, C_in/groups, kH, kW); bias (C_out,) or
-    (C_out, H_out, W_out) for an untied bias, one per output unit. With ``groups`` > 1
+    input (N, C_in, H, W), or (C_in, H, W) for one image; weight (C_out, C_in/groups,
+    kH, kW); bias (C_out,) or (C_out, H_out, W_out) for an untied bias, one per output unit. With ``groups`` > 1
     output channel i sees only its group's input channels G(i) .. G(i) + C_in/groups - 1.
     padding: int, (p_h, p_w), 'valid', 'same' (stride 1) or 'full' (d*(k-1) each side).
     """
     fn = _fn  # conv1d reports errors under its own name
     x, w = _tensor(input), _tensor(weight)
     _check_float(fn, "input", x)
+    if x.ndim == 3 and fn == "conv2d":  # one image (C_in, H, W), as PyTorch allows
+        return conv2d(x.unsqueeze(0), w, bias, stride, padding, dilation, groups).squeeze(0)
     if x.ndim != 4:
-        raise ValueError(f"{fn}: input must be 4-d (N, C_in, H, W), got shape {x.shape}")
+        raise ValueError(
+            f"{fn}: input must be 4-d (N, C_in, H, W) or 3-d (C_in, H, W), got shape {x.shape}"
+        )
     if w.ndim != 4:
         raise ValueError(
             f"{fn}: weight must be 4-d (C_out, C_in/groups, kH, kW), got shape {w.shape}"
@@ -219,12 +223,17 @@ def conv1d(
 ) -> Tensor:
     """1-d convolution: conv2d on images of height one.
 
-    input (N, C_in, L); weight (C_out, C_in/groups, k); bias (C_out,) or (C_out, L_out).
+    input (N, C_in, L) or (C_in, L); weight (C_out, C_in/groups, k); bias (C_out,) or
+    (C_out, L_out).
     """
     fn = "conv1d"
     x, w = _tensor(input), _tensor(weight)
+    if x.ndim == 2:  # one signal (C_in, L)
+        return conv1d(x.unsqueeze(0), w, bias, stride, padding, dilation, groups).squeeze(0)
     if x.ndim != 3:
-        raise ValueError(f"{fn}: input must be 3-d (N, C_in, L), got shape {x.shape}")
+        raise ValueError(
+            f"{fn}: input must be 3-d (N, C_in, L) or 2-d (C_in, L), got shape {x.shape}"
+        )
     if w.ndim != 3:
         raise ValueError(f"{fn}: weight must be 3-d (C_out, C_in/groups, k), got shape {w.shape}")
     s, d = int_tuple(stride, 1, f"{fn}: stride")[0], int_tuple(dilation, 1, f"{fn}: dilation")[0]
@@ -343,15 +352,21 @@ def conv_transpose2d(
     applied to ``input``. It is the adjoint of conv2d with the same weight:
     <conv2d(v, w), z> = <v, conv_transpose2d(z, w)>.
 
-    input (N, C_in, H, W); weight (C_in, C_out/groups, kH, kW) (PyTorch's layout);
+    input (N, C_in, H, W) or (C_in, H, W); weight (C_in, C_out/groups, kH, kW) (PyTorch's layout);
     bias (C_out,) or (C_out, H_out, W_out). Output size
     H_out = (H - 1)*s - 2p + d*(kH - 1) + output_padding + 1; pass ``output_size`` to
     have output_padding chosen for you (an impossible size is a ValueError)."""
     fn = _fn  # conv_transpose1d reports errors under its own name
     x, w = _tensor(input), _tensor(weight)
     _check_float(fn, "input", x)
+    if x.ndim == 3 and fn == "conv_transpose2d":  # one image (C_in, H, W)
+        return conv_transpose2d(
+            x.unsqueeze(0), w, bias, stride, padding, output_padding, groups, dilation, output_size
+        ).squeeze(0)
     if x.ndim != 4:
-        raise ValueError(f"{fn}: input must be 4-d (N, C_in, H, W), got shape {x.shape}")
+        raise ValueError(
+            f"{fn}: input must be 4-d (N, C_in, H, W) or 3-d (C_in, H, W), got shape {x.shape}"
+        )
     if w.ndim != 4:
         raise ValueError(
             f"{fn}: weight must be 4-d (C_in, C_out/groups, kH, kW), got shape {w.shape}"
@@ -414,11 +429,18 @@ def conv_transpose1d(
 ) -> Tensor:
     """1-d transpose convolution: conv_transpose2d on images of height one.
 
-    input (N, C_in, L); weight (C_in, C_out/groups, k); bias (C_out,) or (C_out, L_out)."""
+    input (N, C_in, L) or (C_in, L); weight (C_in, C_out/groups, k); bias (C_out,) or
+    (C_out, L_out)."""
     fn = "conv_transpose1d"
     x, w = _tensor(input), _tensor(weight)
+    if x.ndim == 2:  # one signal (C_in, L)
+        return conv_transpose1d(
+            x.unsqueeze(0), w, bias, stride, padding, output_padding, groups, dilation, output_size
+        ).squeeze(0)
     if x.ndim != 3:
-        raise ValueError(f"{fn}: input must be 3-d (N, C_in, L), got shape {x.shape}")
+        raise ValueError(
+            f"{fn}: input must be 3-d (N, C_in, L) or 2-d (C_in, L), got shape {x.shape}"
+        )
     if w.ndim != 3:
         raise ValueError(f"{fn}: weight must be 3-d (C_in, C_out/groups, k), got shape {w.shape}")
     one = lambda name, v: int_tuple(v, 1, f"{fn}: {name}")[0]  # noqa: E731

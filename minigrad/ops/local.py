@@ -147,8 +147,14 @@ def _apply(
     weight = as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     w_ndim, b_ndim = (6, 3) if ndim == 2 else (4, 2)
+    if x.ndim == ndim + 1:  # one unbatched example, as PyTorch's conv layers allow
+        y = _apply(name, x.unsqueeze(0), weight, bias, stride, padding, tiled, ndim)
+        return y.squeeze(0)
     if x.ndim != ndim + 2:
-        raise ValueError(f"{name}: input must have {ndim + 2} dimensions, got shape {x.shape}")
+        raise ValueError(
+            f"{name}: input must have {ndim + 2} dimensions (or {ndim + 1} for one unbatched "
+            f"example), got shape {x.shape}"
+        )
     if weight.ndim != w_ndim:
         raise ValueError(f"{name}: weight must have {w_ndim} dimensions, got shape {weight.shape}")
     if bias is not None and bias.ndim != b_ndim:
@@ -185,6 +191,7 @@ def locally_connected2d(
     padding: Padding = 0,
 ) -> Tensor:
     """Unshared convolution (eq. 9.9): every output location has its own kernel.
+    An input without the batch axis, (C_in, H, W), is one example (as in PyTorch).
 
     input (N, C_in, H, W); weight (C_out, H_out, W_out, C_in, kH, kW) with
     (H_out, W_out) the output size that stride and padding give; bias
@@ -201,6 +208,7 @@ def tiled_conv2d(
     padding: Padding = 0,
 ) -> Tensor:
     """Tiled convolution (eq. 9.10): output (j, k) uses kernel (j mod t_h, k mod t_w).
+    An input without the batch axis, (C_in, H, W), is one example.
 
     input (N, C_in, H, W); weight (C_out, t_h, t_w, C_in, kH, kW); bias
     (C_out, t_h, t_w), tiled like the kernels.  t = (1, 1) is conv2d; t = the
@@ -216,7 +224,7 @@ def locally_connected1d(
     stride: int = 1,
     padding: Union[int, str] = 0,
 ) -> Tensor:
-    """Unshared 1-d convolution: input (N, C_in, W); weight (C_out, W_out, C_in, kW);
+    """Unshared 1-d convolution: input (N, C_in, W) or (C_in, W); weight (C_out, W_out, C_in, kW);
     bias (C_out, W_out).  Returns (N, C_out, W_out)."""
     return _apply("locally_connected1d", input, weight, bias, stride, padding, False, 1)
 
@@ -228,6 +236,6 @@ def tiled_conv1d(
     stride: int = 1,
     padding: Union[int, str] = 0,
 ) -> Tensor:
-    """Tiled 1-d convolution: output k uses kernel k mod t.  input (N, C_in, W);
-    weight (C_out, t, C_in, kW); bias (C_out, t).  Returns (N, C_out, W_out)."""
+    """Tiled 1-d convolution: output k uses kernel k mod t.  input (N, C_in, W) or
+    (C_in, W); weight (C_out, t, C_in, kW); bias (C_out, t).  Returns (N, C_out, W_out)."""
     return _apply("tiled_conv1d", input, weight, bias, stride, padding, True, 1)
