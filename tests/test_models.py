@@ -389,6 +389,33 @@ def test_conv_example_falls_back_to_digits_and_writes_pictures(tmp_path, monkeyp
         )
 
 
+def test_cnn_classifier_example_trains_conv_tiled_and_local_first_layers(tmp_path):
+    from minigrad.viz import read_png
+
+    ex = _example("cnn_classifier")
+    flags = ["--dataset", "digits", "--epochs", "3", "--limit", "640", "--out", str(tmp_path)]
+    results = ex.main(flags)
+    assert set(results) == {"conv", "tiled", "local"}
+    # first-layer parameters: shared 16 x 3 x 3 (+16), 2 x 2 tiles of them, one per location
+    firsts = {k: h["first_layer_parameters"] for k, h in results.items()}
+    assert firsts == {"conv": 16 * 9 + 16, "tiled": 4 * (16 * 9 + 16), "local": 64 * (16 * 9 + 16)}
+    for layer, h in results.items():
+        assert h["test_accuracy"][-1] > 0.4  # ten classes: chance is 0.1
+        assert h["train_loss"][-1] < h["train_loss"][0]
+        assert read_png(tmp_path / f"filters_{layer}.png").size > 0
+        model = ex.build(layer, (1, 8, 8))
+        model.load_state_dict(mg.load(str(tmp_path / f"model_{layer}.npz")))
+        x = Digits()[np.arange(5)][0]
+        model.eval()
+        with mg.no_grad():
+            np.testing.assert_array_equal(
+                model(mg.tensor(x)).numpy(), h["model"](mg.tensor(x)).numpy()
+            )
+    assert read_png(tmp_path / "accuracy.png").size > 0
+    with pytest.raises(SystemExit):
+        ex.main(["--layers", "dense", "--out", str(tmp_path)])
+
+
 def test_denoising_example_writes_corrupted_inputs(tmp_path):
     ex = _example("denoising_autoencoder")
     ex.main(["--dataset", "digits", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path)])

@@ -149,3 +149,16 @@ def test_bad_arguments_name_what_was_expected():
         viz.filter_mosaic(np.zeros((3, 10)))
     with pytest.raises(ValueError, match="width"):  # was an IndexError inside the drawing
         viz.plot_curves({"a": [1, 2]}, width=50, height=20)
+
+
+def test_legend_font_has_every_lower_case_letter_and_digit():
+    # Legend names used to lose letters the font lacked ("conv" drew as "con ").
+    import string
+
+    from minigrad.viz import _GLYPHS
+
+    chars = string.ascii_lowercase + string.digits
+    assert set(chars) <= set(_GLYPHS)
+    drawn = {c: tuple(_GLYPHS[c]) for c in chars}
+    assert all("1" in "".join(g) for g in drawn.values())
+    assert len(set(drawn.values())) == len(chars)  # no two glyphs alike
