@@ -164,8 +164,9 @@ def conv2d(
                           * input[n, G(i) + l, y*s_h - p_t + m*d_h, x*s_w - p_l + k*d_w]
 
     input (N, C_in, H, W), or (C_in, H, W) for one image; weight (C_out, C_in/groups,
-    kH, kW); bias (C_out,) or (C_out, H_out, W_out) for an untied bias, one per output unit. With ``groups`` > 1
-    output channel i sees only its group's input channels G(i) .. G(i) + C_in/groups - 1.
+    kH, kW); bias (C_out,) or (C_out, H_out, W_out) for an untied bias, one per output
+    unit. With ``groups`` > 1 output channel i sees only its group's input channels
+    G(i) .. G(i) + C_in/groups - 1.
     padding: int, (p_h, p_w), 'valid', 'same' (stride 1) or 'full' (d*(k-1) each side).
     """
     fn = _fn  # conv1d reports errors under its own name
