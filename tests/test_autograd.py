@@ -621,3 +621,64 @@ def test_backward_frees_the_graph_memory():
     gc.collect()
     assert ref() is None  # freed although y itself is still alive
     np.testing.assert_allclose(x.grad.numpy(), 2 * 6 * np.exp(2.0))
+
+
+# ------------------------------------------------------- the fresh_grads promise, op by op
+
+
+def _fresh_cases():
+    import minigrad.functional as F
+    from minigrad import kernels
+
+    r = np.random.default_rng(5)
+
+    def t(*shape):
+        return mg.tensor(r.standard_normal(shape), requires_grad=True)
+
+    x4, x3 = t(2, 3, 6, 6), t(2, 3, 7)
+    return {
+        "conv2d": lambda: F.conv2d(x4, t(4, 3, 3, 3), t(4), padding=1),
+        "conv2d location bias": lambda: F.conv2d(x4, t(4, 3, 3, 3), t(4, 4, 4)),
+        "conv_transpose2d": lambda: F.conv_transpose2d(x4, t(3, 2, 3, 3), t(2), stride=2),
+        "locally_connected2d": lambda: F.locally_connected2d(x4, t(2, 4, 4, 3, 3, 3), t(2, 4, 4)),
+        "tiled_conv2d": lambda: F.tiled_conv2d(x4, t(2, 2, 2, 3, 3, 3), t(2, 2, 2)),
+        "tiled_conv1d": lambda: F.tiled_conv1d(x3, t(2, 2, 3, 3), t(2, 2)),
+        "linear": lambda: F.linear(t(5, 3, 4), t(2, 4), t(2)),
+        "matmul": lambda: t(2, 3, 4) @ t(4, 5),
+        "matmul 1-d": lambda: t(4) @ t(4, 5),
+        "matmul broadcast": lambda: t(3, 4) @ t(2, 4, 5),
+        "max_pool2d": lambda: F.max_pool2d(x4, 2),
+        "adaptive_max_pool2d": lambda: F.adaptive_max_pool2d(x4, 4),
+        "avg_pool2d": lambda: F.avg_pool2d(x4, 3, 2, 1),
+        "adaptive_avg_pool2d": lambda: F.adaptive_avg_pool2d(x4, (4, 5)),
+        "lp_pool2d": lambda: F.lp_pool2d(x4.abs() + 0.5, 2.0, 2),
+        "max_unpool2d": lambda: F.max_unpool2d(*F.max_pool2d(x4, 2, return_indices=True), 2),
+        "weighted_avg_pool2d": lambda: F.weighted_avg_pool2d(x4, 3, 1, 1, weights=t(3, 3)),
+        "kernels.c": lambda: kernels.c(t(4, 3, 3, 3), x4),
+        "kernels.g": lambda: kernels.g(t(2, 4, 4, 4), x4, kernel_size=3),
+        "kernels.h": lambda: kernels.h(t(4, 3, 3, 3), t(2, 4, 4, 4), input_size=6),
+    }
+
+
+@pytest.mark.parametrize("name", list(_fresh_cases()))
+def test_fresh_grads_functions_return_arrays_nobody_else_holds(name):
+    """A Function with fresh_grads = True has its gradients adopted as .grad without a
+    copy, so none may share memory with the incoming gradient, an input, anything
+    ctx saved, or another returned gradient."""
+    y = _fresh_cases()[name]()
+    ctx = y.grad_fn
+    assert ctx.fn.fresh_grads, f"{name}: {ctx.fn.__name__} is not marked fresh_grads"
+    held = [t.data for t in ctx.inputs if isinstance(t, mg.Tensor)]
+    held += [a for a in (ctx.saved_tensors or ()) if isinstance(a, np.ndarray)]
+    held += [a for a in vars(ctx).values() if isinstance(a, np.ndarray)]
+    g = np.random.default_rng(0).standard_normal(y.shape)
+    held.append(g)
+    returned = ctx.fn.backward(ctx, g)
+    returned = [
+        a for a in (returned if isinstance(returned, tuple) else (returned,)) if a is not None
+    ]
+    assert returned
+    for i, a in enumerate(returned):
+        assert isinstance(a, np.ndarray)
+        assert not any(np.shares_memory(a, h) for h in held), f"{name}: gradient {i} aliases"
+        assert not any(np.shares_memory(a, b) for b in returned[i + 1 :])
