@@ -21,6 +21,7 @@ conv2d, locally connected at least 10x faster than the NumPy reference.
 
     python3 benchmarks/bench_local.py            # 1 and 2 threads
     python3 benchmarks/bench_local.py --threads 1
+    python3 benchmarks/bench_local.py --scaling   # LC kernels' GF/s against weight size
     OMP_WAIT_POLICY=active python3 benchmarks/bench_local.py   # spinning workers
 """
 
@@ -159,8 +160,42 @@ def cpu_times(fns: dict, repeat: int = 7) -> dict:
     return {k: statistics.median(samples[k]) if k in samples else float("nan") for k in fns}
 
 
+def _lc_passes(size: int, rng: np.random.Generator) -> dict:
+    """The three locally connected kernel calls (no tape) on size x size images, 1 thread."""
+    x = rng.standard_normal((N, C_IN, size, size)).astype(np.float32)
+    w = rng.standard_normal((C_OUT, size, size, C_IN, K, K)).astype(np.float32)
+    lc = mg._C.local
+    y, xp = lc.forward(x, w, None, (1, 1), (1, 1), False, 1)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    hw, one = (size, size), (1, 1)
+    return {
+        "forward": lambda: lc.forward(x, w, None, one, one, False, 1),
+        "grad-input": lambda: lc.backward(g, xp, w, hw, one, one, True, False, False, False, 1),
+        "grad-weight": lambda: lc.backward(g, xp, w, hw, one, one, False, True, False, False, 1),
+    }
+
+
+def weight_size_scaling() -> None:
+    """--scaling: the locally connected kernels alone, 1 thread, per pass, as the image
+    (and with it the per-location weight) grows from cache-sized to the issue's 28 x 28,
+    whose weight (14.5 MB) every pass streams from memory."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in (6, 10, 16, 28):
+        t = median_times(_lc_passes(size, rng), repeat=15)
+        flop = 2 * N * C_OUT * size * size * C_IN * K * K
+        row = {"H = W": size, "weight MB": C_OUT * size * size * C_IN * K * K * 4 / 1e6}
+        row.update({f"{k} GF/s": flop / v / 1e9 for k, v in t.items()})
+        rows.append(row)
+    print(f"locally_connected2d kernels, N={N}, {C_IN} -> {C_OUT}, {K}x{K}, s1 p1, 1 thread:")
+    print_table(rows, list(rows[0]))
+
+
 def main() -> None:
-    parse_args(__doc__)
+    args = parse_args(__doc__, {"--scaling": "kernel GF/s as the weight outgrows the caches"})
+    if args.scaling:
+        weight_size_scaling()
+        return
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C_IN, H, W)).astype(np.float32)
     g = rng.standard_normal((N, C_OUT, H_OUT, W_OUT)).astype(np.float32)
