@@ -135,7 +135,7 @@ def main(argv=None) -> dict:
     )
     results = {}
     for layer in args.layers:
-        mg.manual_seed(args.seed)  # the same start for the layers they share
+        mg.manual_seed(args.seed)  # each model starts from the same seed
         model = build(layer, shape, args.channels)
         history = train(model, train_set, test_x, test_y, args, layer)
         history["parameters"] = sum(int(np.prod(q.shape)) for q in model.parameters())
@@ -148,7 +148,7 @@ def main(argv=None) -> dict:
         viz.save_filters(
             out / f"filters_{layer}.png",
             first_layer_filters(layer, model[0].weight.numpy()),
-            ncol=8,  # tiled: two channels' 2 x 2 tiles per row
+            ncol=8,  # tiled: a channel's 4 tiles side by side, two channels a row
             scale=scale,
         )
         results[layer]["model"] = model
