@@ -209,9 +209,9 @@ def max_pool1d(
 
     Indices are positions along L."""
     x, unb = _as_input(input, (2, 3), "max_pool1d")
-    k = _single(kernel_size, "kernel_size")
-    s = k if stride is None else _single(stride, "stride")
-    p, d = _single(padding, "padding"), _single(dilation, "dilation")
+    k = _single(kernel_size, "max_pool1d: kernel_size")
+    s = k if stride is None else _single(stride, "max_pool1d: stride")
+    p, d = _single(padding, "max_pool1d: padding"), _single(dilation, "max_pool1d: dilation")
     sink: list = []
     y = MaxPool2dFn.apply(
         x.unsqueeze(2),
@@ -247,7 +247,7 @@ def adaptive_max_pool1d(input: Tensor, output_size: IntPair, return_indices: boo
     sink: list = []
     y = AdaptiveMaxPool2dFn.apply(
         x.unsqueeze(2),
-        (1, _single(output_size, "output_size")),
+        (1, _single(output_size, "adaptive_max_pool1d: output_size")),
         bool(return_indices) or _wants_grad(x),
         sink,
     )
@@ -329,13 +329,13 @@ def avg_pool1d(
 ) -> Tensor:
     """1d average pooling over the last axis of (N, C, L) or (C, L); see ``avg_pool2d``."""
     x, unb = _as_input(input, (2, 3), "avg_pool1d")
-    k = _single(kernel_size, "kernel_size")
-    s = k if stride is None else _single(stride, "stride")
+    k = _single(kernel_size, "avg_pool1d: kernel_size")
+    s = k if stride is None else _single(stride, "avg_pool1d: stride")
     y = AvgPool2dFn.apply(
         x.unsqueeze(2),
         (1, k),
         (1, s),
-        (0, _single(padding, "padding")),
+        (0, _single(padding, "avg_pool1d: padding")),
         bool(ceil_mode),
         bool(count_include_pad),
         None,
@@ -355,7 +355,9 @@ def adaptive_avg_pool2d(input: Tensor, output_size: IntPair) -> Tensor:
 def adaptive_avg_pool1d(input: Tensor, output_size: IntPair) -> Tensor:
     """``adaptive_avg_pool2d`` along the last axis of (N, C, L) or (C, L)."""
     x, unb = _as_input(input, (2, 3), "adaptive_avg_pool1d")
-    y = AdaptiveAvgPool2dFn.apply(x.unsqueeze(2), (1, _single(output_size, "output_size")))
+    y = AdaptiveAvgPool2dFn.apply(
+        x.unsqueeze(2), (1, _single(output_size, "adaptive_avg_pool1d: output_size"))
+    )
     return _finish(y, unb, True, "adaptive_avg_pool1d", input)
 
 
@@ -411,8 +413,8 @@ def lp_pool1d(
 ) -> Tensor:
     """1d Lp pooling over the last axis of (N, C, L) or (C, L); see ``lp_pool2d``."""
     x, unb = _as_input(input, (2, 3), "lp_pool1d")
-    k = _single(kernel_size, "kernel_size")
-    s = k if stride is None else _single(stride, "stride")
+    k = _single(kernel_size, "lp_pool1d: kernel_size")
+    s = k if stride is None else _single(stride, "lp_pool1d: stride")
     y = LpPool2dFn.apply(x.unsqueeze(2), norm_type, (1, k), (1, s), bool(ceil_mode))
     return _finish(y, unb, True, "lp_pool1d", input)
 
@@ -487,9 +489,9 @@ def max_unpool2d(
     may pick another within one stride.  An index outside the output plane is a
     ValueError (nothing is written).  Gradient: gx = gy at the indices."""
     x, unb = _as_input(input, (3, 4), "max_unpool2d")
-    k = _pair(kernel_size, "kernel_size")
-    s = k if stride is None else _pair(stride, "stride")
-    out_hw = _unpool_size(x.shape[2:], k, s, _pair(padding, "padding"), output_size)
+    k = _pair(kernel_size, "max_unpool2d: kernel_size")
+    s = k if stride is None else _pair(stride, "max_unpool2d: stride")
+    out_hw = _unpool_size(x.shape[2:], k, s, _pair(padding, "max_unpool2d: padding"), output_size)
     idx_shape = x.shape[1:] if unb else x.shape
     idx = _indices_array(indices, idx_shape).reshape(x.shape)
     return _finish(MaxUnpool2dFn.apply(x, idx, out_hw), unb, False, "max_unpool2d", input)
@@ -505,9 +507,11 @@ def max_unpool1d(
 ) -> Tensor:
     """``max_unpool2d`` along the last axis of (N, C, L) or (C, L)."""
     x, unb = _as_input(input, (2, 3), "max_unpool1d")
-    k = _single(kernel_size, "kernel_size")
-    s = k if stride is None else _single(stride, "stride")
-    (out_l,) = _unpool_size(x.shape[2:], (k,), (s,), (_single(padding, "padding"),), output_size)
+    k = _single(kernel_size, "max_unpool1d: kernel_size")
+    s = k if stride is None else _single(stride, "max_unpool1d: stride")
+    (out_l,) = _unpool_size(
+        x.shape[2:], (k,), (s,), (_single(padding, "max_unpool1d: padding"),), output_size
+    )
     idx_shape = x.shape[1:] if unb else x.shape
     idx = _indices_array(indices, idx_shape).reshape(x.shape)[:, :, None, :]
     y = MaxUnpool2dFn.apply(x.unsqueeze(2), np.ascontiguousarray(idx), (1, out_l))
@@ -522,7 +526,7 @@ def gaussian_window(kernel_size: IntPair, sigma: Union[None, float, Sequence[flo
     exp(-((a - cH)^2 / (2 sH^2) + (b - cW)^2 / (2 sW^2))), c = (k - 1) / 2 the window
     centre, summing to 1.  Default sigma per axis: 0.3 ((k - 1) / 2 - 1) + 0.8
     (the usual rule tying the spread to the window size)."""
-    kh, kw = _pair(kernel_size, "kernel_size")
+    kh, kw = _pair(kernel_size, "gaussian_window: kernel_size")
     if kh < 1 or kw < 1:
         raise ValueError(f"kernel_size: expected >= 1, got {kernel_size!r}")
     if sigma is None:
@@ -598,9 +602,9 @@ def weighted_avg_pool2d(
     sigma)``: a Gaussian of the distance from the window centre, summing to 1.
     ``stride`` defaults to ``kernel_size``; padding at most half the window."""
     x, unb = _as_input(input, (3, 4), "weighted_avg_pool2d")
-    kh, kw = _pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
-    ph, pw = _pair(padding, "padding")
+    kh, kw = _pair(kernel_size, "weighted_avg_pool2d: kernel_size")
+    sh, sw = (kh, kw) if stride is None else _pair(stride, "weighted_avg_pool2d: stride")
+    ph, pw = _pair(padding, "weighted_avg_pool2d: padding")
     if min(kh, kw) < 1 or min(sh, sw) < 1:
         raise ValueError(f"kernel_size/stride: expected >= 1, got {(kh, kw)} / {(sh, sw)}")
     if not (0 <= ph <= kh // 2 and 0 <= pw <= kw // 2):
