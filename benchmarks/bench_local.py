@@ -189,6 +189,12 @@ def weight_size_scaling() -> None:
         rows.append(row)
     print(f"locally_connected2d kernels, N={N}, {C_IN} -> {C_OUT}, {K}x{K}, s1 p1, 1 thread:")
     print_table(rows, list(rows[0]))
+    # The machine's multiply-add peak as a large GEMM reaches it: the ceiling for any
+    # ratio against the BLAS-backed NumPy reference.
+    a = rng.standard_normal((2048, 2048)).astype(np.float32)
+    for nt in thread_counts():
+        t = median_times({"gemm": lambda nt=nt: mg._C.conv.gemm(a, a, num_threads=nt)}, repeat=5)
+        print(f"minigrad sgemm 2048^3, {nt} thread(s): {2 * 2048**3 / t['gemm'] / 1e9:.0f} GF/s")
 
 
 def main() -> None:
