@@ -80,6 +80,23 @@ def _check_float(fn: str, name: str, t: Tensor) -> None:
         raise TypeError(f"{fn}: {name} must be float32 or float64, got {t.dtype}")
 
 
+def _check_operands(fn: str, x: Tensor, w: Tensor, w_layout: str, groups: object) -> None:
+    """A batched 4-d input, a 4-d weight (``w_layout`` names its axes) of the input's
+    dtype, and a positive int ``groups``: what conv2d and conv_transpose2d both need."""
+    if x.ndim != 4:
+        raise ValueError(
+            f"{fn}: input must be 4-d (N, C_in, H, W) or 3-d (C_in, H, W), got shape {x.shape}"
+        )
+    if w.ndim != 4:
+        raise ValueError(f"{fn}: weight must be 4-d {w_layout}, got shape {w.shape}")
+    if w.dtype != x.dtype:
+        raise TypeError(
+            f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}; they must match"
+        )
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+
+
 def _bias_kind(fn: str, bias: Tensor | None, c_out: int, out_spatial: tuple, dtype) -> str:
     """'none', 'channel' (one per output channel) or 'location' (one per output unit)."""
     if bias is None:
@@ -174,22 +191,9 @@ def conv2d(
     _check_float(fn, "input", x)
     if x.ndim == 3 and fn == "conv2d":  # one image (C_in, H, W), as PyTorch allows
         return conv2d(x.unsqueeze(0), w, bias, stride, padding, dilation, groups).squeeze(0)
-    if x.ndim != 4:
-        raise ValueError(
-            f"{fn}: input must be 4-d (N, C_in, H, W) or 3-d (C_in, H, W), got shape {x.shape}"
-        )
-    if w.ndim != 4:
-        raise ValueError(
-            f"{fn}: weight must be 4-d (C_out, C_in/groups, kH, kW), got shape {w.shape}"
-        )
-    if w.dtype != x.dtype:
-        raise TypeError(
-            f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}; they must match"
-        )
+    _check_operands(fn, x, w, "(C_out, C_in/groups, kH, kW)", groups)
     s = int_tuple(stride, 2, f"{fn}: stride", 1)
     d = int_tuple(dilation, 2, f"{fn}: dilation", 1)
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     pad = _conv_padding(fn, padding, w.shape[2:], s, d)
     out_hw = _conv_out_size(fn, x.shape[2:], w.shape[2:], s, pad, d)
     b = None if bias is None else _tensor(bias)
@@ -364,20 +368,7 @@ def conv_transpose2d(
         return conv_transpose2d(
             x.unsqueeze(0), w, bias, stride, padding, output_padding, groups, dilation, output_size
         ).squeeze(0)
-    if x.ndim != 4:
-        raise ValueError(
-            f"{fn}: input must be 4-d (N, C_in, H, W) or 3-d (C_in, H, W), got shape {x.shape}"
-        )
-    if w.ndim != 4:
-        raise ValueError(
-            f"{fn}: weight must be 4-d (C_in, C_out/groups, kH, kW), got shape {w.shape}"
-        )
-    if w.dtype != x.dtype:
-        raise TypeError(
-            f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}; they must match"
-        )
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    _check_operands(fn, x, w, "(C_in, C_out/groups, kH, kW)", groups)
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"{fn}: weight.shape[0] must equal the input channels ({x.shape[1]}), "
