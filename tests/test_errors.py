@@ -233,6 +233,8 @@ def test_option_errors():
         (np.int64(2), 1, None, (2,)),
         ([1, 2], 2, 1, (1, 2)),
         ((0, 4, 5), 3, 0, (0, 4, 5)),
+        (np.array([2, 3]), 2, 1, (2, 3)),
+        (range(1, 3), 2, None, (1, 2)),
     ],
 )
 def test_int_tuple_accepts_ints_and_sequences(value, n, minimum, expected):
@@ -247,6 +249,8 @@ def test_int_tuple_accepts_ints_and_sequences(value, n, minimum, expected):
     [
         (1.5, 2, None, TypeError, r"op: arg must be an int or a pair of ints, got 1.5"),
         ((1, 2.0), 2, None, TypeError, r"op: arg must be an int or a pair of ints"),
+        (np.array([1.0, 2.0]), 2, None, TypeError, r"op: arg must be an int or a pair of ints"),
+        (np.ones((2, 2), int), 2, None, TypeError, r"op: arg must be an int or a pair of ints"),
         (True, 1, None, TypeError, r"op: arg must be an int or a 1-tuple of ints"),
         ("3", 2, None, TypeError, r"got '3'"),
         ((1, 2, 3), 2, None, ValueError, r"got \(1, 2, 3\) \(3 entries\)"),

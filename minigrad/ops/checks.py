@@ -19,7 +19,7 @@ _enabled = True
 
 
 def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> tuple[int, ...]:
-    """``value`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints.
+    """``value`` (an int, or a tuple/list/range/1-d array of ``n`` ints) as a tuple of ints.
 
     ``what`` heads the error ("conv2d: stride").  Floats are refused rather than
     truncated (int(1.5) would quietly be 1); a wrong count is a ValueError, as is
@@ -30,7 +30,9 @@ def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> t
     )
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         vals: tuple = (value,) * n
-    elif isinstance(value, (tuple, list)):
+    elif isinstance(value, (tuple, list, range)) or (
+        isinstance(value, np.ndarray) and value.ndim == 1
+    ):  # any sequence of ints, as conv's parser took before this one replaced it
         vals = tuple(value)
         if len(vals) != n:
             raise ValueError(f"{what} must be {form}, got {value!r} ({len(vals)} entries)")
