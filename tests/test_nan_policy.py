@@ -127,3 +127,24 @@ def test_pooling_refuses_only_nan_that_reaches_a_window():
     x[0, 0, 3, 1] = np.nan
     with pytest.raises(ValueError, match=r"input contains NaN \(first at index \(0, 0, 3, 1\)\)"):
         F.max_pool2d(mg.tensor(x), 2)
+
+
+@pytest.mark.parametrize(
+    "op,x_shape,w_shape",
+    [
+        (F.conv2d, (2, 5, 5), (3, 2, 3, 3)),
+        (F.conv1d, (2, 7), (3, 2, 3)),
+        (F.conv_transpose2d, (2, 5, 5), (2, 3, 3, 3)),
+        (F.conv_transpose1d, (2, 7), (2, 3, 3)),
+        (F.locally_connected2d, (2, 5, 5), (3, 3, 3, 2, 3, 3)),
+        (F.tiled_conv1d, (2, 7), (3, 2, 2, 3)),
+    ],
+)
+def test_nan_in_an_unbatched_input_is_named_by_the_callers_index(op, x_shape, w_shape):
+    # The op adds a batch axis internally; the index must still read as the caller's.
+    x = np.zeros(x_shape, np.float32)
+    bad = (1, 2, 3)[: len(x_shape)]
+    x[bad] = np.nan
+    w = np.ones(w_shape, np.float32)
+    with pytest.raises(ValueError, match=r"input contains NaN \(first at index \(1, 2(, 3)?\)\)"):
+        op(x, w)

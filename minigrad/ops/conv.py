@@ -189,8 +189,10 @@ def conv2d(
     fn = _fn  # conv1d reports errors under its own name
     x, w = _tensor(input), _tensor(weight)
     _check_float(fn, "input", x)
-    if x.ndim == 3 and fn == "conv2d":  # one image (C_in, H, W), as PyTorch allows
-        return conv2d(x.unsqueeze(0), w, bias, stride, padding, dilation, groups).squeeze(0)
+    x_in = x  # the caller's array: a NaN's index is reported in its shape
+    unbatched = x.ndim == 3 and fn == "conv2d"  # one image (C_in, H, W), as PyTorch allows
+    if unbatched:
+        x = x.unsqueeze(0)
     _check_operands(fn, x, w, "(C_out, C_in/groups, kH, kW)", groups)
     s = int_tuple(stride, 2, f"{fn}: stride", 1)
     d = int_tuple(dilation, 2, f"{fn}: dilation", 1)
@@ -199,8 +201,9 @@ def conv2d(
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[0], out_hw, x.dtype)
     if fn == "conv2d":  # conv1d checks its own 3-d arrays, so indices read as the user's
-        reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
-    return Conv2dFn.apply(x, w, b, s, pad, d, int(groups), kind)
+        reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
+    y = Conv2dFn.apply(x, w, b, s, pad, d, int(groups), kind)
+    return y.squeeze(0) if unbatched else y
 
 
 def _conv_out_size(fn, in_hw, k_hw, stride, pad, dilation) -> tuple[int, int]:
@@ -233,8 +236,9 @@ def conv1d(
     """
     fn = "conv1d"
     x, w = _tensor(input), _tensor(weight)
-    if x.ndim == 2:  # one signal (C_in, L)
-        return conv1d(x.unsqueeze(0), w, bias, stride, padding, dilation, groups).squeeze(0)
+    x_in, unbatched = x, x.ndim == 2  # one signal (C_in, L)
+    if unbatched:
+        x = x.unsqueeze(0)
     if x.ndim != 3:
         raise ValueError(
             f"{fn}: input must be 3-d (N, C_in, L) or 2-d (C_in, L), got shape {x.shape}"
@@ -244,11 +248,11 @@ def conv1d(
     s, d = int_tuple(stride, 1, f"{fn}: stride")[0], int_tuple(dilation, 1, f"{fn}: dilation")[0]
     pad = padding if isinstance(padding, str) else (0, int_tuple(padding, 1, f"{fn}: padding")[0])
     b = None if bias is None else _tensor(bias)
-    reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
+    reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
     if b is not None and b.ndim == 2:  # per-location bias (C_out, L_out) -> (C_out, 1, L_out)
         b = b.reshape(b.shape[0], 1, b.shape[1])
     y = conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, s), pad, (1, d), groups, _fn=fn)
-    return y.squeeze(2)
+    return y.squeeze(2).squeeze(0) if unbatched else y.squeeze(2)
 
 
 # ----------------------------------------------------------------------- transpose
@@ -364,10 +368,10 @@ def conv_transpose2d(
     fn = _fn  # conv_transpose1d reports errors under its own name
     x, w = _tensor(input), _tensor(weight)
     _check_float(fn, "input", x)
-    if x.ndim == 3 and fn == "conv_transpose2d":  # one image (C_in, H, W)
-        return conv_transpose2d(
-            x.unsqueeze(0), w, bias, stride, padding, output_padding, groups, dilation, output_size
-        ).squeeze(0)
+    x_in = x  # the caller's array: a NaN's index is reported in its shape
+    unbatched = x.ndim == 3 and fn == "conv_transpose2d"  # one image (C_in, H, W)
+    if unbatched:
+        x = x.unsqueeze(0)
     _check_operands(fn, x, w, "(C_in, C_out/groups, kH, kW)", groups)
     if x.shape[1] != w.shape[0]:
         raise ValueError(
@@ -404,8 +408,9 @@ def conv_transpose2d(
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[1] * groups, out_hw, x.dtype)
     if fn == "conv_transpose2d":  # conv_transpose1d checks its own 3-d arrays
-        reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
-    return ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, reach_hw, kind)
+        reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
+    y = ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, reach_hw, kind)
+    return y.squeeze(0) if unbatched else y
 
 
 def conv_transpose1d(
@@ -425,10 +430,9 @@ def conv_transpose1d(
     (C_out, L_out)."""
     fn = "conv_transpose1d"
     x, w = _tensor(input), _tensor(weight)
-    if x.ndim == 2:  # one signal (C_in, L)
-        return conv_transpose1d(
-            x.unsqueeze(0), w, bias, stride, padding, output_padding, groups, dilation, output_size
-        ).squeeze(0)
+    x_in, unbatched = x, x.ndim == 2  # one signal (C_in, L)
+    if unbatched:
+        x = x.unsqueeze(0)
     if x.ndim != 3:
         raise ValueError(
             f"{fn}: input must be 3-d (N, C_in, L) or 2-d (C_in, L), got shape {x.shape}"
@@ -446,7 +450,7 @@ def conv_transpose1d(
             )
         size = (1, size[-1])
     b = None if bias is None else _tensor(bias)
-    reject_nan(fn, input=x.data, weight=w.data, bias=None if b is None else b.data)
+    reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
     if b is not None and b.ndim == 2:
         b = b.reshape(b.shape[0], 1, b.shape[1])
     y = conv_transpose2d(
@@ -461,4 +465,4 @@ def conv_transpose1d(
         size,
         _fn=fn,
     )
-    return y.squeeze(2)
+    return y.squeeze(2).squeeze(0) if unbatched else y.squeeze(2)

@@ -147,9 +147,10 @@ def _apply(
     weight = as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     w_ndim, b_ndim = (6, 3) if ndim == 2 else (4, 2)
-    if x.ndim == ndim + 1:  # one unbatched example, as PyTorch's conv layers allow
-        y = _apply(name, x.unsqueeze(0), weight, bias, stride, padding, tiled, ndim)
-        return y.squeeze(0)
+    x_in = x  # the caller's array: a NaN's index is reported in its shape
+    unbatched = x.ndim == ndim + 1  # one example, as PyTorch's conv layers allow
+    if unbatched:
+        x = x.unsqueeze(0)
     if x.ndim != ndim + 2:
         raise ValueError(
             f"{name}: input must have {ndim + 2} dimensions (or {ndim + 1} for one unbatched "
@@ -176,8 +177,9 @@ def _apply(
     pad2 = _resolve_padding(padding, stride2, kernel, name)
     if ndim == 1:
         pad2 = (0, pad2[1])
-    reject_nan(name, input=x.data, weight=weight.data, bias=None if bias is None else bias.data)
-    return _LocalConvFn.apply(x, weight, bias, stride=stride2, padding=pad2, tiled=tiled, name=name)
+    reject_nan(name, input=x_in.data, weight=weight.data, bias=None if bias is None else bias.data)
+    y = _LocalConvFn.apply(x, weight, bias, stride=stride2, padding=pad2, tiled=tiled, name=name)
+    return y.squeeze(0) if unbatched else y
 
 
 # ----------------------------------------------------------------------------- public ops
