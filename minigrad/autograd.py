@@ -123,7 +123,7 @@ _new_object = object.__new__
 def unwrap(x: Any) -> Any:
     """The array inside a Tensor; anything else unchanged.  (Not ``getattr(x,
     "data", x)``: an ndarray's own ``.data`` is a memoryview.)"""
-    return x.data if isinstance(x, _Tensor) else x
+    return x._data if isinstance(x, _Tensor) else x
 
 
 class Context:
@@ -185,7 +185,7 @@ class Function:
         record = False
         for a in args:
             if isinstance(a, Tensor):
-                arrays.append(a.data)
+                arrays.append(a._data)
                 if a._requires_grad:
                     record = True
                     needs.append(True)
@@ -205,7 +205,7 @@ class Function:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = _new_object(Tensor)
-        result.data = out
+        result._data = out
         result.grad = None
         result._retains_grad = False
         # Integer or boolean results (casts, comparisons) carry no gradient.
@@ -243,7 +243,7 @@ def _fit_grad(gi: Any, t: Tensor, ctx: Context) -> np.ndarray:
     """Bring an input's gradient to the input's shape (summing broadcast axes)
     and dtype, or say which backward returned a gradient that cannot be its."""
     gi = np.asarray(gi)
-    shape = t.data.shape
+    shape = t._data.shape
     if gi.shape != shape:
         try:
             joint = np.broadcast_shapes(gi.shape, shape)
@@ -259,8 +259,8 @@ def _fit_grad(gi: Any, t: Tensor, ctx: Context) -> np.ndarray:
                 f"an input of shape {shape} (expected that shape, or one that "
                 f"broadcasts with it)"
             )
-    if gi.dtype != t.data.dtype:
-        gi = gi.astype(t.data.dtype)
+    if gi.dtype != t._data.dtype:
+        gi = gi.astype(t._data.dtype)
     return gi
 
 
@@ -319,7 +319,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
             for t, gi, needed in zip(inputs, grads, ctx.needs_input_grad):
                 if not needed or gi is None:
                     continue
-                data = t.data
+                data = t._data
                 if type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
                     gi = _fit_grad(gi, t, ctx)
                 tctx = t._ctx
@@ -383,7 +383,7 @@ def gradcheck(
     ins = []
     for a in inputs:
         if isinstance(a, Tensor) and np.issubdtype(a.dtype, np.floating):
-            t = Tensor(a.data.astype(np.float64, copy=True), requires_grad=a.requires_grad)
+            t = Tensor(a._data.astype(np.float64, copy=True), requires_grad=a.requires_grad)
             ins.append(t)
         else:
             ins.append(a)
@@ -400,7 +400,7 @@ def gradcheck(
 
     def objective() -> float:
         with no_grad():
-            return float(np.sum(np.asarray(fn(*ins).data, dtype=np.float64) * weights))
+            return float(np.sum(np.asarray(fn(*ins)._data, dtype=np.float64) * weights))
 
     for i in targets:
         ins[i].grad = None
@@ -410,10 +410,10 @@ def gradcheck(
     for i in targets:
         x = ins[i]
         analytic = (
-            np.zeros(x.shape) if x.grad is None else np.asarray(x.grad.data, dtype=np.float64)
+            np.zeros(x.shape) if x.grad is None else np.asarray(x.grad._data, dtype=np.float64)
         )
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: edits below change x in place
+        flat = x._data.reshape(-1)  # a view: edits below change x in place
         for k in range(flat.size):
             orig = flat[k]
             flat[k] = orig + eps

@@ -76,7 +76,7 @@ def _encode(obj: Any, arrays: dict, path: str) -> dict:
     if isinstance(obj, str):
         return {"t": "str", "v": obj}
     if isinstance(obj, Tensor):
-        node = _store(obj.data, arrays, "tensor")
+        node = _store(obj._data, arrays, "tensor")
         node["requires_grad"] = bool(obj.requires_grad)
         node["param"] = type(obj).__name__ == "Parameter"
         return node

@@ -49,13 +49,13 @@ class Tensor:
 
     # ``_requires_grad`` is read by the engine directly (``requires_grad`` is a
     # property whose setter checks the dtype, like ``requires_grad_``).
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
     # NumPy must hand ``ndarray <op> Tensor`` to our reflected operators.
     __array_ufunc__ = None
     __array_priority__ = 1000
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = _to_array(data, dtype)
+        self._data = _to_array(data, dtype)
         self.grad: Tensor | None = None
         self._ctx: autograd.Context | None = None
         self._retains_grad = False
@@ -67,7 +67,7 @@ class Tensor:
     def _wrap(cls, array: Any) -> Tensor:
         """Fast path for op results: no dtype conversion, no checks."""
         t = cls.__new__(cls)
-        t.data = array if type(array) is np.ndarray else np.asarray(array)
+        t._data = array if type(array) is np.ndarray else np.asarray(array)
         t.grad = None
         t._ctx = None
         t._retains_grad = False
@@ -76,26 +76,39 @@ class Tensor:
 
     # ------------------------------------------------------------------ basics
     @property
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: the same values as a Tensor outside the graph, sharing
+        this tensor's array (``p.data -= lr * p.grad`` and ``p.data.copy_(w)`` change
+        ``p``).  ``t.numpy()`` gives the NumPy array itself."""
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        # ``t.data = other`` rebinds t to other's values (as in PyTorch); it is also what
+        # Python runs for ``t.data -= x`` when the in-place operator returned a new Tensor.
+        self._data = value._data if isinstance(value, Tensor) else _to_array(value)
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> _Size:
-        return _Size(self.data.shape)
+        return _Size(self._data.shape)
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def is_leaf(self) -> bool:
@@ -106,37 +119,37 @@ class Tensor:
         return self._ctx
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is not None and dtype != self.data.dtype:
+        if dtype is not None and dtype != self._data.dtype:
             if copy is False:  # NumPy 2's protocol: copy=False means never copy
                 raise ValueError(
-                    f"a tensor of dtype {self.data.dtype} cannot be viewed as {np.dtype(dtype)} "
+                    f"a tensor of dtype {self._data.dtype} cannot be viewed as {np.dtype(dtype)} "
                     f"without a copy, and copy=False was given"
                 )
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared memory, as in PyTorch)."""
-        return self.data
+        return self._data
 
     def item(self) -> Union[float, int, bool]:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"scalar, this one has shape {self.shape}"
             )
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -145,30 +158,30 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
-        return bool(self.data.reshape(()))
+        return bool(self._data.reshape(()))
 
     __hash__ = object.__hash__
 
     def __format__(self, spec: str) -> str:
-        if self.data.size == 1 and spec:  # f"{loss:.4f}" on a one-element tensor
+        if self._data.size == 1 and spec:  # f"{loss:.4f}" on a one-element tensor
             return format(self.item(), spec)
         return format(repr(self), spec)
 
     def __index__(self) -> int:
-        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+        if self._data.size != 1 or self._data.dtype.kind not in "iub":
             raise TypeError(
                 f"only integer tensors with one element can be used as an index, "
-                f"this one has dtype {self.data.dtype} and shape {self.shape}"
+                f"this one has dtype {self._data.dtype} and shape {self.shape}"
             )
-        return int(self.data.reshape(()))
+        return int(self._data.reshape(()))
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self.data.dtype not in (np.float32, np.int64, np.bool_):
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self._data.dtype}")
         if self._ctx is not None:
             extras.append(f"grad_fn=<{self._ctx.fn.__name__}Backward>")
         elif self.requires_grad:
@@ -186,10 +199,10 @@ class Tensor:
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+        if requires_grad and not np.issubdtype(self._data.dtype, np.floating):
             raise TypeError(
                 f"requires_grad: only floating-point tensors can require gradients, "
-                f"this one has dtype {self.data.dtype} (convert with .float() or .double())"
+                f"this one has dtype {self._data.dtype} (convert with .float() or .double())"
             )
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach() instead")
@@ -202,20 +215,20 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     def _accumulate_grad(self, g: np.ndarray, fresh: bool = False) -> None:
         grad = self.grad
         if grad is None:
-            if fresh and g.flags.c_contiguous and g.flags.writeable and g.dtype == self.data.dtype:
+            if fresh and g.flags.c_contiguous and g.flags.writeable and g.dtype == self._data.dtype:
                 self.grad = Tensor._wrap(g)  # nobody else holds it (Function.fresh_grads)
                 return
             # A copy: g may be a broadcast view or shared with another input.
-            self.grad = Tensor._wrap(np.array(g, dtype=self.data.dtype, order="C", copy=True))
+            self.grad = Tensor._wrap(np.array(g, dtype=self._data.dtype, order="C", copy=True))
         elif isinstance(grad, Tensor):
-            grad.data = grad.data + g
+            grad._data = grad._data + g
         else:  # the user assigned an array to .grad
-            self.grad = Tensor._wrap(np.asarray(grad, dtype=self.data.dtype) + g)
+            self.grad = Tensor._wrap(np.asarray(grad, dtype=self._data.dtype) + g)
 
     def backward(self, gradient: ArrayLike | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
@@ -229,14 +242,14 @@ class Tensor:
                 "(did you compute it under no_grad(), or from inputs without requires_grad=True?)"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be implicitly created only for scalar outputs; "
                     f"this output has shape {self.shape}, so pass gradient= of that shape"
                 )
             g = np.ones(self.shape, dtype=self.dtype)
         else:
-            g = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
+            g = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient)
             if g.shape != self.shape:
                 raise ValueError(
                     f"backward: gradient has shape {g.shape}, expected the output's shape "
@@ -264,7 +277,7 @@ class Tensor:
         return self.astype(dtype)
 
     def long(self) -> Tensor:
-        return Tensor(self.data.astype(np.int64))
+        return Tensor(self._data.astype(np.int64))
 
     def clone(self) -> Tensor:
         from minigrad.ops.elementwise import Cast
@@ -284,23 +297,23 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         self._check_in_place("zero_")
-        self.data[...] = 0
+        self._data[...] = 0
         return self
 
     def fill_(self, value: float) -> Tensor:
         self._check_in_place("fill_")
-        self.data[...] = value
+        self._data[...] = value
         return self
 
     def copy_(self, src: ArrayLike) -> Tensor:
         self._check_in_place("copy_")
-        self.data[...] = src.data if isinstance(src, Tensor) else np.asarray(src)
+        self._data[...] = src._data if isinstance(src, Tensor) else np.asarray(src)
         return self
 
     def __setitem__(self, index, value) -> None:
         """``t[index] = value``: writes into ``data`` (same rule as the methods above)."""
         self._check_in_place("assignment t[index] = value")
-        self.data[_sh._plain_index(index)] = value.data if isinstance(value, Tensor) else value
+        self._data[_sh._plain_index(index)] = value._data if isinstance(value, Tensor) else value
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -350,22 +363,22 @@ class Tensor:
 
     # comparisons: not differentiable, give boolean tensors
     def __lt__(self, other):
-        return Tensor._wrap(self.data < _raw(other))
+        return Tensor._wrap(self._data < _raw(other))
 
     def __le__(self, other):
-        return Tensor._wrap(self.data <= _raw(other))
+        return Tensor._wrap(self._data <= _raw(other))
 
     def __gt__(self, other):
-        return Tensor._wrap(self.data > _raw(other))
+        return Tensor._wrap(self._data > _raw(other))
 
     def __ge__(self, other):
-        return Tensor._wrap(self.data >= _raw(other))
+        return Tensor._wrap(self._data >= _raw(other))
 
     def __eq__(self, other):  # type: ignore[override]
-        return Tensor._wrap(self.data == _raw(other))
+        return Tensor._wrap(self._data == _raw(other))
 
     def __ne__(self, other):  # type: ignore[override]
-        return Tensor._wrap(self.data != _raw(other))
+        return Tensor._wrap(self._data != _raw(other))
 
     # ------------------------------------------------------------------ methods
     def add(self, other):
@@ -482,10 +495,10 @@ class Tensor:
         return _red.amin(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        return Tensor._wrap(np.argmax(self._data, axis=dim, keepdims=keepdim))
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.argmin(self.data, axis=dim, keepdims=keepdim))
+        return Tensor._wrap(np.argmin(self._data, axis=dim, keepdims=keepdim))
 
     def reshape(self, *shape):
         return _sh.reshape(self, *shape)
@@ -528,13 +541,13 @@ class Tensor:
 
 
 def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Python numbers and lists: float32 for floats; arrays keep their dtype."""
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._data
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
@@ -559,8 +572,8 @@ def as_tensor(x: ArrayLike, dtype: Any = None) -> Tensor:
 def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """A new leaf Tensor holding a copy of ``data``."""
     t = Tensor(data, dtype=dtype)
-    if isinstance(data, (Tensor, np.ndarray)) and t.data is _raw(data):
-        t.data = t.data.copy()
+    if isinstance(data, (Tensor, np.ndarray)) and t._data is _raw(data):
+        t._data = t._data.copy()
     if requires_grad:
         t.requires_grad_(True)
     return t

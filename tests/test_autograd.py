@@ -198,7 +198,7 @@ def test_leaf_gradient_is_copied_unless_backward_promises_fresh_arrays():
         x = f64([1.0, 2.0])
         cls.apply(x).backward(np.ones(2))
         (returned,) = Handout.kept
-        assert (x.grad.data is returned) is adopted
+        assert (x.grad.numpy() is returned) is adopted
         np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
         # accumulating a second time never writes into the adopted array
         cls.apply(x).backward(np.ones(2))
@@ -221,7 +221,7 @@ def test_fresh_gradient_of_another_dtype_or_layout_is_still_copied():
             return np.asfortranarray(g.astype(np.float64))
 
     Cast64.apply(x).backward(np.ones((2, 3), np.float32))
-    assert x.grad.dtype == np.float32 and x.grad.data.flags.c_contiguous
+    assert x.grad.dtype == np.float32 and x.grad.numpy().flags.c_contiguous
 
 
 def test_kernel_weight_gradient_is_handed_over_not_copied():
@@ -240,7 +240,7 @@ def test_kernel_weight_gradient_is_handed_over_not_copied():
 
     ctx.fn = type("Spy", (ctx.fn,), {"backward": staticmethod(spy)})
     y.sum().backward()
-    assert w.grad.data is returned[1] and x.grad.data is returned[0]
+    assert w.grad.numpy() is returned[1] and x.grad.numpy() is returned[0]
     np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 1, 3, 3), 4.0))
 
 
@@ -668,7 +668,7 @@ def test_fresh_grads_functions_return_arrays_nobody_else_holds(name):
     y = _fresh_cases()[name]()
     ctx = y.grad_fn
     assert ctx.fn.fresh_grads, f"{name}: {ctx.fn.__name__} is not marked fresh_grads"
-    held = [t.data for t in ctx.inputs if isinstance(t, mg.Tensor)]
+    held = [t.numpy() for t in ctx.inputs if isinstance(t, mg.Tensor)]
     held += [a for a in (ctx.saved_tensors or ()) if isinstance(a, np.ndarray)]
     held += [a for a in vars(ctx).values() if isinstance(a, np.ndarray)]
     g = np.random.default_rng(0).standard_normal(y.shape)

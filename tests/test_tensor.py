@@ -127,12 +127,12 @@ def test_properties():
 
 def test_numpy_shares_memory_and_array_protocol():
     t = mg.tensor(np.arange(4.0))
-    assert np.shares_memory(t.numpy(), t.data)
+    assert np.shares_memory(t.numpy(), t.numpy())
     a = np.asarray(t)
-    assert a.dtype == np.float64 and np.shares_memory(a, t.data)
+    assert a.dtype == np.float64 and np.shares_memory(a, t.numpy())
     assert np.asarray(t, dtype=np.float32).dtype == np.float32
-    assert np.array(t, copy=True) is not t.data
-    assert np.shares_memory(np.asarray(t, copy=False), t.data)
+    assert np.array(t, copy=True) is not t.numpy()
+    assert np.shares_memory(np.asarray(t, copy=False), t.numpy())
     with pytest.raises(ValueError, match="without a copy"):  # NumPy 2: copy=False never copies
         np.asarray(t, dtype=np.float32, copy=False)
     np.testing.assert_array_equal(np.sin(np.asarray(t)), np.sin(np.arange(4.0)))

@@ -81,7 +81,7 @@ def _fans(t: Tensor) -> tuple[int, int]:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data[...] = values.astype(t.dtype, copy=False)
+    t._data[...] = values.astype(t.dtype, copy=False)
     return t
 
 
@@ -96,7 +96,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
-    t.data[...] = val
+    t._data[...] = val
     return t
 
 

@@ -29,14 +29,14 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
-        return "Parameter containing:\n" + Tensor.__repr__(Tensor._wrap(self.data))
+        return "Parameter containing:\n" + Tensor.__repr__(Tensor._wrap(self._data))
 
     def __reduce_ex__(self, protocol: int):  # pragma: no cover - pickling is not our format
-        return (Parameter, (self.data, self.requires_grad))
+        return (Parameter, (self._data, self.requires_grad))
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -202,7 +202,7 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """The number of scalars in the (deduplicated) parameters."""
-        return sum(p.data.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p._data.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call ``fn`` on every submodule (children first) and on self."""
@@ -238,7 +238,7 @@ class Module:
         dtype = np.dtype(dtype)
         for p in self.parameters():
             if np.issubdtype(p.dtype, np.floating):
-                p.data = p.data.astype(dtype)
+                p._data = p._data.astype(dtype)
                 p.grad = None
         for m in self.modules():
             for k, b in m._buffers.items():
@@ -274,7 +274,7 @@ class Module:
         out: OrderedDict = OrderedDict()
         for name, (reg, key) in self._state_entries().items():
             v = reg[key]
-            out[name] = np.array(v.data if isinstance(v, Tensor) else v, copy=True)
+            out[name] = np.array(v._data if isinstance(v, Tensor) else v, copy=True)
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
@@ -303,9 +303,9 @@ class Module:
             if name not in given:
                 continue
             v = given[name]
-            arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+            arr = np.asarray(v._data if isinstance(v, Tensor) else v)
             cur = reg[key]
-            cur_arr = cur.data if isinstance(cur, Tensor) else cur
+            cur_arr = cur._data if isinstance(cur, Tensor) else cur
             if arr.shape != cur_arr.shape:
                 raise ValueError(
                     f"load_state_dict for {type(self).__name__}: {name!r} has shape "
@@ -353,8 +353,8 @@ def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
         if set_to_none or p.grad is None:
             p.grad = None
         else:
-            p.grad = Tensor._wrap(np.zeros_like(p.data))
+            p.grad = Tensor._wrap(np.zeros_like(p._data))
 
 
 def _as_array(value: Any) -> np.ndarray:
-    return np.asarray(value.data if isinstance(value, Tensor) else value)
+    return np.asarray(value._data if isinstance(value, Tensor) else value)

@@ -201,7 +201,7 @@ def conv2d(
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[0], out_hw, x.dtype)
     if fn == "conv2d":  # conv1d checks its own 3-d arrays, so indices read as the user's
-        reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
+        reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
     y = Conv2dFn.apply(x, w, b, s, pad, d, int(groups), kind)
     return y.squeeze(0) if unbatched else y
 
@@ -248,7 +248,7 @@ def conv1d(
     s, d = int_tuple(stride, 1, f"{fn}: stride")[0], int_tuple(dilation, 1, f"{fn}: dilation")[0]
     pad = padding if isinstance(padding, str) else (0, int_tuple(padding, 1, f"{fn}: padding")[0])
     b = None if bias is None else _tensor(bias)
-    reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
+    reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
     if b is not None and b.ndim == 2:  # per-location bias (C_out, L_out) -> (C_out, 1, L_out)
         b = b.reshape(b.shape[0], 1, b.shape[1])
     y = conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, s), pad, (1, d), groups, _fn=fn)
@@ -408,7 +408,7 @@ def conv_transpose2d(
     b = None if bias is None else _tensor(bias)
     kind = _bias_kind(fn, b, w.shape[1] * groups, out_hw, x.dtype)
     if fn == "conv_transpose2d":  # conv_transpose1d checks its own 3-d arrays
-        reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
+        reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
     y = ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, reach_hw, kind)
     return y.squeeze(0) if unbatched else y
 
@@ -450,7 +450,7 @@ def conv_transpose1d(
             )
         size = (1, size[-1])
     b = None if bias is None else _tensor(bias)
-    reject_nan(fn, input=x_in.data, weight=w.data, bias=None if b is None else b.data)
+    reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
     if b is not None and b.ndim == 2:
         b = b.reshape(b.shape[0], 1, b.shape[1])
     y = conv_transpose2d(

@@ -177,7 +177,9 @@ def _apply(
     pad2 = _resolve_padding(padding, stride2, kernel, name)
     if ndim == 1:
         pad2 = (0, pad2[1])
-    reject_nan(name, input=x_in.data, weight=weight.data, bias=None if bias is None else bias.data)
+    reject_nan(
+        name, input=x_in._data, weight=weight._data, bias=None if bias is None else bias._data
+    )
     y = _LocalConvFn.apply(x, weight, bias, stride=stride2, padding=pad2, tiled=tiled, name=name)
     return y.squeeze(0) if unbatched else y
 

@@ -80,7 +80,7 @@ def _const_array(x: Any, name: str, op: str) -> np.ndarray | None:
     """Weights are constants of the loss (as in PyTorch, no gradient flows to them)."""
     if x is None:
         return None
-    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    a = np.asarray(x._data if isinstance(x, Tensor) else x)
     if not np.issubdtype(a.dtype, np.number):
         raise TypeError(f"{op}: {name} must be numeric, got dtype {a.dtype}")
     return a
@@ -157,7 +157,7 @@ def _class_targets(
     if x.ndim < 1:
         raise ValueError(f"{op}: input must have a class dimension, got a scalar")
     C = x.shape[1] if x.ndim >= 2 else x.shape[0]
-    y = np.asarray(target.data if isinstance(target, Tensor) else target)
+    y = np.asarray(target._data if isinstance(target, Tensor) else target)
     if not np.issubdtype(y.dtype, np.integer):
         raise TypeError(
             f"{op}: target must hold integer class indices (or, for cross_entropy, class "
@@ -350,10 +350,10 @@ def binary_cross_entropy(
     _check_reduction(reduction, op)
     p, t = _float_tensor(input, "input", op), _float_tensor(target, "target", op)
     _same_shape(p, t, op)
-    if _outside_unit_interval(p.data):
+    if _outside_unit_interval(p._data):
         raise ValueError(
             f"{op}: input must hold probabilities in [0, 1] (e.g. a sigmoid's output), got "
-            f"values in [{np.nanmin(p.data):.4g}, {np.nanmax(p.data):.4g}]; for logits use "
+            f"values in [{np.nanmin(p._data):.4g}, {np.nanmax(p._data):.4g}]; for logits use "
             f"binary_cross_entropy_with_logits"
         )
     loss = BinaryCrossEntropy.apply(p, t)
@@ -499,14 +499,14 @@ def kl_sparsity(h: Any, rho: float) -> Tensor:
         raise ValueError(
             f"{op}: h must be a non-empty batch of activations (N, units...), got shape {h.shape}"
         )
-    a = h.data
+    a = h._data
     if _outside_unit_interval(a):
         raise ValueError(
             f"{op}: activations must lie in [0, 1] (use a sigmoid hidden layer), got values in "
             f"[{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]"
         )
     rho_hat = h.mean(0)
-    rh = rho_hat.data
+    rh = rho_hat._data
     if rh.min() <= 0 or rh.max() >= 1:
         raise ValueError(
             f"{op}: a unit's mean activation over the batch is "

@@ -92,7 +92,7 @@ def _finish(
     # NaN inside a window reaches; the input (and any other operand, such as learned
     # window weights) is searched only to name the culprit.
     named = {k: getattr(v, "data", v) for k, v in {"input": input, **operands}.items()}
-    reject_nan_through(op, y.data, **named)
+    reject_nan_through(op, y._data, **named)
     if squeeze_h:
         y = y.squeeze(-2)
     return y.squeeze(0) if unbatched else y
@@ -465,7 +465,7 @@ def _unpool_size(
 
 
 def _indices_array(indices: object, shape: tuple) -> np.ndarray:
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"indices: expected an integer array, got dtype {idx.dtype}")
     if idx.shape != shape:

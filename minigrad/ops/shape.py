@@ -171,7 +171,7 @@ def _plain_index(index: Any) -> Any:
 
     def conv(i):
         if isinstance(i, Tensor):
-            return i.data
+            return i._data
         if isinstance(i, list):
             # An empty list selects nothing; NumPy would read [] as a float array.
             return np.asarray(i) if i else np.zeros(0, dtype=np.intp)

@@ -75,17 +75,17 @@ class Adam(Optimizer):
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.data)
-                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    state["exp_avg"] = np.zeros_like(p._data)
+                    state["exp_avg_sq"] = np.zeros_like(p._data)
                     if amsgrad:
-                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                        state["max_exp_avg_sq"] = np.zeros_like(p._data)
                 state["step"] += 1
                 t = state["step"]
                 if wd != 0:
                     if self._decoupled:
-                        p.data *= 1 - lr * wd
+                        p._data *= 1 - lr * wd
                     else:
-                        g = g + wd * p.data
+                        g = g + wd * p._data
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 m *= b1
                 m += (1 - b1) * g
@@ -96,7 +96,7 @@ class Adam(Optimizer):
                     v = state["max_exp_avg_sq"]
                 step_size = lr / (1 - b1**t)
                 denom = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
-                p.data -= (step_size * m / denom).astype(p.dtype, copy=False)
+                p._data -= (step_size * m / denom).astype(p.dtype, copy=False)
 
 
 class AdamW(Adam):

@@ -3,7 +3,7 @@
 Each optimizer keeps ``param_groups``, a list of dicts holding a ``'params'``
 list and that group's options (lr, momentum, ...), and ``state``, a dict from
 Parameter to its buffers (momentum, Adam's moments).  ``step()`` updates
-``param.data`` in place, one whole array at a time; it never writes into
+``param``'s array in place, one whole array at a time; it never writes into
 ``param.grad``, which may be shared with other code.
 """
 
@@ -175,5 +175,5 @@ def _grad(p: Tensor, maximize: bool) -> np.ndarray | None:
     """The gradient array to use (never modified), or None when p has no gradient."""
     if p.grad is None:
         return None
-    g = p.grad.data
+    g = p.grad._data
     return -g if maximize else g

@@ -68,7 +68,7 @@ class SGD(Optimizer):
                 if g is None:
                     continue
                 if wd != 0:
-                    g = g + wd * p.data
+                    g = g + wd * p._data
                 if mu != 0:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
@@ -78,4 +78,4 @@ class SGD(Optimizer):
                         buf *= mu
                         buf += (1 - damp) * g
                     g = g + mu * buf if nesterov else buf
-                p.data -= (lr * g).astype(p.dtype, copy=False)
+                p._data -= (lr * g).astype(p.dtype, copy=False)
