@@ -14,7 +14,6 @@ import time
 import _common
 import numpy as np
 
-from minigrad import viz
 from minigrad.models import DeepAutoencoder, pca
 
 
@@ -50,12 +49,10 @@ def main(argv=None):
     pca_rec = (flat @ comps.T) @ comps
     pca_err = ((flat - pca_rec) ** 2).sum() / len(flat)
     out = history["out"]
-    scale = max(1, 56 // test_x.shape[-1])
-    viz.save_image_grid(
+    _common.save_image_grid(
         out / "pca_reconstructions.png",
         (pca_rec + mean)[:64].reshape(test_x[:64].shape),
-        ncol=8,
-        scale=scale,
+        f"PCA with {k} components: reconstructions",
     )
     d = flat.shape[1]
     print(
