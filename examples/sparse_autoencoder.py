@@ -13,7 +13,7 @@ from minigrad.models import SparseAutoencoder
 
 
 def main(argv=None):
-    p = _common.make_parser(__doc__, epochs=2, batch_size=64, lr=2e-3)
+    p = _common.make_parser(__doc__, resumable=True, epochs=2, batch_size=64, lr=2e-3)
     p.add_argument("--hidden", type=int, default=196)
     p.add_argument("--rho", type=float, default=0.05)
     p.add_argument("--beta", type=float, default=0.1)
