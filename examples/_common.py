@@ -214,8 +214,9 @@ def all_labels(dataset, n: int | None = None) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- progress
 
-#: Seconds between progress lines when the output is not a terminal (a log file, a pipe).
-LOG_EVERY = 5.0
+#: Seconds between progress lines when the output is not a terminal (a log file, a pipe);
+#: $MINIGRAD_PROGRESS_SECONDS overrides it.
+LOG_EVERY = float(os.environ.get("MINIGRAD_PROGRESS_SECONDS", "5"))
 
 
 class _LineWriter(io.TextIOBase):
@@ -575,12 +576,13 @@ def save_histogram(
     bins: int = 50,
     marks: Mapping[str, float] | None = None,
     log_y: bool = False,
+    range: tuple[float, float] | None = None,
 ):
-    """Histogram of ``values``; ``marks`` maps a label to an x drawn as a dashed vertical
-    line (a target, a mean). Legend outside the axes."""
+    """Histogram of ``values`` (over ``range``, default theirs); ``marks`` maps a label to
+    an x drawn as a dashed vertical line (a target, a mean). Legend outside the axes."""
     fig = Figure(figsize=(8, 4.2), dpi=100)
     ax = fig.add_subplot()
-    ax.hist(np.asarray(values, float).ravel(), bins=bins, color="C0", label="count")
+    ax.hist(np.asarray(values, float).ravel(), bins=bins, range=range, color="C0", label="count")
     for i, (label, x) in enumerate((marks or {}).items()):
         ax.axvline(x, linestyle="--", linewidth=1.5, color=f"C{i + 1}", label=label)
     if log_y:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -173,3 +176,222 @@ def test_checkpoint_round_trip_with_optimizer(tmp_path):
     assert other_opt.state_dict()["state"][0]["exp_avg"].shape == (2, 3)
     with pytest.raises(SystemExit, match="no checkpoint"):
         common.load_checkpoint(tmp_path / "missing.npz", other)
+
+
+# ----------------------------------------------------------------------------- the examples
+
+
+def _run(name, *flags, env=None, cwd=None):
+    """Run examples/<name>.py as a user would (stderr is a pipe, not a terminal)."""
+    full_env = {**os.environ, "MINIGRAD_PROGRESS_SECONDS": "0", **(env or {})}
+    full_env.pop("MINIGRAD_DATA", None)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *map(str, flags)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=600,
+    )
+    return proc
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, proc.stderr
+
+
+DEEP = ["--dataset", "digits", "--sizes", "32", "16", "4", "--batch-size", "50"]
+
+
+def test_deep_autoencoder_short_run_says_it_is_not_converged(tmp_path):
+    out, err = _ok(_run("deep_autoencoder", *DEEP, "--epochs", "1", "--out", tmp_path))
+    assert "NOT CONVERGED" in out and "1 fine-tuning epoch(s) is a short run" in out
+    assert "PCA with 4 components" in out and "RBM 4" not in out  # three RBMs for 64-32-16-4
+    assert "RBM 3 epoch 1: reconstruction error" in out
+    # progress of every phase shows as plain lines on a pipe: pre-training and fine-tuning
+    assert "RBM 1 (64-32 binary) epoch 1/1:" in err and "RBM 3 (16-4 linear)" in err
+    assert "fine-tuning epoch 1/1: 100%" in err and "\r" not in err
+    for f in (
+        "reconstructions.png",
+        "pca_reconstructions.png",
+        "test_error.png",
+        "loss.png",
+        "pretraining.png",
+        "filters.png",
+        "model.npz",
+        "checkpoint.npz",
+    ):
+        assert (tmp_path / f).is_file(), f
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["test_sq_err"]) == 1
+
+
+def test_deep_autoencoder_autoencoder_pretraining_shows_progress(tmp_path):
+    out, err = _ok(
+        _run(
+            "deep_autoencoder",
+            *DEEP,
+            "--pretrain",
+            "autoencoder",
+            "--epochs",
+            "1",
+            "--out",
+            tmp_path,
+        )
+    )
+    assert "autoencoder 1 (64-32), 1 epoch(s):" in err and "autoencoder 3 (16-4)" in err
+    assert "layer 3: loss" in out and "pre-training took" in out
+
+
+def _weights(path):
+    import minigrad as mg
+
+    return mg.load(str(path))
+
+
+@pytest.mark.parametrize("pretrain", ["rbm", "autoencoder"])
+def test_deep_autoencoder_resume_continues_where_it_stopped(tmp_path, pretrain):
+    flags = [*DEEP, "--pretrain", pretrain, "--pretrain-epochs", "2"]
+    _ok(_run("deep_autoencoder", *flags, "--epochs", "3", "--out", tmp_path / "straight"))
+    # stopped after one fine-tuning epoch, resumed for two more
+    _ok(_run("deep_autoencoder", *flags, "--epochs", "1", "--out", tmp_path / "resumed"))
+    out, _ = _ok(
+        _run("deep_autoencoder", *flags, "--epochs", "3", "--resume", "--out", tmp_path / "resumed")
+    )
+    assert "resuming fine-tuning after epoch 1" in out and "pre-training took" not in out
+    straight = json.loads((tmp_path / "straight" / "history.json").read_text())
+    resumed = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert len(resumed["test_sq_err"]) == 3
+    assert resumed["test_sq_err"] == straight["test_sq_err"]
+    a, b = (
+        _weights(tmp_path / "straight" / "model.npz"),
+        _weights(tmp_path / "resumed" / "model.npz"),
+    )
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+
+
+def test_deep_autoencoder_resume_in_the_middle_of_pretraining(tmp_path, monkeypatch, capsys):
+    """Interrupted after its third checkpoint (RBM 2, epoch 1 of 2), then resumed: the
+    same weights and test errors as a run that never stopped."""
+    ex = _load("deep_autoencoder")
+    flags = [*DEEP, "--pretrain-epochs", "2", "--epochs", "2"]
+    straight = ex.main([*flags, "--out", str(tmp_path / "straight")])
+    calls = []
+    real = ex._common.save_checkpoint
+
+    def interrupted(*a, **kw):
+        real(*a, **kw)
+        calls.append(kw.get("rbm_state"))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ex._common, "save_checkpoint", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ex.main([*flags, "--out", str(tmp_path / "resumed")])
+    assert (calls[-1]["layer"], calls[-1]["epoch"]) == (1, 1)
+    monkeypatch.setattr(ex._common, "save_checkpoint", real)
+    capsys.readouterr()
+    resumed = ex.main([*flags, "--resume", "--out", str(tmp_path / "resumed")])
+    assert "resuming pre-training" in capsys.readouterr().out
+    assert resumed["test_sq_err"] == straight["test_sq_err"]
+    for (k, p), q in zip(
+        straight["model"].state_dict().items(), resumed["model"].state_dict().values()
+    ):
+        np.testing.assert_array_equal(np.asarray(p), np.asarray(q), err_msg=k)
+
+
+def test_resume_refuses_other_flags_and_a_missing_checkpoint(tmp_path):
+    proc = _run("deep_autoencoder", *DEEP, "--epochs", "1", "--resume", "--out", tmp_path)
+    assert proc.returncode != 0 and "no checkpoint" in proc.stderr
+    _ok(_run("deep_autoencoder", *DEEP, "--epochs", "1", "--out", tmp_path))
+    other = ["--dataset", "digits", "--sizes", "32", "8", "--batch-size", "50"]
+    proc = _run("deep_autoencoder", *other, "--epochs", "2", "--resume", "--out", tmp_path)
+    assert proc.returncode != 0 and "--sizes [32, 16, 4] -> [32, 8]" in proc.stderr
+
+
+def _write_idx(path, array, magic):
+    import gzip
+    import struct
+
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """A folder of MNIST-format IDX files: 120 / 40 random 28x28 images."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data" / "mnist"
+    root.mkdir(parents=True)
+    for prefix, n in (("train", 120), ("t10k", 40)):
+        _write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)), 2051)
+        _write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n), 2049)
+    return tmp_path / "data"
+
+
+def test_linear_autoencoder_pca_uses_the_data_it_is_given(tmp_path, tiny_mnist):
+    out, _ = _ok(
+        _run(
+            "linear_autoencoder_pca", "--data", tiny_mnist, "--steps", "50", "--out", tmp_path / "o"
+        )
+    )
+    # it used to train on the shipped digits (64 pixels) whatever --data said
+    assert "mnist: 120 training images of 784 pixels" in out and "Falling back" not in out
+    for f in ("pca_components.png", "ae_decoder_columns.png", "loss.png"):
+        assert _png(tmp_path / "o" / f).shape[1] >= 560
+    proc = _run("linear_autoencoder_pca", "--dataset", "digits", "--data", tiny_mnist)
+    assert proc.returncode != 0 and "--data" in proc.stderr
+    proc = _run("linear_autoencoder_pca", "--data", tmp_path / "o")  # no IDX files there
+    assert proc.returncode != 0 and "not found" in proc.stderr
+
+
+def test_linear_autoencoder_pca_on_the_digits_finds_the_subspace(tmp_path):
+    out, _ = _ok(_run("linear_autoencoder_pca", "--dataset", "digits", "--out", tmp_path))
+    angles = out.split("(radians): [")[1].split("]")[0].split()
+    assert len(angles) == 4 and max(float(a) for a in angles) < 1e-3, out
+
+
+def test_sparse_autoencoder_reports_unit_activations_near_rho(tmp_path):
+    out, _ = _ok(
+        _run(
+            "sparse_autoencoder",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "30",
+            "--hidden",
+            "40",
+            "--out",
+            tmp_path,
+        )
+    )
+    line = next(s for s in out.splitlines() if s.startswith("mean activation of each"))
+    assert "(target rho = 0.05)" in line
+    near = int(line.split("; ")[1].split(" of ")[0])
+    assert near >= 36, line  # nearly every unit's mean activation within a factor 2 of rho
+    for f in ("unit_mean_activation.png", "activations.png", "filters.png"):
+        assert _png(tmp_path / f).size > 0
+
+
+def test_denoising_autoencoder_writes_corrupted_inputs_and_filters(tmp_path):
+    out, _ = _ok(
+        _run(
+            "denoising_autoencoder",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--hidden",
+            "16",
+            "--noise-level",
+            "0.5",
+            "--out",
+            tmp_path,
+        )
+    )
+    assert "epoch 1: test loss" in out
+    for f in ("corrupted.png", "filters.png", "reconstructions.png", "inputs.png"):
+        assert _png(tmp_path / f).shape[1] >= 560
