@@ -67,8 +67,8 @@ def _stack(sizes, n_classes):
 def main(argv=None):
     p = _common.make_parser(__doc__, epochs=2, batch_size=64, lr=1e-3, limit=10000)
     p.add_argument("--mode", choices=["unsupervised", "supervised"], default="unsupervised")
-    p.add_argument("--sizes", type=int, nargs="+", default=[256, 128])
-    p.add_argument("--pretrain-epochs", type=int, default=1)
+    p.add_argument("--sizes", type=_common.positive_int, nargs="+", default=[256, 128])
+    p.add_argument("--pretrain-epochs", type=_common.positive_int, default=1)
     args = p.parse_args(argv)
     out = _common.setup(args, "layerwise_pretraining")
     train_set, test_set, name = _common.load_data(args)
@@ -82,6 +82,14 @@ def main(argv=None):
 
     layers, net, head = _stack(sizes, n_classes)
     print(f"greedy {args.mode} pre-training, {args.pretrain_epochs} epoch(s) per layer")
+    bars = {}
+
+    def on_step(layer, step, total, loss):
+        if step == 1:
+            bars["bar"] = _common.progress(total, f"pre-training layer {layer + 1}", unit="batch")
+        bars["bar"].update(1)
+        bars["bar"].set_postfix(loss=f"{loss:.4f}", refresh=False)
+
     result = pretrain_layerwise(
         layers,
         x,
@@ -91,12 +99,14 @@ def main(argv=None):
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        on_layer=lambda i, top: bars.pop("bar").close(),
+        on_step=on_step,
     )
     for i, losses in enumerate(result["losses"]):
         print(f"  layer {i + 1}: loss {np.mean(losses[:20]):.4f} -> {np.mean(losses[-20:]):.4f}")
     if args.mode == "supervised":  # the top layer's classifier head starts the output layer
-        head.weight.data[...] = result["heads"][-1].weight.data
-        head.bias.data[...] = result["heads"][-1].bias.data
+        head.weight.data.copy_(result["heads"][-1].weight.data)
+        head.bias.data.copy_(result["heads"][-1].bias.data)
     pre = _finetune(net, x, y, test_x, test_y, args, "pre-trained")
 
     mg.manual_seed(args.seed)
