@@ -1,25 +1,36 @@
-"""What every example shares: the flags, finding the data, the training loop with a
-progress bar, the checkpoint and the pictures.
+"""What every example shares: the flags, finding the data, progress bars, checkpoints that a
+run resumes from, and the pictures (matplotlib).
 
-Each example script builds its model and calls ``run(...)``; everything it writes lands in
-``--out`` (default ./out/<example name>):
+An example builds its model and calls ``run(args, name, build_model)``; everything it writes
+lands in ``--out`` (default ./out/<example name>):
 
     inputs.png          a grid of test inputs
     corrupted.png       the corrupted inputs (denoising models)
     reconstructions.png their reconstructions
     filters.png         the first layer's learned filters
-    loss.png            training and test loss per epoch
-    model.npz           the checkpoint (the model's state_dict)
-    history.json        losses per step and per epoch, epoch times
+    loss.png            training and test loss against epochs
+    test_error.png      test squared error per image against epochs
+    model.npz           the trained model's state_dict (mg.load + model.load_state_dict)
+    checkpoint.npz      model, optimizer, epoch and history after the last finished epoch:
+                        ``--resume`` continues from it
+    history.json        the numbers behind the curves, epoch times
+
+Examples with their own loops use the pieces: ``make_parser``, ``setup``, ``load_data``,
+``progress``, ``save_checkpoint`` / ``load_checkpoint`` and the ``save_*`` picture
+functions. They need the ``examples`` extra: ``pip install ".[examples]"`` (matplotlib,
+tqdm); the minigrad package itself needs only NumPy.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import math
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # NumPy's OpenBLAS threads would compete with minigrad's OpenMP kernels on a small
@@ -40,12 +51,21 @@ except ImportError:  # running from a built checkout without `pip install .`
 import numpy as np  # noqa: E402
 
 from minigrad import data as D  # noqa: E402
-from minigrad import viz  # noqa: E402
+
+try:
+    from matplotlib.figure import Figure  # noqa: E402
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+    from tqdm import tqdm  # noqa: E402
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise SystemExit(
+        f"error: the examples need matplotlib and tqdm ({e}); install them with\n"
+        '       pip install ".[examples]"   (from the minigrad checkout)'
+    ) from None
 
 # ----------------------------------------------------------------------------- flags
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (epochs, batch size, ...), else a usage error."""
     try:
         value = int(text)
@@ -56,15 +76,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def make_parser(description: str, **defaults) -> argparse.ArgumentParser:
-    """The flags every example takes; ``defaults`` overrides the per-example defaults."""
+_positive_int = positive_int  # the name examples used before; both stay valid
+
+
+def make_parser(description: str, resumable: bool = False, **defaults) -> argparse.ArgumentParser:
+    """The flags every example takes; ``defaults`` overrides the per-example defaults
+    (dataset, epochs, digits_epochs, batch_size, lr, threads, seed, limit). ``resumable``
+    adds ``--resume`` (continue from ``<out>/checkpoint.npz``); only examples whose
+    training loop honours it should ask for it."""
     d = dict(dataset="mnist", epochs=1, batch_size=64, lr=1e-3, threads=None, seed=0, limit=None)
     # The shipped digits are 40x fewer (and 12x smaller) images than MNIST: an
     # epoch takes milliseconds, so they get enough epochs for a comparable number
     # of steps and reconstructions worth looking at.
     d["digits_epochs"] = 100
     d.update(defaults)
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument(
         "--dataset",
         choices=["mnist", "fashion-mnist", "digits"],
@@ -81,24 +109,31 @@ def make_parser(description: str, **defaults) -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true", help="download MNIST if missing")
     p.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"default: {d['epochs']} on MNIST / Fashion-MNIST, {d['digits_epochs']} on the digits",
     )
     p.set_defaults(epochs_by_dataset=(d["epochs"], d["digits_epochs"]))
-    p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"])
-    p.add_argument("--lr", type=float, default=d["lr"])
+    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"])
+    p.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default: %(default)s)")
     p.add_argument(
-        "--threads", type=_positive_int, default=d["threads"], help="kernel threads (default: all)"
+        "--threads", type=positive_int, default=d["threads"], help="kernel threads (default: all)"
     )
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=d["limit"],
         help="train on the first N training images only (quick runs)",
     )
     p.add_argument("--out", default=None, help="output folder (default: ./out/<example>)")
+    if resumable:
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue from <out>/checkpoint.npz (written after every epoch) with the "
+            "same flags; --epochs may be raised to train longer",
+        )
     return p
 
 
@@ -117,7 +152,13 @@ def find_data_root(explicit: str | None) -> str | None:
 
 
 def load_data(args) -> tuple:
-    """(train dataset, test dataset, name). Falls back to the shipped digits, saying so."""
+    """(train dataset, test dataset, name). Falls back to the shipped digits, saying so;
+    sets ``args.epochs`` to the dataset's default when the user gave none."""
+    if args.dataset == "digits" and args.data:
+        raise SystemExit(
+            "error: --data names a folder of MNIST / Fashion-MNIST IDX files, but --dataset "
+            "digits trains on the digits shipped inside minigrad; drop one of the two"
+        )
     if args.dataset != "digits":
         cls = D.MNIST if args.dataset == "mnist" else D.FashionMNIST
         root = find_data_root(args.data)
@@ -131,6 +172,8 @@ def load_data(args) -> tuple:
             return train, test, args.dataset
         except (FileNotFoundError, ConnectionError) as e:
             first_line = str(e).splitlines()[0]
+            if args.data:  # the user named this folder: training on other data is wrong
+                raise SystemExit(f"error: --data {args.data}: {first_line}") from None
             print(
                 f"note: {args.dataset} not available ({first_line}).\n"
                 "      Falling back to the 8x8 digits shipped with minigrad "
@@ -146,41 +189,132 @@ def load_data(args) -> tuple:
     return train, test, "digits"
 
 
+def _array(x) -> np.ndarray:
+    """A dataset item or batch as a NumPy array, whether it is an array or a Tensor."""
+    return x.numpy() if isinstance(x, mg.Tensor) else np.asarray(x)
+
+
 def image_shape(dataset) -> tuple:
+    """(C, H, W) of the dataset's images."""
     x, _ = dataset[np.arange(1)]
-    return x.shape[1:]
+    return tuple(_array(x).shape[1:])
 
 
 def all_images(dataset, n: int | None = None) -> np.ndarray:
+    """The first ``n`` (default all) images of the dataset, float32 (N, C, H, W)."""
     n = len(dataset) if n is None else min(n, len(dataset))
-    return dataset[np.arange(n)][0]
+    return np.asarray(_array(dataset[np.arange(n)][0]), dtype=np.float32)
+
+
+def all_labels(dataset, n: int | None = None) -> np.ndarray:
+    """The first ``n`` (default all) labels of the dataset, int64 (N,)."""
+    n = len(dataset) if n is None else min(n, len(dataset))
+    return np.asarray(_array(dataset[np.arange(n)][1]), dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- progress
 
+#: Seconds between progress lines when the output is not a terminal (a log file, a pipe);
+#: $MINIGRAD_PROGRESS_SECONDS overrides it.
+LOG_EVERY = float(os.environ.get("MINIGRAD_PROGRESS_SECONDS", "5"))
 
-class Progress:
-    """One status line per epoch: bar, running loss, examples/s (redrawn in place on a tty)."""
 
-    def __init__(self, total: int, prefix: str, width: int = 24):
-        self.total, self.prefix, self.width = total, prefix, width
-        self.start = time.perf_counter()
-        self.tty = sys.stdout.isatty()
-        self.last_draw = 0.0
+class _LineWriter(io.TextIOBase):
+    """tqdm redraws its status line in place with '\\r'; in a log file that piles every
+    redraw onto one endless line. This writes each redraw as a line of its own."""
 
-    def update(self, done: int, seen: int, loss: float, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not final and (not self.tty or now - self.last_draw < 0.1):
-            return
-        self.last_draw = now
-        filled = int(self.width * done / max(self.total, 1))
-        rate = seen / max(now - self.start, 1e-9)
-        line = (
-            f"{self.prefix} [{'#' * filled}{'.' * (self.width - filled)}] "
-            f"{done}/{self.total} loss {loss:.4f} {rate:,.0f} ex/s"
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        line = text.replace("\r", "").strip()
+        if line:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def progress(total: int | None = None, desc: str = "", unit: str = "img", **kwargs) -> tqdm:
+    """A tqdm progress bar on stderr. On a terminal it redraws in place; otherwise (output
+    sent to a file or a pipe) it prints a plain status line every ``LOG_EVERY`` seconds and
+    when it closes, so a background run's log shows it moving.
+
+    Use as tqdm: ``bar.update(n)``, ``bar.set_postfix(loss=...)``, ``bar.close()`` (or a
+    ``with`` block); ``leave=False`` for bars that should not stay on the screen."""
+    stream = sys.stderr
+    if not stream.isatty():
+        kwargs.setdefault("mininterval", LOG_EVERY)
+        kwargs.setdefault("delay", LOG_EVERY)  # no "0%" line for a bar done in seconds
+        kwargs.setdefault("ascii", True)
+        kwargs.setdefault("ncols", 100)
+        stream = _LineWriter(stream)
+    kwargs.setdefault("dynamic_ncols", stream is sys.stderr)
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, **kwargs)
+
+
+def say(*parts) -> None:
+    """print() that does not break a progress bar drawn on the same terminal."""
+    tqdm.write(" ".join(str(p) for p in parts), file=sys.stdout)
+    sys.stdout.flush()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: Path | str, model, optimizer=None, **state) -> None:
+    """Write the model's state_dict, the optimizer's state and any ``state`` (epoch,
+    history, flags: dicts, lists, numbers, arrays) to ``path`` atomically (mg.save writes a
+    temporary file and renames it, so an interrupted run leaves the previous checkpoint)."""
+    obj = {"model": model.state_dict(), **state}
+    if optimizer is not None:
+        obj["optimizer"] = optimizer.state_dict()
+    mg.save(obj, str(path))
+
+
+def load_checkpoint(path: Path | str, model=None, optimizer=None) -> dict:
+    """Read a checkpoint written by ``save_checkpoint``, load its model and optimizer state
+    into ``model`` / ``optimizer`` (when given), and return the whole dict."""
+    if not Path(path).is_file():
+        raise SystemExit(f"error: --resume: no checkpoint at {path} to resume from")
+    state = mg.load(str(path))
+    if model is not None:
+        model.load_state_dict(state["model"])
+    if optimizer is not None:
+        if "optimizer" not in state:
+            raise SystemExit(f"error: {path} holds no optimizer state to resume with")
+        optimizer.load_state_dict(state["optimizer"])
+    return state
+
+
+#: Flags that may differ between a run and the run that resumes it.
+RESUME_MAY_CHANGE = ("epochs", "resume", "out", "threads", "data", "download", "epochs_by_dataset")
+
+
+def flags_of(args) -> dict:
+    """The flags that define a run (saved in its checkpoints), JSON-friendly."""
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in sorted(vars(args).items())
+        if k not in RESUME_MAY_CHANGE
+    }
+
+
+def check_same_flags(saved: dict, args, path) -> None:
+    """Refuse to resume a checkpoint written with other flags (other sizes, another
+    dataset, ...): the run would silently mix two experiments."""
+    now = flags_of(args)
+    differ = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    if differ:
+        items = ", ".join(
+            f"--{k.replace('_', '-')} {saved.get(k)!r} -> {now.get(k)!r}" for k in differ
         )
-        end = "\n" if final else ""
-        print(("\r" if self.tty else "") + line, end=end, flush=True)
+        raise SystemExit(
+            f"error: --resume: {path} was written with other flags ({items}); resume with "
+            "the same flags, or write to another --out"
+        )
 
 
 # ----------------------------------------------------------------------------- training
@@ -202,51 +336,278 @@ def evaluate(model, x: np.ndarray, batch_size: int = 500) -> dict:
     return {"loss": sum(losses) / n, "mse": sq / (n * d), "sq_err_per_image": sq / n}
 
 
-def train(model, optimizer, train_set, test_x, args, name: str) -> dict:
-    """Mini-batch training of ``model.loss``; returns per-epoch history and timings."""
-    loader = D.DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
-    history = {"train": [], "test": [], "test_mse": [], "epoch_seconds": [], "steps": []}
-    for epoch in range(1, args.epochs + 1):
+def new_history() -> dict:
+    return {
+        "train": [],
+        "test": [],
+        "test_mse": [],
+        "test_sq_err": [],
+        "epoch_seconds": [],
+        "steps": [],
+        "lr": [],
+    }
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled order of epoch ``epoch``: a function of (seed, epoch) alone, so a run
+    resumed at epoch k sees the same batches as one that never stopped."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def train(
+    model,
+    optimizer,
+    train_x: np.ndarray,
+    test_x: np.ndarray,
+    args,
+    name: str,
+    history: dict | None = None,
+    start_epoch: int = 1,
+    lr_at=None,
+    after_epoch=None,
+) -> dict:
+    """Mini-batch training of ``model.loss`` on ``train_x`` from ``start_epoch`` to
+    ``args.epochs``; after each epoch the test loss and squared error are measured and
+    ``after_epoch(epoch, history)`` is called (run() writes the checkpoint there).
+    ``lr_at(epoch)`` sets the learning rate of each epoch (default: constant)."""
+    history = history if history is not None else new_history()
+    n_batches = len(train_x) // args.batch_size  # full batches only
+    for epoch in range(start_epoch, args.epochs + 1):
         model.train()
-        bar = Progress(len(loader), f"{name} epoch {epoch}/{args.epochs}")
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(epoch)
+        # Long runs (100 epochs on the digits) report about ten epochs, not every one.
+        report = epoch in (start_epoch, args.epochs) or epoch % max(1, args.epochs // 10) == 0
+        bar = progress(
+            n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}", leave=report
+        )
+        order = epoch_order(len(train_x), args.seed, epoch)
         t0 = time.perf_counter()
-        total, seen = 0.0, 0
-        for step, (x, _) in enumerate(loader, 1):
-            loss = model.loss(mg.tensor(x))
+        total = 0.0
+        for step in range(n_batches):
+            xb = train_x[order[step * args.batch_size : (step + 1) * args.batch_size]]
+            loss = model.loss(mg.tensor(xb))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             history["steps"].append(float(loss.item()))
-            total += history["steps"][-1] * len(x)
-            seen += len(x)
-            bar.update(step, seen, total / seen)
-        # Long runs (100 epochs on the digits) report about ten epochs, not every one.
-        report = epoch in (1, args.epochs) or epoch % max(1, args.epochs // 10) == 0
-        if report:
-            bar.update(len(loader), seen, total / max(seen, 1), final=True)
+            total += history["steps"][-1]
+            bar.update(len(xb))
+            bar.set_postfix(loss=f"{total / (step + 1):.4f}", refresh=False)
+        bar.close()
         history["epoch_seconds"].append(time.perf_counter() - t0)
-        history["train"].append(total / max(seen, 1))
+        history["train"].append(total / max(n_batches, 1))
+        history["lr"].append(optimizer.param_groups[0]["lr"])
         ev = evaluate(model, test_x)
         history["test"].append(ev["loss"])
         history["test_mse"].append(ev["mse"])
-        if not report:
-            continue
-        print(
-            f"  test loss {ev['loss']:.4f}  test MSE {ev['mse']:.5f} per pixel "
-            f"({ev['sq_err_per_image']:.2f} per image)  epoch time "
-            f"{history['epoch_seconds'][-1]:.1f} s",
-            flush=True,
-        )
+        history["test_sq_err"].append(ev["sq_err_per_image"])
+        if report or history["epoch_seconds"][-1] > LOG_EVERY:
+            say(
+                f"  epoch {epoch}: test loss {ev['loss']:.4f}, squared error "
+                f"{ev['sq_err_per_image']:.2f} per image ({ev['mse']:.5f} per pixel), "
+                f"{history['epoch_seconds'][-1]:.1f} s"
+            )
+        if after_epoch is not None:
+            after_epoch(epoch, history)
     return history
 
 
-# ----------------------------------------------------------------------------- output
+# ----------------------------------------------------------------------------- pictures
 
 
-def save_checkpoint(model, path: Path) -> None:
-    """The model's state_dict, written atomically by mg.save (load it with mg.load and
-    model.load_state_dict)."""
-    mg.save(model.state_dict(), str(path))
+def tile(images: np.ndarray, ncol: int | None = None, pad: int = 1, pad_value: float = 1.0):
+    """Images (N, H, W) laid out row by row in a grid of ``ncol`` columns (default: about
+    square), ``pad`` pixels of ``pad_value`` between them; returns one (H', W') array."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"images: expected a non-empty (N, H, W) array, got {images.shape}")
+    n, h, w = images.shape
+    ncol = ncol or int(math.ceil(math.sqrt(n)))
+    if ncol < 1 or pad < 0:
+        raise ValueError(f"expected ncol >= 1 and pad >= 0, got ncol={ncol}, pad={pad}")
+    nrow = int(math.ceil(n / ncol))
+    grid = np.full((nrow * (h + pad) - pad, ncol * (w + pad) - pad), float(pad_value))
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncol)
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
+    return grid
+
+
+def as_images(x: np.ndarray, shape: tuple | None = None) -> np.ndarray:
+    """(N, H, W) from (N, H, W), (N, 1, H, W) or flat (N, D) rows (square, or ``shape``)."""
+    x = np.asarray(_array(x), dtype=np.float64)
+    if x.ndim == 4 and x.shape[1] == 1:
+        return x[:, 0]
+    if x.ndim == 3:
+        return x
+    if x.ndim == 2:
+        if shape is None:
+            side = int(round(math.sqrt(x.shape[1])))
+            if side * side != x.shape[1]:
+                raise ValueError(f"rows of {x.shape[1]} values are not square images: give shape")
+            shape = (side, side)
+        if int(np.prod(shape)) != x.shape[1]:
+            raise ValueError(f"shape {shape} does not hold rows of {x.shape[1]} values")
+        return x.reshape(len(x), *shape)
+    raise ValueError(f"expected images (N, H, W), (N, 1, H, W) or rows (N, D), got {x.shape}")
+
+
+def stretch(filters: np.ndarray, clip_percent: float = 1.0) -> np.ndarray:
+    """Each filter mapped on its own to [0, 1]: its ``clip_percent``-th and
+    (100 - ``clip_percent``)-th percentile weights become 0 and 1 (so one extreme weight
+    does not wash out the rest). Zero is not kept at grey: dark means most negative."""
+    f = np.asarray(filters, dtype=np.float64)
+    flat = f.reshape(len(f), -1)
+    lo = np.percentile(flat, clip_percent, axis=1)[:, None]
+    hi = np.percentile(flat, 100 - clip_percent, axis=1)[:, None]
+    return np.clip((flat - lo) / np.maximum(hi - lo, 1e-12), 0, 1).reshape(f.shape)
+
+
+def _save_picture(path, picture: np.ndarray, title: str, caption: str | None, target=720):
+    """Draw ``picture`` (values in [0, 1], grey) with every pixel an integer number of
+    screen pixels wide (about ``target`` pixels across), a title above it and an optional
+    caption below."""
+    ph, pw = picture.shape
+    scale = max(2, int(round(target / pw)))
+    iw, ih = pw * scale, ph * scale
+    dpi = 100
+    top, bottom = 50, (44 if caption else 14)
+    width = max(iw + 20, 560)
+    height = ih + top + bottom
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    ax = fig.add_axes(((width - iw) / 2 / width, bottom / height, iw / width, ih / height))
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    fig.text(0.5, 1 - 12 / height, title, ha="center", va="top", fontsize=12)
+    if caption:
+        fig.text(0.5, 10 / height, caption, ha="center", va="bottom", fontsize=9, color="0.25")
+    _write(fig, path)
+
+
+def _write(fig, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=fig.dpi)
+    os.replace(tmp, path)  # a reader never sees half a picture
+
+
+def save_image_grid(path, images, title: str, ncol: int = 8, caption: str | None = None):
+    """Images (values in [0, 1]; (N, H, W), (N, 1, H, W) or square rows) in a grid,
+    upscaled with square pixels, titled."""
+    _save_picture(path, tile(np.clip(as_images(images), 0, 1), ncol), title, caption)
+
+
+def save_filters(
+    path,
+    weights,
+    title: str,
+    shape: tuple | None = None,
+    ncol: int | None = None,
+    clip_percent: float = 1.0,
+    caption: str | None = "each filter stretched to its own range: black = its most negative "
+    "weights, white = its most positive",
+):
+    """Learned filters (one per row of ``weights``, or (N, H, W) / (N, 1, H, W) kernels)
+    as a grid of upscaled images, each contrast-stretched on its own (``stretch``)."""
+    images = stretch(as_images(weights, shape), clip_percent)
+    _save_picture(path, tile(images, ncol, pad=1, pad_value=0.5), title, caption)
+
+
+def save_curves(
+    path,
+    curves: Mapping[str, Sequence | tuple],
+    title: str,
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+    log_y: bool = False,
+    refs: Mapping[str, float] | None = None,
+):
+    """Line plot: ``curves`` maps a label to y values (x = 1, 2, ...) or to (x, y);
+    ``refs`` maps a label to a constant drawn as a dashed horizontal line. The legend sits
+    outside the axes, right of the plot, so it never hides a line."""
+    fig = Figure(figsize=(8, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    all_x = []
+    for label, c in curves.items():
+        if isinstance(c, tuple) and len(c) == 2:
+            x, y = np.asarray(c[0], float), np.asarray(c[1], float)
+        else:
+            y = np.asarray(c, float)
+            x = np.arange(1, len(y) + 1, dtype=float)
+        if x.shape != y.shape:
+            raise ValueError(f"curve {label!r}: x has {x.shape} values, y has {y.shape}")
+        ax.plot(x, y, label=label, marker="o" if len(y) <= 40 else None, markersize=3)
+        all_x.append(x)
+    for i, (label, value) in enumerate((refs or {}).items()):
+        ax.axhline(value, linestyle="--", linewidth=1, color=f"C{len(curves) + i}", label=label)
+    xs = np.concatenate(all_x) if all_x else np.zeros(0)
+    if xs.size and np.all(xs == np.round(xs)):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_y:
+        _log_axis(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+    fig.tight_layout()
+    _write(fig, path)
+
+
+def _log_axis(ax) -> None:
+    """A log y axis labelled with plain numbers (0.3, 40) instead of 3x10^-1; the minor
+    ticks are labelled too when the axis spans less than a factor of 20."""
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    lo, hi = ax.get_ylim()
+    ax.yaxis.set_minor_formatter(plain if hi < 20 * lo else NullFormatter())
+
+
+def save_histogram(
+    path,
+    values,
+    title: str,
+    xlabel: str,
+    ylabel: str = "count",
+    bins: int = 50,
+    marks: Mapping[str, float] | None = None,
+    log_y: bool = False,
+    range: tuple[float, float] | None = None,
+):
+    """Histogram of ``values`` (over ``range``, default theirs); ``marks`` maps a label to
+    an x drawn as a dashed vertical line (a target, a mean). Legend outside the axes."""
+    fig = Figure(figsize=(8, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.hist(np.asarray(values, float).ravel(), bins=bins, range=range, color="C0", label="count")
+    for i, (label, x) in enumerate((marks or {}).items()):
+        ax.axvline(x, linestyle="--", linewidth=1.5, color=f"C{i + 1}", label=label)
+    if log_y:
+        _log_axis(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+    fig.tight_layout()
+    _write(fig, path)
+
+
+def loss_label(model) -> str:
+    """What model.loss measures, for an axis label."""
+    kind = getattr(getattr(model, "recon_loss", None), "kind", None)
+    base = {"bce": "cross-entropy per pixel (nats)", "mse": "squared error per pixel"}.get(
+        kind, "loss"
+    )
+    extras = []
+    if getattr(model, "beta", None):
+        extras.append("KL sparsity")
+    if getattr(model, "weight_decay", 0):
+        extras.append("L2")
+    return base + (" + " + " + ".join(extras) if extras else "")
 
 
 def save_pictures(
@@ -254,37 +615,73 @@ def save_pictures(
     model,
     test_x: np.ndarray,
     history: dict,
+    name: str,
     filters: np.ndarray | None = None,
+    refs: Mapping[str, float] | None = None,
     n: int = 64,
 ) -> None:
     """inputs.png, corrupted.png (when the model corrupts), reconstructions.png,
-    filters.png, loss.png."""
+    filters.png, loss.png, test_error.png."""
     x = test_x[:n]
-    scale = max(1, 56 // x.shape[-1])  # draw 8x8 digits as large as 28x28 ones
-    viz.save_image_grid(out / "inputs.png", x, ncol=8, scale=scale)
+    save_image_grid(out / "inputs.png", x, f"{name}: test inputs")
     model.eval()
     with mg.no_grad():
         shown = x
-        if getattr(getattr(model, "corruption", None), "noise", None):
+        corruption = getattr(model, "corruption", None)
+        if getattr(corruption, "noise", None):
             shown = model.corrupt(x, force=True)
-            viz.save_image_grid(out / "corrupted.png", shown, ncol=8, scale=scale)
+            what = "masking noise, q" if corruption.noise == "mask" else "Gaussian noise, sigma"
+            save_image_grid(
+                out / "corrupted.png",
+                shown,
+                f"{name}: corrupted inputs ({what} = {corruption.level})",
+            )
         rec = model(mg.tensor(shown)).numpy().reshape(x.shape)
-    viz.save_image_grid(out / "reconstructions.png", rec, ncol=8, scale=scale)
-    if filters is not None:
-        viz.save_filters(out / "filters.png", filters, scale=scale)
-    # per-step training loss against epochs, test loss after each epoch, log scale
-    steps = np.asarray(history["steps"])
-    window = max(1, len(steps) // 200)  # a running mean, so the trend shows through the noise
-    steps = np.convolve(steps, np.ones(window) / window, mode="valid")
     epochs = len(history["test"])
+    save_image_grid(
+        out / "reconstructions.png",
+        rec,
+        f"{name}: reconstructions after {epochs} epoch{'s' * (epochs != 1)}",
+    )
+    if filters is not None:
+        filters = np.asarray(filters)
+        save_filters(
+            out / "filters.png",
+            filters.reshape(len(filters), *x.shape[-2:]) if filters.ndim == 2 else filters,
+            f"{name}: first-layer filters ({len(filters)} units)",
+        )
+    # per-step training loss (a running mean over ~1/20 epoch, so the trend shows through
+    # the noise) against epochs, test loss after each epoch
+    steps = np.asarray(history["steps"], dtype=float)
+    per_epoch = max(1, len(steps) // max(epochs, 1))
+    window = max(1, min(per_epoch // 20, len(steps)))
+    smooth = np.convolve(steps, np.ones(window) / window, mode="valid")
     curves = {
-        "train": (np.arange(1, len(steps) + 1) * epochs / max(len(steps), 1), steps),
-        "test": (np.arange(1, epochs + 1), history["test"]),
+        "training (running mean)": (np.arange(window, len(steps) + 1) / per_epoch, smooth),
+        "test (end of epoch)": (np.arange(1, epochs + 1), history["test"]),
     }
-    viz.save_curves(out / "loss.png", curves, log_y=bool(np.all(steps > 0)))
+    both = np.concatenate([smooth, history["test"]])
+    log_y = bool(np.all(both > 0) and both.max() > 10 * both.min())
+    save_curves(
+        out / "loss.png",
+        curves,
+        f"{name}: loss",
+        xlabel="epoch",
+        ylabel=loss_label(model),
+        log_y=log_y,
+    )
+    save_curves(
+        out / "test_error.png",
+        {"test images": history["test_sq_err"]},
+        f"{name}: reconstruction error on the test images",
+        xlabel="epoch",
+        ylabel="squared error per image (sum over pixels)",
+        refs=refs,
+    )
 
 
 def setup(args, example: str) -> Path:
+    """Threads, seed, and the output folder (created); returns the folder."""
     if args.threads:
         mg.set_num_threads(args.threads)
     mg.manual_seed(args.seed)
@@ -293,19 +690,20 @@ def setup(args, example: str) -> Path:
     return out
 
 
-def finish(out: Path, model, test_x, history, filters=None) -> None:
-    save_pictures(out, model, test_x, history, filters)
-    save_checkpoint(model, out / "model.npz")
-    with open(out / "history.json", "w") as f:  # the numbers behind loss.png
-        json.dump({k: v for k, v in history.items() if k != "model"}, f)
-    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/", flush=True)
+def finish(out: Path, model, test_x, history, name: str, filters=None, refs=None) -> None:
+    save_pictures(out, model, test_x, history, name, filters, refs)
+    mg.save(model.state_dict(), str(out / "model.npz"))
+    with open(out / "history.json", "w") as f:  # the numbers behind the curves
+        json.dump({k: v for k, v in history.items() if k not in ("model", "out")}, f)
+    say(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/")
 
 
-def run(args, example: str, build_model, filters=None, data=None) -> dict:
+def run(args, example: str, build_model, filters=None, data=None, refs=None) -> dict:
     """The whole job: data (``data``, the result of ``load_data(args)``, when the example
-    loaded it already), model (``build_model(image_shape)``), Adam training, evaluation,
-    pictures and checkpoint. Returns the history, with the trained model under "model" and
-    the output folder under "out"."""
+    loaded it already), model (``build_model(image_shape)``), Adam training with a
+    checkpoint after every epoch (``--resume`` continues from it), evaluation, pictures.
+    Returns the history, with the trained model under "model" and the output folder under
+    "out"."""
     from minigrad import optim
 
     out = setup(args, example)
@@ -316,16 +714,37 @@ def run(args, example: str, build_model, filters=None, data=None) -> dict:
             "training images (every batch is full, so no step would run)"
         )
     shape = image_shape(train_set)
-    test_x = all_images(test_set)
+    train_x, test_x = all_images(train_set), all_images(test_set)
     model = build_model(shape)
-    n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
-    print(
-        f"{example}: {name}, {len(train_set)} train / {len(test_x)} test images of shape "
-        f"{shape}; {n_params:,} parameters; {mg.get_num_threads()} thread(s)",
-        flush=True,
-    )
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    history = train(model, optimizer, train_set, test_x, args, example)
-    finish(out, model, test_x, history, model.filters() if filters is None else filters)
+    ckpt = out / "checkpoint.npz"
+    history, start = new_history(), 1
+    if getattr(args, "resume", False):
+        state = load_checkpoint(ckpt, model, optimizer)
+        check_same_flags(state["flags"], args, ckpt)
+        history, start = state["history"], state["epoch"] + 1
+        if "corruption_rng" in state:
+            model.corruption.rng.bit_generator.state = state["corruption_rng"]
+        say(f"resuming from {ckpt}: {state['epoch']} epoch(s) done, training to {args.epochs}")
+    n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
+    say(
+        f"{example}: {name}, {len(train_x)} train / {len(test_x)} test images of shape "
+        f"{shape}; {n_params:,} parameters; {mg.get_num_threads()} thread(s)"
+    )
+
+    def checkpoint(epoch, history):
+        extra = {}
+        if getattr(model, "corruption", None) is not None:
+            extra["corruption_rng"] = model.corruption.rng.bit_generator.state
+        save_checkpoint(
+            ckpt, model, optimizer, epoch=epoch, history=history, flags=flags_of(args), **extra
+        )
+
+    history = train(
+        model, optimizer, train_x, test_x, args, example, history, start, after_epoch=checkpoint
+    )
+    title = f"{example.replace('_', ' ')} ({name})"
+    filters = model.filters() if filters is None else filters
+    finish(out, model, test_x, history, title, filters, refs)
     history["model"], history["out"] = model, out
     return history

@@ -15,7 +15,7 @@ from minigrad.models import Autoencoder
 
 
 def main(argv=None):
-    p = _common.make_parser(__doc__, epochs=2, batch_size=64, lr=2e-3)
+    p = _common.make_parser(__doc__, resumable=True, epochs=2, batch_size=64, lr=2e-3)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--decoder", choices=["sigmoid", "linear"], default="sigmoid")
     p.add_argument("--tied", action="store_true")

@@ -25,7 +25,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import data as D
-from minigrad import nn, optim, viz
+from minigrad import nn, optim
 
 LAYERS = ("conv", "tiled", "local")
 
@@ -73,27 +73,30 @@ def train(model: nn.Module, train_set, test_x, test_y, args, name: str) -> dict:
     every = max(1, len(loader) // 10)
     history = {"train_loss": [], "test_accuracy": [], "epoch_seconds": [], "curve": []}
     for epoch in range(1, args.epochs + 1):
-        bar = _common.Progress(len(loader), f"{name:>5} epoch {epoch}/{args.epochs}")
+        bar = _common.progress(
+            len(loader) * args.batch_size, f"{name:>5} epoch {epoch}/{args.epochs}"
+        )
         seconds, total, seen = 0.0, 0.0, 0
         t0 = time.perf_counter()
         for step, (x, y) in enumerate(loader, 1):
-            loss = F.cross_entropy(model(mg.tensor(x)), y)
+            loss = F.cross_entropy(model(mg.tensor(np.asarray(x))), mg.tensor(np.asarray(y)))
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.item()) * len(x)
             seen += len(x)
-            bar.update(step, seen, total / seen)
+            bar.update(len(x))
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
             if step % every == 0:  # not counted in the epoch's time
                 seconds += time.perf_counter() - t0
                 acc = accuracy(model, test_x[:2000], test_y[:2000])
                 history["curve"].append((epoch - 1 + step / len(loader), acc))
                 t0 = time.perf_counter()
+        bar.close()
         history["epoch_seconds"].append(seconds + time.perf_counter() - t0)
         history["train_loss"].append(total / max(seen, 1))
         history["test_accuracy"].append(accuracy(model, test_x, test_y))
         if epoch in (1, args.epochs) or epoch % max(1, args.epochs // 10) == 0:
-            bar.update(len(loader), seen, total / max(seen, 1), final=True)
             print(
                 f"  test accuracy {history['test_accuracy'][-1]:.4f}  "
                 f"epoch time {history['epoch_seconds'][-1]:.1f} s",
@@ -117,7 +120,7 @@ def main(argv=None) -> dict:
     p = _common.make_parser(__doc__, epochs=1, batch_size=64, lr=2e-3)
     p.set_defaults(epochs_by_dataset=(1, 30))  # the digits: 23 steps an epoch
     p.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
-    p.add_argument("--channels", type=_common._positive_int, default=16)
+    p.add_argument("--channels", type=_common.positive_int, default=16)
     args = p.parse_args(argv)
     out = _common.setup(args, "cnn_classifier")
     train_set, test_set, name = _common.load_data(args)
@@ -126,7 +129,7 @@ def main(argv=None) -> dict:
             f"error: --batch-size {args.batch_size} is larger than the {len(train_set)} "
             "training images (every batch is full, so no step would run)"
         )
-    test_x, test_y = test_set[np.arange(len(test_set))]
+    test_x, test_y = _common.all_images(test_set), _common.all_labels(test_set)
     shape = _common.image_shape(train_set)
     print(
         f"cnn_classifier: {name}, {len(train_set)} train / {len(test_x)} test images of shape "
@@ -144,12 +147,12 @@ def main(argv=None) -> dict:
         )
         results[layer] = history
         mg.save(model.state_dict(), str(out / f"model_{layer}.npz"))
-        scale = max(4, 40 // model[0].weight.shape[-1])  # kernels drawn ~40 pixels wide
-        viz.save_filters(
+        _common.save_filters(
             out / f"filters_{layer}.png",
             first_layer_filters(layer, model[0].weight.numpy()),
+            f"{name}: first-layer kernels, {layer} layer"
+            + (" (each channel's 2x2 tiles side by side)" if layer == "tiled" else ""),
             ncol=8,  # tiled: a channel's 4 tiles side by side, two channels a row
-            scale=scale,
         )
         results[layer]["model"] = model
 
@@ -160,7 +163,13 @@ def main(argv=None) -> dict:
             f"{h['test_accuracy'][-1]:>9.4f} {np.median(h['epoch_seconds']):>8.2f}"
         )
     curves = {layer: tuple(np.array(h["curve"]).T) for layer, h in results.items()}
-    viz.save_curves(out / "accuracy.png", curves)
+    _common.save_curves(
+        out / "accuracy.png",
+        curves,
+        f"{name}: test accuracy during training (first 2,000 test images)",
+        xlabel="epoch",
+        ylabel="test accuracy (fraction correct)",
+    )
     with open(out / "history.json", "w") as f:
         json.dump({k: {m: v for m, v in h.items() if m != "model"} for k, h in results.items()}, f)
     print(f"wrote {', '.join(sorted(q.name for q in out.iterdir()))} to {out}/", flush=True)

@@ -14,7 +14,7 @@ from minigrad.models import ConvAutoencoder
 
 
 def main(argv=None):
-    p = _common.make_parser(__doc__, epochs=3, batch_size=64, lr=2e-3)
+    p = _common.make_parser(__doc__, resumable=True, epochs=3, batch_size=64, lr=2e-3)
     p.add_argument("--channels", type=int, nargs="+", default=[16, 8])
     p.add_argument("--tied", action="store_true", help="decoder = encoder kernels transposed")
     args = p.parse_args(argv)

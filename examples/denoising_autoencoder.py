@@ -16,7 +16,7 @@ from minigrad.models import DenoisingAutoencoder
 
 
 def main(argv=None):
-    p = _common.make_parser(__doc__, epochs=3, batch_size=32, lr=1e-3)
+    p = _common.make_parser(__doc__, resumable=True, epochs=3, batch_size=32, lr=1e-3)
     p.add_argument("--hidden", type=int, default=100)
     p.add_argument("--noise", choices=["mask", "gaussian"], default="mask")
     p.add_argument("--noise-level", type=float, default=0.25, help="q for mask, sigma else")

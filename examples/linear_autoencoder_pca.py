@@ -1,7 +1,12 @@
 """A linear autoencoder trained with MSE finds PCA's subspace: prints the principal angles
-between the decoder's columns and the top-k principal directions (normalised data).
+between the decoder's columns and the top-k principal directions (normalised data), and
+both reconstruction errors.
 
+    python examples/linear_autoencoder_pca.py                       # MNIST, else the digits
+    python examples/linear_autoencoder_pca.py --dataset fashion-mnist --k 8
     python examples/linear_autoencoder_pca.py --dataset digits --k 5
+
+Writes pca_components.png, ae_decoder_columns.png and loss.png to --out.
 """
 
 from __future__ import annotations
@@ -9,29 +14,56 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-from minigrad import viz
 from minigrad.models import linear_autoencoder_vs_pca
 
 
 def main(argv=None):
-    p = _common.make_parser(__doc__, dataset="digits", lr=0.1)
-    p.add_argument("--k", type=int, default=4)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--n", type=int, default=2000, help="number of training images used")
+    p = _common.make_parser(__doc__, lr=0.1)
+    p.add_argument("--k", type=_common.positive_int, default=4, help="code size")
+    p.add_argument("--steps", type=_common.positive_int, default=1000, help="full-batch steps")
+    p.add_argument(
+        "--n", type=_common.positive_int, default=2000, help="number of training images used"
+    )
     args = p.parse_args(argv)
     out = _common.setup(args, "linear_autoencoder_pca")
     train_set, _, name = _common.load_data(args)
-    x = _common.all_images(train_set, args.n)
-    x = x.reshape(len(x), -1)
+    images = _common.all_images(train_set, args.n)
+    x = images.reshape(len(images), -1)
+    _common.say(f"{name}: {len(x)} training images of {x.shape[1]} pixels, k = {args.k}")
     r = linear_autoencoder_vs_pca(x, args.k, steps=args.steps, lr=args.lr, seed=args.seed)
-    print(f"{name}: {len(x)} images, k = {args.k}")
-    print("principal angles (rad):", np.array2string(r["angles"], precision=2))
-    print(f"reconstruction error per image: PCA {r['pca_error']:.4f}, AE {r['ae_error']:.4f}")
-    shape = int(round(np.sqrt(x.shape[1])))
-    viz.save_filters(out / "pca_components.png", r["components"], shape=(shape, shape))
-    viz.save_filters(out / "ae_decoder_columns.png", r["w_d"].T, shape=(shape, shape))
-    viz.save_curves(out / "loss.png", {"train": r["losses"]}, log_y=True)
-    print(f"wrote pictures to {out}/")
+    _common.say(
+        "principal angles between the subspaces (radians):",
+        np.array2string(r["angles"], precision=4),
+    )
+    _common.say(
+        f"reconstruction error per image (normalised pixels): PCA {r['pca_error']:.4f}, "
+        f"linear autoencoder {r['ae_error']:.4f}"
+    )
+    shape = images.shape[-2:]
+    _common.save_filters(
+        out / "pca_components.png",
+        r["components"].reshape(-1, *shape),
+        f"{name}: the top {args.k} principal directions",
+        ncol=min(args.k, 8),
+    )
+    _common.save_filters(
+        out / "ae_decoder_columns.png",
+        r["w_d"].T.reshape(-1, *shape),
+        f"{name}: the linear autoencoder's {args.k} decoder columns",
+        ncol=min(args.k, 8),
+        caption="same subspace as PCA, another basis; each stretched to its own range",
+    )
+    _common.save_curves(
+        out / "loss.png",
+        {"linear autoencoder": r["losses"]},
+        f"{name}: linear autoencoder, k = {args.k}",
+        xlabel="full-batch step",
+        ylabel="squared error per image (normalised pixels)",
+        log_y=True,
+        refs={"PCA (the minimum)": r["pca_error"]},
+    )
+    _common.say(f"wrote pca_components.png, ae_decoder_columns.png, loss.png to {out}/")
+    r["name"], r["out"] = name, out
     return r
 
 

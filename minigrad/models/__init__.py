@@ -1,4 +1,5 @@
-"""The autoencoder family, greedy layer-wise pre-training, and the linear autoencoder vs PCA."""
+"""The autoencoder family, restricted Boltzmann machines, greedy layer-wise pre-training
+(with autoencoders or RBMs), and the linear autoencoder vs PCA."""
 
 from minigrad.models.autoencoders import (
     Autoencoder,
@@ -14,6 +15,7 @@ from minigrad.models.linear_pca import (
     train_linear_autoencoder,
 )
 from minigrad.models.pretrain import pretrain_layerwise
+from minigrad.models.rbm import RBM, pretrain_rbm_stack, rbm_optimizer, train_rbm_epoch
 from minigrad.models.training import fit
 
 __all__ = [
@@ -23,6 +25,10 @@ __all__ = [
     "DenoisingAutoencoder",
     "SparseAutoencoder",
     "pretrain_layerwise",
+    "RBM",
+    "pretrain_rbm_stack",
+    "rbm_optimizer",
+    "train_rbm_epoch",
     "fit",
     "pca",
     "principal_angles",

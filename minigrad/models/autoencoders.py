@@ -293,21 +293,49 @@ class DeepAutoencoder(_StackedAutoencoder):
             h = _activation(self.code_activation if last else self.activation)(layer(h))
         return h
 
-    def pretrain(self, x: np.ndarray, **kwargs) -> list:
-        """Greedy layer-wise pre-training of the encoder stack on x; each layer's shallow
-        decoder initialises the mirrored decoder layer. Returns per-layer loss histories.
-        See ``pretrain_layerwise`` for the keyword arguments."""
+    def pretrain(self, x: np.ndarray, on_layer=None, **kwargs) -> list:
+        """Greedy layer-wise pre-training of the encoder stack on x, each layer the encoder
+        of a shallow autoencoder of the layer below; its shallow decoder initialises the
+        mirrored decoder layer as soon as the layer is done (so a checkpoint of the model
+        taken in ``on_layer(i, decoder)`` holds the progress; resume with
+        ``start_layer=i + 1``). Returns per-layer loss histories. See
+        ``pretrain_layerwise`` for the other keyword arguments."""
         from minigrad.models.pretrain import pretrain_layerwise
 
         enc = list(self.encoder_layers)
-        acts = [self.activation] * (len(enc) - 1) + [self.code_activation]
-        result = pretrain_layerwise(enc, x, mode="unsupervised", activations=acts, **kwargs)
         dec = list(self.decoder_layers)
-        for i, shallow in enumerate(result["decoders"]):
+        acts = [self.activation] * (len(enc) - 1) + [self.code_activation]
+
+        def done(i, shallow):
             target = dec[len(dec) - 1 - i]
-            target.weight.data[...] = shallow.weight.data
-            target.bias.data[...] = shallow.bias.data
+            target.weight.data.copy_(shallow.weight.data)
+            target.bias.data.copy_(shallow.bias.data)
+            if on_layer is not None:
+                on_layer(i, shallow)
+
+        result = pretrain_layerwise(
+            enc, x, mode="unsupervised", activations=acts, on_layer=done, **kwargs
+        )
         return result["losses"]
+
+    def init_from_rbms(self, rbms: Sequence) -> None:
+        """Start from a greedily trained stack of RBMs (``pretrain_rbm_stack``), unrolled
+        as in Hinton and Salakhutdinov (2006): encoder layer i gets RBM i's weight and
+        hidden bias, the mirrored decoder layer its transposed weight and visible bias."""
+        enc, dec = list(self.encoder_layers), list(self.decoder_layers)
+        if len(rbms) != len(enc):
+            raise ValueError(f"rbms: expected {len(enc)} RBMs (one per layer), got {len(rbms)}")
+        for i, (rbm, layer) in enumerate(zip(rbms, enc)):
+            if tuple(rbm.weight.shape) != tuple(layer.weight.shape):
+                raise ValueError(
+                    f"rbms[{i}]: weight {tuple(rbm.weight.shape)} does not fit encoder layer "
+                    f"{i}, {tuple(layer.weight.shape)}"
+                )
+            mirror = dec[len(dec) - 1 - i]
+            layer.weight.data.copy_(rbm.weight.data)
+            layer.bias.data.copy_(rbm.hidden_bias.data)
+            mirror.weight.data.copy_(rbm.weight.data.T)
+            mirror.bias.data.copy_(rbm.visible_bias.data)
 
 
 class ConvAutoencoder(_StackedAutoencoder):

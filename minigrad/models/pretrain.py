@@ -40,6 +40,9 @@ def pretrain_layerwise(
     lr: float = 1e-3,
     seed: int | None = 0,
     max_steps: int | None = None,
+    start_layer: int = 0,
+    on_layer=None,
+    on_step=None,
 ) -> dict:
     """Pre-train ``layers`` (nn.Linear, in order from the input) greedily, in place.
 
@@ -48,6 +51,11 @@ def pretrain_layerwise(
         mode: 'unsupervised' (shallow autoencoders) or 'supervised' (needs ``targets``,
             int labels (N,), and trains a depth-two classifier per layer).
         activations: each layer's non-linearity (default 'sigmoid' for all).
+        start_layer: layers below it are taken as already trained (a resumed run): only
+            their outputs are computed.
+        on_layer: ``on_layer(i, top)`` after layer i is trained, ``top`` its shallow
+            decoder or classifier head (a caller saves its progress there).
+        on_step: ``on_step(i, step, total_steps, loss)`` after every step of layer i.
     Returns:
         {'decoders': the shallow decoders (unsupervised) or [], 'heads': the classifier
         heads (supervised) or [], 'losses': one list of step losses per layer,
@@ -93,10 +101,26 @@ def pretrain_layerwise(
             def loss_fn(idx, layer=layer, act=act, top=top, x=x):
                 return F.cross_entropy(top(act(layer(mg.tensor(x[idx])))), mg.tensor(targets[idx]))
 
-        params = list(layer.parameters()) + list(top.parameters())
-        all_losses.append(
-            fit(loss_fn, params, len(x), epochs, batch_size, lr, seed, max_steps=max_steps)
-        )
+        if i >= start_layer:
+            params = list(layer.parameters()) + list(top.parameters())
+            step_cb = None if on_step is None else (lambda s, t, v, i=i: on_step(i, s, t, v))
+            all_losses.append(
+                fit(
+                    loss_fn,
+                    params,
+                    len(x),
+                    epochs,
+                    batch_size,
+                    lr,
+                    seed,
+                    max_steps=max_steps,
+                    on_step=step_cb,
+                )
+            )
+            if on_layer is not None:
+                on_layer(i, top)
+        else:
+            all_losses.append([])
         with mg.no_grad():  # the next layer trains on this layer's (frozen) output
             x = np.concatenate(
                 [act(layer(mg.tensor(x[j : j + 1000]))).numpy() for j in range(0, len(x), 1000)]

@@ -29,9 +29,11 @@ def fit(
     seed: int | None = 0,
     optimizer: str = "adam",
     max_steps: int | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> list:
     """Minimise ``loss_fn(batch_indices)`` over ``params`` with Adam (or SGD).
 
+    ``on_step(step, total_steps, loss)`` is called after every step (progress bars).
     Returns the loss of every step, so callers can check that it falls.
     """
     from minigrad import optim
@@ -41,6 +43,9 @@ def fit(
     params = list(params)
     opt = optim.Adam(params, lr=lr) if optimizer == "adam" else optim.SGD(params, lr=lr)
     rng = np.random.default_rng(seed)
+    total = epochs * -(-n // batch_size)
+    if max_steps is not None:
+        total = min(total, max_steps)
     losses = []
     for _ in range(epochs):
         for idx in minibatches(n, batch_size, rng):
@@ -49,6 +54,8 @@ def fit(
             loss.backward()
             opt.step()
             losses.append(float(loss.item()))
+            if on_step is not None:
+                on_step(len(losses), total, losses[-1])
             if max_steps is not None and len(losses) >= max_steps:
                 return losses
     return losses
