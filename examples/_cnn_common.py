@@ -1,27 +1,28 @@
 """What the chapter-9 examples (lenet, segment, sequence, variable_size) share beyond
 _common.py: classification metrics (confusion matrix, accuracy, pixel accuracy, mean IoU),
-batched prediction, and turning what a DataLoader yields (arrays or Tensors) into arrays.
+batched prediction, a training loop with _common's progress bars and resumable
+checkpoints, and the pictures _common does not draw (confusion matrix, captioned images).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import _common
 import numpy as np
+from matplotlib.figure import Figure
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import data as D
 from minigrad import optim
 
 
 def as_array(batch) -> np.ndarray:
-    """A DataLoader batch element as a NumPy array, whether it came as an array or a Tensor."""
+    """A dataset item or batch as a NumPy array, whether it came as an array or a Tensor."""
     return batch.numpy() if isinstance(batch, mg.Tensor) else np.asarray(batch)
 
 
@@ -74,39 +75,72 @@ def mean_iou(cm: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- training
 
 
-def train_classifier(model, train_set, test_x, test_y, args, name: str, cosine: bool = True):
-    """Adam on the cross-entropy, one line per epoch with the test accuracy and the
-    epoch's training seconds (evaluation not counted). With ``cosine`` the learning rate
-    follows a cosine from --lr down towards 0 over the epochs (stepped once an epoch).
-    Returns the history (per-epoch lists)."""
-    loader = D.DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs) if cosine else None
-    history = {"train_loss": [], "test_accuracy": [], "epoch_seconds": [], "lr": []}
-    for epoch in range(1, args.epochs + 1):
+def cosine_lr(args):
+    """The learning rate of each epoch: a cosine from --lr at epoch 1 down towards 0 at
+    epoch --epochs + 1 (SGDR's schedule without restarts, stepped once an epoch)."""
+    return lambda epoch: 0.5 * args.lr * (1 + math.cos(math.pi * (epoch - 1) / args.epochs))
+
+
+def fit(model, train_x, train_y, loss_fn, args, name: str, out: Path, evaluate, cosine=True):
+    """Adam on ``loss_fn(model, x_batch, y_batch)`` over (train_x, train_y), batches in
+    _common.epoch_order (a function of seed and epoch, so --resume sees the batches an
+    unbroken run would), a progress bar per epoch, ``evaluate(model) -> (dict, line)`` after
+    each epoch (the dict goes into the history, the line is printed) and a checkpoint
+    (out/checkpoint.npz: model, optimizer, epoch, history, flags) that --resume continues
+    from. Returns the history: per-epoch lists of train_loss, epoch_seconds (training
+    only, evaluation not counted), lr and the evaluate() entries."""
+    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    lr_at = cosine_lr(args) if cosine else (lambda epoch: args.lr)
+    ckpt = out / "checkpoint.npz"
+    history, start = {"train_loss": [], "epoch_seconds": [], "lr": []}, 1
+    if getattr(args, "resume", False):
+        state = _common.load_checkpoint(ckpt, model, optimizer)
+        _common.check_same_flags(state["flags"], args, ckpt)
+        history, start = state["history"], int(state["epoch"]) + 1
+        _common.say(f"resuming from {ckpt}: {start - 1} epoch(s) done, training to {args.epochs}")
+    n_batches = len(train_x) // args.batch_size  # full batches only
+    for epoch in range(start, args.epochs + 1):
         model.train()
-        bar = _common.Progress(len(loader), f"{name} epoch {epoch}/{args.epochs}")
-        t0 = time.perf_counter()
-        total, seen = 0.0, 0
-        for step, (x, y) in enumerate(loader, 1):
-            loss = F.cross_entropy(model(mg.tensor(as_array(x))), as_array(y))
-            opt.zero_grad()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(epoch)
+        bar = _common.progress(n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}")
+        order = _common.epoch_order(len(train_x), args.seed, epoch)
+        t0, total = time.perf_counter(), 0.0
+        for step in range(n_batches):
+            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
+            loss = loss_fn(model, mg.tensor(train_x[idx]), train_y[idx])
+            optimizer.zero_grad()
             loss.backward()
-            opt.step()
-            total += float(loss.item()) * len(x)
-            seen += len(x)
-            bar.update(step, seen, total / seen)
-        seconds = time.perf_counter() - t0
-        history["lr"].append(opt.param_groups[0]["lr"])
-        if sched is not None:
-            sched.step()
-        acc = accuracy(confusion_matrix(test_y, predict(model, test_x).argmax(1), 10))
-        history["epoch_seconds"].append(seconds)
-        history["train_loss"].append(total / max(seen, 1))
-        history["test_accuracy"].append(acc)
-        bar.update(len(loader), seen, total / max(seen, 1), final=True)
-        print(f"  epoch {epoch}: test accuracy {acc:.4f}  epoch time {seconds:.1f} s", flush=True)
+            optimizer.step()
+            total += float(loss.item())
+            bar.update(len(idx))
+            bar.set_postfix(loss=f"{total / (step + 1):.4f}", refresh=False)
+        bar.close()
+        history["epoch_seconds"].append(time.perf_counter() - t0)
+        history["train_loss"].append(total / max(n_batches, 1))
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        numbers, line = evaluate(model)
+        for key, value in numbers.items():
+            history.setdefault(key, []).append(value)
+        _common.say(f"  epoch {epoch}: {line}, {history['epoch_seconds'][-1]:.1f} s")
+        _common.save_checkpoint(
+            ckpt, model, optimizer, epoch=epoch, history=history, flags=_common.flags_of(args)
+        )
     return history
+
+
+def classification_loss(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+
+def test_accuracy(test_x, test_y):
+    """An ``evaluate`` for fit(): the accuracy on the whole test set."""
+
+    def evaluate(model):
+        acc = accuracy(confusion_matrix(test_y, predict(model, test_x).argmax(1), 10))
+        return {"test_accuracy": acc}, f"test accuracy {acc:.4f}"
+
+    return evaluate
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -118,30 +152,8 @@ def class_names(dataset: str) -> list[str]:
     return FASHION if dataset == "fashion-mnist" else [str(d) for d in range(10)]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: Path) -> None:
-    """Write the figure atomically (a temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        _pyplot().close(fig)
-
-
 def save_json(path: Path, obj) -> None:
+    """JSON (arrays as lists), written atomically."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
@@ -151,9 +163,9 @@ def save_json(path: Path, obj) -> None:
 
 def save_confusion(path: Path, cm: np.ndarray, names: list[str], title: str) -> None:
     """The confusion matrix as a heat map (log colour scale) with the counts written in."""
-    plt = _pyplot()
     n = len(names)
-    fig, ax = plt.subplots(figsize=(0.55 * n + 2, 0.55 * n + 1.5))
+    fig = Figure(figsize=(0.55 * n + 2, 0.55 * n + 1.5), dpi=100)
+    ax = fig.add_subplot()
     ax.imshow(np.log1p(cm), cmap="Blues")
     for t in range(n):
         for q in range(n):
@@ -166,52 +178,21 @@ def save_confusion(path: Path, cm: np.ndarray, names: list[str], title: str) -> 
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    save_figure(fig, path)
+    fig.tight_layout()
+    _common._write(fig, path)
 
 
 def save_labelled_images(path: Path, images: np.ndarray, captions: list[str], title: str) -> None:
-    """Images (N, 1, H, W) in a grid, each with its caption."""
-    plt = _pyplot()
+    """Images (N, 1, H, W) in [0, 1] in a grid, each with its caption above it."""
     n = max(len(images), 1)
     ncol = min(8, n)
     nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(1.3 * ncol, 1.5 * nrow + 0.4), squeeze=False)
+    fig = Figure(figsize=(1.3 * ncol, 1.5 * nrow + 0.5), dpi=100)
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     for k, ax in enumerate(axes.flat):
-        ax.axis("off")
+        ax.set_axis_off()
         if k < len(images):
             ax.imshow(images[k, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(captions[k], fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    save_figure(fig, path)
-
-
-def save_filters(path: Path, kernels: np.ndarray, title: str) -> None:
-    """Kernels (N, kH, kW), each drawn large on its own symmetric colour scale (red
-    positive, blue negative), so a 5x5 kernel is seen pixel by pixel."""
-    plt = _pyplot()
-    n = len(kernels)
-    ncol = min(10, n)
-    nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(1.0 * ncol, 1.0 * nrow + 0.4), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            m = float(np.abs(kernels[k]).max()) or 1.0
-            ax.imshow(kernels[k], cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
-    fig.suptitle(title, fontsize=9)
-    save_figure(fig, path)
-
-
-def save_curve(path: Path, curves: dict, xlabel: str, ylabel: str, log_x: bool = False) -> None:
-    """Line plot of ``curves`` {name: (x, y)}."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for label, (x, y) in curves.items():
-        ax.plot(x, y, marker="o", ms=3, label=label)
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+    fig.suptitle(title, fontsize=10)
+    _common._write(fig, path)

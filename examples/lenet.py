@@ -1,7 +1,8 @@
 """LeNet: the convolutional classifier of LeCun et al. (1998) as the book's chapter 9 builds
 it: convolution, ReLU, max pooling, convolution, ReLU, max pooling, then fully connected
 layers to the ten classes. The channel counts are Caffe's LeNet (20, 50, 500); the first
-convolution pads by 2, as LeNet-5 saw MNIST padded to 32x32.
+convolution pads by 2, as LeNet-5 saw MNIST padded to 32x32. Adam, the learning rate
+decaying on a cosine over the epochs.
 
     python examples/lenet.py                             # MNIST if present, else the digits
     python examples/lenet.py --dataset fashion-mnist
@@ -10,7 +11,7 @@ convolution pads by 2, as LeNet-5 saw MNIST padded to 32x32.
 Prints the test accuracy after every epoch and writes to --out (default out/lenet):
 confusion.png (test confusion matrix), misclassified.png (test images it got wrong, with
 truth and guess), filters.png (the first layer's kernels, upscaled), accuracy.png,
-model.npz (state_dict) and history.json.
+model.npz (state_dict), checkpoint.npz (--resume continues from it) and history.json.
 """
 
 from __future__ import annotations
@@ -50,13 +51,10 @@ def build(shape: tuple, channels=(20, 50), hidden: int = 500) -> nn.Sequential:
 
 
 def main(argv=None) -> dict:
-    p = _common.make_parser(__doc__, epochs=5, batch_size=64, lr=1e-3)
-    p.set_defaults(epochs_by_dataset=(5, 30))  # the digits: 23 steps an epoch
-    p.add_argument("--channels", type=_common._positive_int, nargs=2, default=[20, 50])
-    p.add_argument("--hidden", type=_common._positive_int, default=500)
-    p.add_argument(
-        "--constant-lr", action="store_true", help="keep --lr (default: cosine decay to 0)"
-    )
+    p = _common.make_parser(__doc__, resumable=True, epochs=5, digits_epochs=30, lr=1e-3)
+    p.add_argument("--channels", type=_common.positive_int, nargs=2, default=[20, 50])
+    p.add_argument("--hidden", type=_common.positive_int, default=500)
+    p.add_argument("--constant-lr", action="store_true", help="keep --lr (default: cosine decay)")
     args = p.parse_args(argv)
     out = _common.setup(args, "lenet")
     train_set, test_set, name = _common.load_data(args)
@@ -65,45 +63,48 @@ def main(argv=None) -> dict:
             f"error: --batch-size {args.batch_size} is larger than the {len(train_set)} "
             "training images (every batch is full, so no step would run)"
         )
-    test_x, test_y = (C.as_array(a) for a in test_set[np.arange(len(test_set))])
-    shape = _common.image_shape(train_set)
+    train_x, train_y = _common.all_images(train_set), _common.all_labels(train_set)
+    test_x, test_y = _common.all_images(test_set), _common.all_labels(test_set)
+    shape = train_x.shape[1:]
     model = build(shape, args.channels, args.hidden)
     n_params = sum(int(np.prod(q.shape)) for q in model.parameters())
-    print(
-        f"lenet: {name}, {len(train_set)} train / {len(test_x)} test images of shape {shape}; "
-        f"{n_params:,} parameters; {mg.get_num_threads()} thread(s)",
-        flush=True,
+    _common.say(
+        f"lenet: {name}, {len(train_x)} train / {len(test_x)} test images of shape {shape}; "
+        f"{n_params:,} parameters; {mg.get_num_threads()} thread(s)"
     )
-    cosine = not args.constant_lr
-    history = C.train_classifier(model, train_set, test_x, test_y, args, "lenet", cosine)
+    history = C.fit(
+        model, train_x, train_y, C.classification_loss, args, "lenet", out,
+        C.test_accuracy(test_x, test_y), cosine=not args.constant_lr,
+    )  # fmt: skip
     pred = C.predict(model, test_x).argmax(1)
     cm = C.confusion_matrix(test_y, pred, 10)
+    n_wrong = int(cm.sum() - np.trace(cm))
     history.update(dataset=name, parameters=n_params, confusion=cm.tolist())
-    print(
-        f"lenet: {name} test accuracy {C.accuracy(cm):.4f} ({int(cm.sum() - np.trace(cm))} "
-        f"errors of {len(test_y)}); median epoch {np.median(history['epoch_seconds']):.1f} s",
-        flush=True,
+    _common.say(
+        f"lenet: {name} test accuracy {C.accuracy(cm):.4f} ({n_wrong} errors of {len(test_y)}); "
+        f"median epoch {np.median(history['epoch_seconds']):.1f} s"
     )
     classes = C.class_names(name)
     C.save_confusion(out / "confusion.png", cm, classes, f"LeNet on {name}: test confusion")
-    n_wrong = int(np.sum(pred != test_y))
     wrong = np.flatnonzero(pred != test_y)[:32]
     C.save_labelled_images(
         out / "misclassified.png",
         test_x[wrong],
         [f"{classes[t]} -> {classes[q]}" for t, q in zip(test_y[wrong], pred[wrong])],
-        f"misclassified test images (truth -> guess): {len(wrong)} of {n_wrong}",
+        f"LeNet on {name}: misclassified test images (truth -> guess), {len(wrong)} of {n_wrong}",
     )
-    C.save_filters(out / "filters.png", model[0].weight.numpy()[:, 0], "first-layer kernels")
-    C.save_curve(
+    _common.save_filters(
+        out / "filters.png", model[0].weight.numpy(), f"LeNet on {name}: first-layer kernels"
+    )
+    _common.save_curves(
         out / "accuracy.png",
-        {"test accuracy": (np.arange(1, args.epochs + 1), history["test_accuracy"])},
-        "epoch",
-        "test accuracy",
+        {"test accuracy": history["test_accuracy"]},
+        f"LeNet on {name}",
+        ylabel="test accuracy",
     )
     mg.save(model.state_dict(), str(out / "model.npz"))
     C.save_json(out / "history.json", history)
-    print(f"wrote {', '.join(sorted(q.name for q in out.iterdir()))} to {out}/", flush=True)
+    _common.say(f"wrote {', '.join(sorted(q.name for q in out.iterdir()))} to {out}/")
     history["model"], history["out"] = model, out
     return history
 
