@@ -81,17 +81,20 @@ def cosine_lr(args):
     return lambda epoch: 0.5 * args.lr * (1 + math.cos(math.pi * (epoch - 1) / args.epochs))
 
 
-def fit(model, train_x, train_y, loss_fn, args, name: str, out: Path, evaluate, cosine=True):
+def fit(
+    model, train_x, train_y, loss_fn, args, name: str, out: Path, evaluate, cosine=True,
+    checkpoint="checkpoint.npz",
+):  # fmt: skip
     """Adam on ``loss_fn(model, x_batch, y_batch)`` over (train_x, train_y), batches in
     _common.epoch_order (a function of seed and epoch, so --resume sees the batches an
     unbroken run would), a progress bar per epoch, ``evaluate(model) -> (dict, line)`` after
     each epoch (the dict goes into the history, the line is printed) and a checkpoint
-    (out/checkpoint.npz: model, optimizer, epoch, history, flags) that --resume continues
+    (out/``checkpoint``: model, optimizer, epoch, history, flags) that --resume continues
     from. Returns the history: per-epoch lists of train_loss, epoch_seconds (training
     only, evaluation not counted), lr and the evaluate() entries."""
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     lr_at = cosine_lr(args) if cosine else (lambda epoch: args.lr)
-    ckpt = out / "checkpoint.npz"
+    ckpt = out / checkpoint
     history, start = {"train_loss": [], "epoch_seconds": [], "lr": []}, 1
     if getattr(args, "resume", False):
         state = _common.load_checkpoint(ckpt, model, optimizer)
