@@ -83,15 +83,17 @@ def cosine_lr(args):
 
 def fit(
     model, train_x, train_y, loss_fn, args, name: str, out: Path, evaluate, cosine=True,
-    checkpoint="checkpoint.npz",
+    checkpoint="checkpoint.npz", augment=None,
 ):  # fmt: skip
     """Adam on ``loss_fn(model, x_batch, y_batch)`` over (train_x, train_y), batches in
     _common.epoch_order (a function of seed and epoch, so --resume sees the batches an
     unbroken run would), a progress bar per epoch, ``evaluate(model) -> (dict, line)`` after
     each epoch (the dict goes into the history, the line is printed) and a checkpoint
     (out/``checkpoint``: model, optimizer, epoch, history, flags) that --resume continues
-    from. Returns the history: per-epoch lists of train_loss, epoch_seconds (training
-    only, evaluation not counted), lr and the evaluate() entries."""
+    from. ``augment(x_batch, rng)`` (arrays), if given, changes each training batch; its
+    generator is seeded by (seed, epoch) like the order. Returns the history: per-epoch
+    lists of train_loss, epoch_seconds (training only, evaluation not counted), lr and the
+    evaluate() entries."""
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     lr_at = cosine_lr(args) if cosine else (lambda epoch: args.lr)
     ckpt = out / checkpoint
@@ -108,10 +110,12 @@ def fit(
             group["lr"] = lr_at(epoch)
         bar = _common.progress(n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}")
         order = _common.epoch_order(len(train_x), args.seed, epoch)
+        rng = np.random.default_rng([args.seed, epoch, 1])
         t0, total = time.perf_counter(), 0.0
         for step in range(n_batches):
             idx = order[step * args.batch_size : (step + 1) * args.batch_size]
-            loss = loss_fn(model, mg.tensor(train_x[idx]), train_y[idx])
+            xb = train_x[idx] if augment is None else augment(train_x[idx], rng)
+            loss = loss_fn(model, mg.tensor(xb), train_y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
