@@ -194,7 +194,7 @@ def save_labelled_images(path: Path, images: np.ndarray, captions: list[str], ti
     n = max(len(images), 1)
     ncol = min(8, n)
     nrow = -(-n // ncol)
-    fig = Figure(figsize=(1.3 * ncol, 1.5 * nrow + 0.5), dpi=100)
+    fig = Figure(figsize=(max(1.3 * ncol, 6.5), 1.5 * nrow + 0.5), dpi=100)
     axes = fig.subplots(nrow, ncol, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()

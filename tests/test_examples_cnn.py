@@ -160,6 +160,50 @@ def test_segnet_unpools_into_the_encoder_positions_and_runs_the_refinement_steps
     assert len(one.forward_steps(x)) == 1 and one.down[0].weight.shape == (4, 1, 3, 3)
 
 
+@pytest.mark.parametrize("refine", [0, 3])
+def test_segnet_loss_and_gradients_match_pytorch(refine):
+    """The whole SegNet (pool indices, unpooling to the encoder's sizes, the label map fed
+    back through softmax and cat) against the same network written in PyTorch."""
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    mg.manual_seed(1)
+    net = segment.SegNet(1, 11, (6, 8), refine=refine).to(np.float64)
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 1, 8, 12))
+    y = rng.integers(0, 11, size=(2, 8, 12))
+    loss = segment.per_pixel_loss(net.forward_steps(mg.tensor(x)), y)
+    loss.backward()
+    P = {n: torch.tensor(p.numpy(), requires_grad=True) for n, p in net.named_parameters()}
+
+    def scores(t):
+        idx, sizes = [], []
+        for i in range(2):
+            t = tF.relu(tF.conv2d(t, P[f"down.{i}.weight"], P[f"down.{i}.bias"], padding=1))
+            sizes.append(t.shape[-2:])
+            t, ix = tF.max_pool2d(t, 2, return_indices=True)
+            idx.append(ix)
+        t = tF.relu(tF.conv2d(t, P["middle.weight"], P["middle.bias"], padding=1))
+        for i in reversed(range(2)):
+            t = tF.max_unpool2d(t, idx[i], 2, output_size=sizes[i])
+            t = tF.relu(tF.conv2d(t, P[f"up.{i}.weight"], P[f"up.{i}.bias"], padding=1))
+        return tF.conv2d(t, P["head.weight"], P["head.bias"])
+
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    if refine:
+        label_map, steps = torch.full((2, 11, 8, 12), 1 / 11, dtype=torch.float64), []
+        for _ in range(refine):
+            steps.append(scores(torch.cat([tx, label_map], 1)))
+            label_map = torch.softmax(steps[-1], 1)
+    else:
+        steps = [scores(tx)]
+    ref = sum(tF.cross_entropy(s, ty) for s in steps) / len(steps)
+    ref.backward()
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-12)
+    for n, p in net.named_parameters():
+        assert np.abs(P[n].grad.numpy()).max() > 0, n  # a live network, not a dead one
+        np.testing.assert_allclose(p.grad.numpy(), P[n].grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- sequences
 
 
