@@ -167,9 +167,9 @@ def main(argv=None) -> dict:
         guess = C.predict(shown, canvases[s][:8]).argmax(1)
         results.setdefault("shown", {})[s] = guess.tolist()
     grid, captions = [], []
-    for s in sizes:  # one row per size, padded to the largest canvas so the grid lines up
+    for s in sizes:  # one row per size, drawn on grey up to the largest canvas
         big = max(sizes)
-        padded = np.zeros((8, 1, big, big), np.float32)
+        padded = np.full((8, 1, big, big), 0.35, np.float32)
         padded[:, :, :s, :s] = canvases[s][:8]
         grid.append(padded)
         captions += [f"{s}px: {g}" for g in results["shown"][s]]
@@ -177,7 +177,8 @@ def main(argv=None) -> dict:
         out / "examples.png",
         np.concatenate(grid),
         captions,
-        f"test digits on each canvas, {args.heads[0]} head's guesses (truth: "
+        f"test digits on each canvas (black; grey is outside it), {args.heads[0]} head's "
+        f"guesses (truth: "
         f"{' '.join(map(str, test_y[:8]))})",
     )
     C.save_json(out / "history.json", results)
