@@ -182,6 +182,7 @@ def main(argv=None) -> dict:
     p.add_argument("--channels", type=_common.positive_int, nargs="+", default=[16, 32, 32])
     p.add_argument("--refine", type=int, default=0,
                    help="also train a refining network, this many steps (0: no)")  # fmt: skip
+    p.add_argument("--constant-lr", action="store_true", help="keep --lr (default: cosine decay)")
     args = p.parse_args(argv)
     if args.refine < 0 or args.refine == 1:
         raise SystemExit("error: --refine must be 0 (off) or at least 2 steps")
@@ -224,7 +225,8 @@ def main(argv=None) -> dict:
         suffix = "_refine" if steps else ""
         history = C.fit(
             model, train_scenes.images, train_scenes.labels, segmentation_loss, args, label, out,
-            held_out(test_scenes), checkpoint=f"checkpoint{suffix}.npz",
+            held_out(test_scenes), cosine=not args.constant_lr,
+            checkpoint=f"checkpoint{suffix}.npz",
         )  # fmt: skip
         cms = evaluate(model, test_scenes)
         history["steps"] = [
