@@ -169,7 +169,7 @@ def save_iou_bars(path, ious: dict, name: str) -> None:
 
 
 def main(argv=None) -> dict:
-    p = _common.make_parser(__doc__, resumable=True, epochs=8, digits_epochs=10, batch_size=32,
+    p = _common.make_parser(__doc__, resumable=True, epochs=12, digits_epochs=10, batch_size=32,
                             lr=5e-3)  # fmt: skip
     p.add_argument("--scenes", type=_common.positive_int, default=None,
                    help="training scenes (default: 8000 of MNIST, 6000 of the digits)")  # fmt: skip
