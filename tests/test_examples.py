@@ -105,7 +105,7 @@ def test_grid_pixels_are_the_image_values(tmp_path):
     tiled = common.tile(images, 2)  # (2, 5) with the white separator column
     scale = max(2, round(720 / tiled.shape[1]))
     h, w = tiled.shape[0] * scale, tiled.shape[1] * scale
-    top = 50  # _save_picture's title band
+    top = 50  # _save_picture's title band: one line of title
     x0 = (img.shape[1] - w) // 2
     block = img[top : top + h, x0 : x0 + w]
     expected = np.kron(tiled, np.ones((scale, scale)))
