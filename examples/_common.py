@@ -556,11 +556,16 @@ def save_curves(
         _log_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 70))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
     _write(fig, path)
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` with each of its lines wrapped at ``width`` characters."""
+    return "\n".join(w for line in text.split("\n") for w in (textwrap.wrap(line, width) or [""]))
 
 
 def _log_axis(ax) -> None:
@@ -595,7 +600,7 @@ def save_histogram(
         _log_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 70))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
@@ -676,13 +681,15 @@ def save_pictures(
         ylabel=loss_label(model),
         log_y=log_y,
     )
+    errors = np.asarray(history["test_sq_err"], dtype=float)
     save_curves(
         out / "test_error.png",
-        {"test images": history["test_sq_err"]},
+        {"test images": errors},
         f"{name}: reconstruction error on the test images",
         xlabel="epoch",
         ylabel="squared error per image (sum over pixels)",
         refs=refs,
+        log_y=bool(len(errors) and errors.min() > 0 and errors.max() > 5 * errors.min()),
     )
 
 
