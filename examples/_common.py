@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -473,16 +474,21 @@ def _save_picture(path, picture: np.ndarray, title: str, caption: str | None, ta
     scale = max(2, int(round(target / pw)))
     iw, ih = pw * scale, ph * scale
     dpi = 100
-    top, bottom = 50, (44 if caption else 14)
-    width = max(iw + 20, 560)
+    width = max(iw + 20, 640)
+    # about 7 pixels per character at font size 9: wrap the caption to the figure
+    lines = textwrap.wrap(caption, max(40, (width - 20) // 7)) if caption else []
+    heading = textwrap.wrap(title, max(30, (width - 20) // 9))  # ~9 pixels a character
+    top, bottom = 30 + 20 * len(heading), 20 + 16 * len(lines)
     height = ih + top + bottom
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     ax = fig.add_axes(((width - iw) / 2 / width, bottom / height, iw / width, ih / height))
     ax.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
-    fig.text(0.5, 1 - 12 / height, title, ha="center", va="top", fontsize=12)
+    fig.text(0.5, 1 - 12 / height, "\n".join(heading), ha="center", va="top", fontsize=12)
     if caption:
-        fig.text(0.5, 10 / height, caption, ha="center", va="bottom", fontsize=9, color="0.25")
+        fig.text(
+            0.5, 8 / height, "\n".join(lines), ha="center", va="bottom", fontsize=9, color="0.25"
+        )
     _write(fig, path)
 
 
@@ -550,11 +556,16 @@ def save_curves(
         _log_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 70))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
     _write(fig, path)
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` with each of its lines wrapped at ``width`` characters."""
+    return "\n".join(w for line in text.split("\n") for w in (textwrap.wrap(line, width) or [""]))
 
 
 def _log_axis(ax) -> None:
@@ -589,7 +600,7 @@ def save_histogram(
         _log_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 70))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
@@ -670,13 +681,15 @@ def save_pictures(
         ylabel=loss_label(model),
         log_y=log_y,
     )
+    errors = np.asarray(history["test_sq_err"], dtype=float)
     save_curves(
         out / "test_error.png",
-        {"test images": history["test_sq_err"]},
+        {"test images": errors},
         f"{name}: reconstruction error on the test images",
         xlabel="epoch",
         ylabel="squared error per image (sum over pixels)",
         refs=refs,
+        log_y=bool(len(errors) and errors.min() > 0 and errors.max() > 5 * errors.min()),
     )
 
 
@@ -698,12 +711,14 @@ def finish(out: Path, model, test_x, history, name: str, filters=None, refs=None
     say(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/")
 
 
-def run(args, example: str, build_model, filters=None, data=None, refs=None) -> dict:
+def run(
+    args, example: str, build_model, filters=None, data=None, refs=None, title: str | None = None
+) -> dict:
     """The whole job: data (``data``, the result of ``load_data(args)``, when the example
     loaded it already), model (``build_model(image_shape)``), Adam training with a
     checkpoint after every epoch (``--resume`` continues from it), evaluation, pictures.
     Returns the history, with the trained model under "model" and the output folder under
-    "out"."""
+    "out". ``title`` names the model in the pictures (default: from ``example``)."""
     from minigrad import optim
 
     out = setup(args, example)
@@ -743,7 +758,7 @@ def run(args, example: str, build_model, filters=None, data=None, refs=None) -> 
     history = train(
         model, optimizer, train_x, test_x, args, example, history, start, after_epoch=checkpoint
     )
-    title = f"{example.replace('_', ' ')} ({name})"
+    title = title or f"{example.replace('_', ' ')} ({name})"
     filters = model.filters() if filters is None else filters
     finish(out, model, test_x, history, title, filters, refs)
     history["model"], history["out"] = model, out

@@ -218,7 +218,8 @@ def main(argv=None):
     # ---------------------------------------------------------------- pre-training
     if state["phase"] == "pretrain" and args.pretrain != "none":
         per = f"{args.pretrain_epochs} epoch(s) per layer"
-        _common.say(f"greedy layer-wise pre-training with {args.pretrain}s, {per}")
+        kind = "RBMs" if args.pretrain == "rbm" else "shallow autoencoders"
+        _common.say(f"greedy layer-wise pre-training with {kind}, {per}")
         t_start = time.perf_counter()
 
         def save(progress, seconds):
@@ -281,7 +282,13 @@ def main(argv=None):
     refs = {f"PCA, {k} components ({pca_err:.2f})": pca_err}
     if name == "mnist" and args.sizes == [1000, 500, 250, 30]:
         refs["the paper's deep autoencoder (3.00)"] = PAPER["deep autoencoder"]
-    title = f"deep autoencoder {arch} ({name}), {args.pretrain} pre-training"
+    if name == "mnist" and args.sizes == [30]:
+        refs["the paper's logistic PCA (8.01)"] = PAPER["logistic PCA"]
+    if len(sizes) == 2:
+        title = f"{arch}-{sizes[0]} autoencoder, linear code, logistic output ({name})"
+    else:
+        how = "no" if args.pretrain == "none" else args.pretrain.replace("rbm", "RBM")
+        title = f"deep autoencoder {arch} ({name}), {how} pre-training"
     _common.finish(out, model, test_x, history, title, model.filters(), refs)
     _common.save_image_grid(
         out / "pca_reconstructions.png",
@@ -309,13 +316,15 @@ def main(argv=None):
     pre = (
         "no pre-training"
         if args.pretrain == "none"
-        else f"{args.pretrain} pre-training ({args.pretrain_epochs} epoch(s) per layer, "
+        else f"{args.pretrain.replace('rbm', 'RBM')} pre-training ({args.pretrain_epochs} "
+        "epoch(s) per layer, "
         f"{state['pretrain_seconds']:.0f} s)"
     )
+    what = "deep autoencoder" if len(sizes) > 2 else "autoencoder (logistic PCA)"
     _common.say(
         f"\ntest squared error per image (sum over the {test_flat.shape[1]} pixels, mean over "
         f"{len(test_x):,} test images):\n"
-        f"  deep autoencoder {arch}, {pre}, {epochs} fine-tuning epochs ({seconds:.0f} s): "
+        f"  {what} {arch}, {pre}, {epochs} fine-tuning epochs ({seconds:.0f} s): "
         f"{ours:.2f}\n"
         f"  PCA with {k} components: {pca_err:.2f}"
     )

@@ -17,11 +17,13 @@ from minigrad.models import DenoisingAutoencoder
 
 def main(argv=None):
     p = _common.make_parser(__doc__, resumable=True, epochs=3, batch_size=32, lr=1e-3)
-    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--hidden", type=_common.positive_int, default=100)
     p.add_argument("--noise", choices=["mask", "gaussian"], default="mask")
     p.add_argument("--noise-level", type=float, default=0.25, help="q for mask, sigma else")
     p.add_argument("--tied", action="store_true", help="decoder weight = encoder weight^T")
     args = p.parse_args(argv)
+    what = "masking noise q" if args.noise == "mask" else "Gaussian noise sigma"
+    data = _common.load_data(args)
     return _common.run(
         args,
         "denoising_autoencoder",
@@ -33,6 +35,8 @@ def main(argv=None):
             tied=args.tied,
             seed=args.seed,
         ),
+        data=data,
+        title=f"denoising autoencoder ({data[2]}), {what} = {args.noise_level}",
     )
 
 

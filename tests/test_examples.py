@@ -105,7 +105,7 @@ def test_grid_pixels_are_the_image_values(tmp_path):
     tiled = common.tile(images, 2)  # (2, 5) with the white separator column
     scale = max(2, round(720 / tiled.shape[1]))
     h, w = tiled.shape[0] * scale, tiled.shape[1] * scale
-    top = 50  # _save_picture's title band
+    top = 50  # _save_picture's title band: one line of title
     x0 = (img.shape[1] - w) // 2
     block = img[top : top + h, x0 : x0 + w]
     expected = np.kron(tiled, np.ones((scale, scale)))
@@ -395,3 +395,33 @@ def test_denoising_autoencoder_writes_corrupted_inputs_and_filters(tmp_path):
     assert "epoch 1: test loss" in out
     for f in ("corrupted.png", "filters.png", "reconstructions.png", "inputs.png"):
         assert _png(tmp_path / f).shape[1] >= 560
+
+
+def test_compare_runs_tables_and_plots_histories(tmp_path):
+    for name, errors in (("a", [9.0, 5.0, 4.0]), ("b", [12.0, 8.0])):
+        (tmp_path / name).mkdir()
+        history = {"test_sq_err": errors, "epoch_seconds": [1.0] * len(errors)}
+        (tmp_path / name / "history.json").write_text(json.dumps(history))
+    out, _ = _ok(
+        _run(
+            "compare_runs",
+            tmp_path / "a",
+            tmp_path / "b",
+            "--labels",
+            "first",
+            "second",
+            "--ref",
+            "PCA",
+            "10",
+            "--epochs",
+            "1",
+            "3",
+            "--out",
+            tmp_path / "c.png",
+        )
+    )
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:3]}
+    assert rows == {"first": ["9.00", "4.00", "1.0"], "second": ["12.00", "-", "1.0"]}
+    assert _png(tmp_path / "c.png").shape[1] >= 600
+    proc = _run("compare_runs", tmp_path / "missing")
+    assert proc.returncode != 0 and "no history.json" in proc.stderr
