@@ -83,7 +83,7 @@ def cosine_lr(args):
 
 def fit(
     model, train_x, train_y, loss_fn, args, name: str, out: Path, evaluate, cosine=True,
-    checkpoint="checkpoint.npz", augment=None,
+    checkpoint="checkpoint.npz", augment=None, fresh_if_missing=False,
 ):  # fmt: skip
     """Adam on ``loss_fn(model, x_batch, y_batch)`` over (train_x, train_y), batches in
     _common.epoch_order (a function of seed and epoch, so --resume sees the batches an
@@ -91,14 +91,16 @@ def fit(
     each epoch (the dict goes into the history, the line is printed) and a checkpoint
     (out/``checkpoint``: model, optimizer, epoch, history, flags) that --resume continues
     from. ``augment(x_batch, rng)`` (arrays), if given, changes each training batch; its
-    generator is seeded by (seed, epoch) like the order. Returns the history: per-epoch
+    generator is seeded by (seed, epoch) like the order. ``fresh_if_missing``: --resume
+    starts this model afresh when its checkpoint was never written (a later model of a
+    run that stopped before reaching it). Returns the history: per-epoch
     lists of train_loss, epoch_seconds (training only, evaluation not counted), lr and the
     evaluate() entries."""
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     lr_at = cosine_lr(args) if cosine else (lambda epoch: args.lr)
     ckpt = out / checkpoint
     history, start = {"train_loss": [], "epoch_seconds": [], "lr": []}, 1
-    if getattr(args, "resume", False):
+    if getattr(args, "resume", False) and not (fresh_if_missing and not ckpt.exists()):
         state = _common.load_checkpoint(ckpt, model, optimizer)
         _common.check_same_flags(state["flags"], args, ckpt)
         history, start = state["history"], int(state["epoch"]) + 1

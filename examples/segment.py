@@ -226,7 +226,7 @@ def main(argv=None) -> dict:
         history = C.fit(
             model, train_scenes.images, train_scenes.labels, segmentation_loss, args, label, out,
             held_out(test_scenes), cosine=not args.constant_lr,
-            checkpoint=f"checkpoint{suffix}.npz",
+            checkpoint=f"checkpoint{suffix}.npz", fresh_if_missing=bool(steps),
         )  # fmt: skip
         cms = evaluate(model, test_scenes)
         history["steps"] = [

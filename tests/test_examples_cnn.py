@@ -378,6 +378,18 @@ def test_segment_runs_with_refinement(tmp_path):
     assert len(hist["refine x2"]["steps"]) == 2 and len(hist["one pass"]["steps"]) == 1
     for f in ("segmentation.png", "iou.png", "model.npz", "model_refine.npz"):
         assert (tmp_path / f).is_file(), f
+    # a run stopped after the one-pass network, before the refining one wrote a checkpoint:
+    # --resume keeps the first (no epoch retrained) and trains the second from the start
+    (tmp_path / "checkpoint_refine.npz").unlink()
+    again = _run(
+        "segment", "--dataset", "digits", "--epochs", "1", "--scenes", "64", "--test-scenes",
+        "16", "--batch-size", "16", "--channels", "4", "4", "--refine", "2", "--noise", "0.1",
+        "--out", tmp_path, "--resume",
+    )  # fmt: skip
+    assert again.stdout.count("resuming") == 1 and again.stdout.count("  epoch 1:") == 1
+    redone = json.loads((tmp_path / "history.json").read_text())["refine x2"]
+    for key in ("train_loss", "mean_iou", "pixel_accuracy", "steps"):  # the same training
+        assert redone[key] == hist["refine x2"][key], key
 
 
 def test_sequence_runs_and_learns_the_least_squares_kernel(tmp_path):
