@@ -236,7 +236,7 @@ def main() -> None:
     threads = [1] if cpu_time else thread_counts()
     rng = np.random.default_rng(0)
     print(
-        f"minigrad GEMM micro-kernel: {C.gemm_isa()}; OpenMP: {mg.config()['openmp']}; "
+        f"minigrad vector path: {mg.config()['isa']}; OpenMP: {mg.config()['openmp']}; "
         f"torch: {torch.__version__ if torch else 'missing'}; NumPy's OpenBLAS core: "
         f"{_numpy_blas_core()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}); "
         f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "

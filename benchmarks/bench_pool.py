@@ -37,7 +37,7 @@ import minigrad as mg  # noqa: E402
 # isort: split
 
 import numpy as np  # noqa: E402
-from minigrad._C.parallel import openmp_enabled  # noqa: E402
+from minigrad._C.core import isa, openmp_enabled  # noqa: E402
 
 import minigrad.functional as F  # noqa: E402
 from benchmarks._bench import (  # noqa: E402
@@ -219,7 +219,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     threads = thread_counts()
     print(
-        f"minigrad pool kernels: ISA {K.isa()}, OpenMP {openmp_enabled()}, threads {threads}, "
+        f"minigrad pool kernels: ISA {isa()}, OpenMP {openmp_enabled()}, threads {threads}, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, repeat {REPEAT}"
     )
     rows = []

@@ -29,7 +29,7 @@ def test_set_num_threads_rejects_non_positive(bad):
 def test_show_config_reports_build(capsys):
     mg.show_config()
     out = capsys.readouterr().out
-    for key in ("minigrad", "openmp", "num_threads", "cflags", "blas"):
+    for key in ("minigrad", "openmp", "num_threads", "isa", "cflags", "blas"):
         assert re.search(rf"^{key}\s*:", out, re.M), f"{key} missing from show_config()"
     assert mg.__version__ in out
 

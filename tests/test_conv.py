@@ -408,39 +408,6 @@ def test_torch_agrees_when_available():
     )
 
 
-# ----------------------------------------------------------------- GEMM
-
-
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gemm_every_microkernel(isa, dtype):
-    before = C.gemm_isa()
-    try:
-        C.gemm_force_isa(isa)
-    except ValueError:
-        pytest.skip(f"this CPU has no {isa}")
-    try:
-        rng = np.random.default_rng(11)
-        for m, n, k in [(1, 1, 1), (7, 33, 5), (64, 100, 300), (13, 600, 257), (200, 9, 70)]:
-            for ta in (False, True):
-                for tb in (False, True):
-                    a = rand(rng, (k, m) if ta else (m, k), dtype)
-                    b = rand(rng, (n, k) if tb else (k, n), dtype)
-                    c0 = rand(rng, (m, n), dtype)
-                    want = (
-                        0.5 * (a.T if ta else a).astype(np.float64) @ (b.T if tb else b) - 2.0 * c0
-                    )
-                    got = C.gemm(a, b, ta, tb, 0.5, -2.0, c0.copy(), num_threads=2)
-                    tol = RTOL[dtype] * np.sqrt(k) * 10
-                    assert np.abs(got - want).max() <= tol * max(1, np.abs(want).max())
-        # beta = 0 must not read C (NaNs there do not leak)
-        c = np.full((5, 6), np.nan, dtype)
-        C.gemm(np.ones((5, 2), dtype), np.ones((2, 6), dtype), beta=0.0, c=c)
-        assert np.array_equal(c, np.full((5, 6), 2, dtype))
-    finally:
-        C.gemm_force_isa(before)
-
-
 # ----------------------------------------------------------------- bad input
 
 
@@ -492,12 +459,11 @@ def test_invalid_configurations_name_the_argument():
 def test_wrappers_check_before_touching_memory():
     x, w = np.zeros((2, 4, 5, 5)), np.zeros((6, 4, 3, 3))
     conf = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
-    _raises(ValueError, "C-contiguous", C.conv2d_forward, x[:, :, ::2], w, None, *conf)
     _raises(TypeError, "input must be a numpy.ndarray", C.conv2d_forward, [[1.0]], w, None, *conf)
     _raises(TypeError, "dtype", C.conv2d_forward, x.astype(np.float16), w, None, *conf)
     _raises(
         ValueError,
-        "padding must have 4 entries",
+        "padding must be an int or 4 ints",
         C.conv2d_forward,
         x,
         w,
@@ -528,14 +494,13 @@ def test_wrappers_check_before_touching_memory():
     )
     _raises(
         ValueError,
-        "input must have at least one channel",
+        "input must not be empty",
         C.conv2d_forward,
         np.zeros((2, 0, 5, 5)),
         np.zeros((6, 0, 3, 3)),
         None,
         *conf,
     )
-    _raises(ValueError, "inner dimensions", C.gemm, np.zeros((2, 3)), np.zeros((4, 5)))
 
 
 def test_huge_padding_raises_instead_of_wrapping_the_workspace_size():
@@ -574,7 +539,7 @@ def test_wrapper_refuses_non_integer_sizes():
     x, w = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 2, 2))
     _raises(
         TypeError,
-        "stride must be a tuple of 2 ints",
+        "stride must be an int or 2 ints",
         C.conv2d_forward,
         x,
         w,
