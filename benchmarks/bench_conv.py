@@ -26,9 +26,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
-# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
-# they load; see minigrad/__init__.py for why both matter on 2 cores.
+# minigrad before NumPy: importing it loads NumPy with OPENBLAS_THREAD_TIMEOUT=4 (unless
+# already set), which OpenBLAS reads when it loads; see minigrad/__init__.py. OpenMP's
+# wait policy is left at its default, the same for minigrad and torch (one libgomp).
 import minigrad as mg  # noqa: E402
 
 # isort: split
@@ -239,8 +239,7 @@ def main() -> None:
         f"minigrad vector path: {mg.config()['isa']}; OpenMP: {mg.config()['openmp']}; "
         f"torch: {torch.__version__ if torch else 'missing'}; NumPy's OpenBLAS core: "
         f"{_numpy_blas_core()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}); "
-        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "
-        f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}; "
         f"load average before: {os.getloadavg()[0]:.1f}; timing: "
         f"{'median process CPU time' if cpu_time else 'median wall time'}"
     )

@@ -34,9 +34,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
-# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
-# they load; see minigrad/__init__.py for why both matter on 2 cores.
+# minigrad before NumPy: importing it loads NumPy with OPENBLAS_THREAD_TIMEOUT=4 (unless
+# already set), which OpenBLAS reads when it loads; see minigrad/__init__.py. OpenMP's
+# wait policy is left at its default, the same for minigrad and torch (one libgomp).
 import minigrad as mg  # noqa: E402
 
 # isort: split

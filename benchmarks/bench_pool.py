@@ -29,9 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 # Two OpenMP runtimes share this process (ours and the one bundled with PyTorch);
 # spinning idle workers would steal the CPU from the other system's threads.
-# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
-# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
-# they load; see minigrad/__init__.py for why both matter on 2 cores.
+# minigrad before NumPy: importing it loads NumPy with OPENBLAS_THREAD_TIMEOUT=4 (unless
+# already set), which OpenBLAS reads when it loads; see minigrad/__init__.py. OpenMP's
+# wait policy is left at its default, the same for minigrad and torch (one libgomp).
 import minigrad as mg  # noqa: E402
 
 # isort: split

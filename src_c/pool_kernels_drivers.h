@@ -94,10 +94,11 @@ static layout plan(int W, const mg_pool_axis *rows, const mg_pool_axis *cols)
     if (R > rows->n_out) R = rows->n_out;
     const int64_t n_out_max = MG_POOL_ROUND(R * OWp) + MG_POOL_VEC;
     /* rows, plus slack for the rounded reads of the last row and (flat pass) the widest
-     * tap of the rounded output run; twice that for the two halves of the stride-2
-     * deinterleave */
-    L.nb = 2 * (R * Wb + pad + MG_POOL_ROUND((int64_t)W) +
-                (flat ? n_out_max * s + (int64_t)cols->k * cols->step : 0) + 4 * MG_POOL_VEC);
+     * tap of the rounded output run; in the flat layout twice that, for the two halves
+     * of the stride-2 deinterleave (the ph buffers, allocated only then) */
+    L.nb = (flat ? 2 : 1) * (R * Wb + pad + MG_POOL_ROUND((int64_t)W) +
+                             (flat ? n_out_max * s + (int64_t)cols->k * cols->step : 0) +
+                             4 * MG_POOL_VEC);
     L.flat = flat;
     L.pad = pad;
     L.OWp = OWp;
@@ -116,13 +117,16 @@ typedef struct {
 static int bufs_init(bufs *b, const layout *L, int want_idx,
                                  real neutral)
 {
+    const int need_ph = L->flat; /* the stride-2 deinterleave's halves */
     b->bv = malloc(sizeof(real) * (size_t)L->nb);
-    b->ph = malloc(sizeof(real) * (size_t)L->nb);
+    b->ph = need_ph ? malloc(sizeof(real) * (size_t)L->nb) : NULL;
     b->ym = malloc(sizeof(real) * (size_t)L->n_out_max);
     b->bi = want_idx ? malloc(sizeof(int32_t) * (size_t)L->nb) : NULL;
-    b->phi = want_idx ? malloc(sizeof(int32_t) * (size_t)L->nb) : NULL;
+    b->phi = want_idx && need_ph ? malloc(sizeof(int32_t) * (size_t)L->nb) : NULL;
     b->im = want_idx ? malloc(sizeof(int32_t) * (size_t)L->n_out_max) : NULL;
-    if (!b->bv || !b->ph || !b->ym || (want_idx && (!b->bi || !b->phi || !b->im))) return 0;
+    if (!b->bv || (need_ph && !b->ph) || !b->ym ||
+        (want_idx && (!b->bi || (need_ph && !b->phi) || !b->im)))
+        return 0;
     for (ptrdiff_t i = 0; i < L->nb; i++) b->bv[i] = neutral;
     if (want_idx)
         for (ptrdiff_t i = 0; i < L->nb; i++) b->bi[i] = INT32_MAX;
@@ -282,8 +286,8 @@ static int sum_pool2d_bwd(const real *gy, const real *x, const real *y, real *gx
          * transpose; ph: the even/odd halves hscatter works in. */
         real *g = malloc(sizeof(real) * (size_t)L.n_out_max);
         real *tw = malloc(sizeof(real) * (size_t)L.nb);
-        real *ph = malloc(sizeof(real) * (size_t)L.nb);
-        const int ok = g && tw && ph;
+        real *ph = L.flat ? malloc(sizeof(real) * (size_t)L.nb) : NULL;
+        const int ok = g && tw && (ph || !L.flat);
         if (!ok) err |= MG_ENOMEM;
         /* A task is a whole plane: blocks of one plane add into shared input
          * rows where windows overlap, so they stay on one thread, in order. */
