@@ -11,6 +11,9 @@ typedef float real;
 #define gemm_packed mg_sgemm_packed
 #define pack_a mg_sgemm_pack_a
 #define packed_a_size mg_sgemm_packed_a_size
+#define gemm_direct mg_sgemm_direct
+#define direct_pack_b mg_sgemm_direct_pack_b
+#define direct_packed_b_size mg_sgemm_direct_packed_b_size
 #include "conv_template.h"
 
 int mg_conv2d_forward_f32(const mg_conv_shape *s, const float *x, const float *w,

@@ -11,6 +11,9 @@ typedef double real;
 #define gemm_packed mg_dgemm_packed
 #define pack_a mg_dgemm_pack_a
 #define packed_a_size mg_dgemm_packed_a_size
+#define gemm_direct mg_dgemm_direct
+#define direct_pack_b mg_dgemm_direct_pack_b
+#define direct_packed_b_size mg_dgemm_direct_packed_b_size
 #include "conv_template.h"
 
 int mg_conv2d_forward_f64(const mg_conv_shape *s, const double *x, const double *w,

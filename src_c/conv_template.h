@@ -276,6 +276,63 @@ static ptrdiff_t images_per_block(const mg_conv_shape *s, int threads)
     return nb < 1 ? 1 : nb;
 }
 
+/* ---- the direct path (stride 1 along x): gemm.h's mg_?gemm_direct reads each tap
+ * straight from the padded image, so neither an unfolded image nor its packing exists.
+ * Taken where the micro-kernel's tile (positions along a row x output channels) divides
+ * the output row and the channels with at most 1/8 waste, and the taps are many enough
+ * (64 or more per output) to hide the transposed write of each tile. */
+static int use_direct(const mg_conv_shape *s)
+{
+    int mr, nr32, nr64;
+    mg_gemm_direct_tile(&mr, &nr32, &nr64);
+    const ptrdiff_t nr = sizeof(real) == sizeof(float) ? nr32 : nr64;
+    const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
+    if (s->sw != 1 || kg < 64) return 0;
+    const double computed = (double)((s->w_out + mr - 1) / mr * mr) * ((cog + nr - 1) / nr * nr);
+    return computed * 8 <= (double)s->w_out * cog * 9;
+}
+
+/* The weights of every group packed for the direct GEMM (64-byte aligned), and the
+ * taps' offsets in the padded image: tap r = (c, m, k) at c*plane + m*d_h*wp + k*d_w. */
+static real *direct_weights(const mg_conv_shape *s, const real *w, size_t *per_group)
+{
+    const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
+    *per_group = (direct_packed_b_size(kg, cog) + 15) / 16 * 16;
+    real *wpk = (real *)aligned_alloc(64, *per_group * s->groups * sizeof(real));
+    if (!wpk) return NULL;
+    for (ptrdiff_t g = 0; g < s->groups; g++)
+        direct_pack_b(kg, cog, w + g * cog * kg, 1, kg, wpk + g * *per_group);
+    return wpk;
+}
+
+static ptrdiff_t *direct_taps(const mg_conv_shape *s, padding pd)
+{
+    const ptrdiff_t kg = s->c_in / s->groups * s->kh * s->kw;
+    ptrdiff_t *koff = (ptrdiff_t *)malloc((size_t)kg * sizeof(ptrdiff_t));
+    if (!koff) return NULL;
+    for (ptrdiff_t r = 0; r < kg; r++) {
+        const ptrdiff_t c = r / (s->kh * s->kw), m = r / s->kw % s->kh, k = r % s->kw;
+        koff[r] = c * pd.hp * pd.wp + m * s->dh * pd.wp + k * s->dw;
+    }
+    return koff;
+}
+
+/* c for one image on the direct path: y_g = K_g * (padded image) + bias, per group. */
+static int forward_direct(const mg_conv_shape *s, padding pd, const real *x, real *vp,
+                          const real *wpk, size_t wpk_group, const ptrdiff_t *koff,
+                          const real *bias, real *y, int nt)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, cog = s->c_out / s->groups;
+    const ptrdiff_t cig = s->c_in / s->groups, kg = cig * s->kh * s->kw;
+    pad_image(s, pd, x, vp);
+    int err = MG_OK;
+    for (ptrdiff_t g = 0; g < s->groups; g++)
+        err |= gemm_direct(s->h_out, s->w_out, cog, kg, vp + g * cig * pd.hp * pd.wp,
+                           s->sh * pd.wp, koff, wpk + g * wpk_group,
+                           bias ? bias + g * cog : NULL, y + g * cog * P, P, nt);
+    return err;
+}
+
 /* c for a block of nb images: Z_g = K_g . cols_g for each group g (cols_g packed straight
  * from the padded images), then the bias. vp_buf: this thread's padded-image buffers, or
  * NULL; tmp: cog x nb*P scratch when nb > 1 (the GEMM's C, whose columns run across the
@@ -420,10 +477,48 @@ static real *thread_pad(real *pads, size_t per_copy)
     return mine;
 }
 
+/* c on the direct path: images split over threads as below, each with its own padded
+ * copy (always made: it carries the zero border and the slack the tiles read past). */
+static int conv2d_forward_direct(const mg_conv_shape *s, const real *x, const real *w,
+                                 const real *bias, real *y, int num_threads)
+{
+    int inner, outer = split_threads(s, num_threads, &inner);
+    padding pd = padding_of(s);
+    const size_t ps = (size_t)(s->c_in * pd.hp * pd.wp + MG_GEMM_DIRECT_SLACK);
+    size_t wg;
+    real *pads = (real *)malloc(ps * outer * sizeof(real));
+    real *wpk = direct_weights(s, w, &wg);
+    ptrdiff_t *koff = direct_taps(s, pd);
+    int err = MG_OK;
+    if (!pads || !wpk || !koff) {
+        err = MG_ENOMEM;
+        goto done;
+    }
+    const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * s->h_out * s->w_out;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(outer) if (outer > 1) reduction(| : err)
+#endif
+    {
+        real *my_pad = thread_pad(pads, ps);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (ptrdiff_t n = 0; n < s->batch; n++)
+            err |= forward_direct(s, pd, x + n * xs, my_pad, wpk, wg, koff, bias, y + n * ys,
+                                  inner);
+    }
+done:
+    free(pads);
+    free(wpk);
+    free(koff);
+    return err;
+}
+
 static int conv2d_forward(const mg_conv_shape *s, const real *x, const real *w,
                           const real *bias, real *y, int num_threads)
 {
     if (s->batch <= 0) return MG_OK;
+    if (use_direct(s)) return conv2d_forward_direct(s, x, w, bias, y, num_threads);
     int inner, outer = split_threads(s, num_threads, &inner);
     const padding pd = padding_of(s);
     const ptrdiff_t nb = images_per_block(s, outer), blocks = (s->batch + nb - 1) / nb;
@@ -479,10 +574,52 @@ static int conv2d_forward(const mg_conv_shape *s, const real *x, const real *w,
     return err;
 }
 
+/* h with stride 1 is itself a convolution (the transpose of a stride-1 correlation is a
+ * correlation with the kernel flipped and its channel axes swapped), of dy padded by
+ * d*(k-1) - p: the shape of that convolution, when the padding is not negative. */
+static int transposed_as_forward(const mg_conv_shape *s, mg_conv_shape *t)
+{
+    const ptrdiff_t pt = s->dh * (s->kh - 1) - s->pt, pl = s->dw * (s->kw - 1) - s->pl;
+    if (s->sh != 1 || s->sw != 1 || pt < 0 || pl < 0) return 0;
+    *t = *s;
+    t->c_in = s->c_out;
+    t->h_in = s->h_out;
+    t->w_in = s->w_out;
+    t->c_out = s->c_in;
+    t->h_out = s->h_in;
+    t->w_out = s->w_in;
+    t->pt = pt;
+    t->pl = pl;
+    return 1;
+}
+
+/* h as that forward convolution on the direct path: w2[g][ci][co][m][k] =
+ * w[g][co][ci][kh-1-m][kw-1-k] within each group. */
+static int conv2d_backward_input_direct(const mg_conv_shape *s, const mg_conv_shape *t,
+                                        const real *dy, const real *w, real *dx, int nt)
+{
+    const ptrdiff_t cog = s->c_out / s->groups, cig = s->c_in / s->groups;
+    const ptrdiff_t kk = s->kh * s->kw;
+    real *w2 = (real *)malloc((size_t)(s->c_out * cig * kk) * sizeof(real));
+    if (!w2) return MG_ENOMEM;
+    for (ptrdiff_t g = 0; g < s->groups; g++)
+        for (ptrdiff_t co = 0; co < cog; co++)
+            for (ptrdiff_t ci = 0; ci < cig; ci++)
+                for (ptrdiff_t q = 0; q < kk; q++)
+                    w2[((g * cig + ci) * cog + co) * kk + q] =
+                        w[((g * cog + co) * cig + ci) * kk + (kk - 1 - q)];
+    const int err = conv2d_forward_direct(t, dy, w2, NULL, dx, nt);
+    free(w2);
+    return err;
+}
+
 static int conv2d_backward_input(const mg_conv_shape *s, const real *dy, const real *w,
                                  real *dx, int num_threads)
 {
     if (s->batch <= 0) return MG_OK;
+    mg_conv_shape t;
+    if (transposed_as_forward(s, &t) && use_direct(&t))
+        return conv2d_backward_input_direct(s, &t, dy, w, dx, num_threads);
     int inner, outer = split_threads(s, num_threads, &inner);
     const ptrdiff_t nb = images_per_block(s, outer), blocks = (s->batch + nb - 1) / nb;
     size_t ws, wg;

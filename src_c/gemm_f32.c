@@ -32,3 +32,29 @@ int mg_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a_packed
     return gemm_packed(active_kernel(), m, n, k, a_packed, pack_b, b_ctx, beta, c, ldc,
                        num_threads);
 }
+
+size_t mg_sgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
+{
+    return direct_packed_b_size(k, n);
+}
+
+void mg_sgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb_r,
+                            ptrdiff_t ldb_j, float *dst)
+{
+    direct_pack_b(k, n, b, ldb_r, ldb_j, dst);
+}
+
+int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
+                    ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                    const float *bias, float *c, ptrdiff_t ldc, int num_threads)
+{
+    return gemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+}
+
+/* The tile sizes are the same in both element types' files; this one answers. */
+void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64)
+{
+    *positions = active_direct()->mr;
+    *channels_f32 = active_direct()->nr;
+    *channels_f64 = active_direct()->nr / 2;
+}

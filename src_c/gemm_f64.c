@@ -32,3 +32,22 @@ int mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packe
     return gemm_packed(active_kernel(), m, n, k, a_packed, pack_b, b_ctx, beta, c, ldc,
                        num_threads);
 }
+
+size_t mg_dgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
+{
+    return direct_packed_b_size(k, n);
+}
+
+void mg_dgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const double *b, ptrdiff_t ldb_r,
+                            ptrdiff_t ldb_j, double *dst)
+{
+    direct_pack_b(k, n, b, ldb_r, ldb_j, dst);
+}
+
+int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
+                    ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                    const double *bias, double *c, ptrdiff_t ldc, int num_threads)
+{
+    return gemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+}
+

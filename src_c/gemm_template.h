@@ -122,3 +122,4 @@ static void *gemm_thread_buffer(int slot, size_t bytes)
 }
 
 #include "gemm_driver.h"
+#include "gemm_direct.h"

@@ -12,4 +12,11 @@ const mg_runtime MG_RUNTIME = {
     mg_dgemm_pack_a,
     mg_sgemm_packed,
     mg_dgemm_packed,
+    mg_gemm_direct_tile,
+    mg_sgemm_direct_packed_b_size,
+    mg_dgemm_direct_packed_b_size,
+    mg_sgemm_direct_pack_b,
+    mg_dgemm_direct_pack_b,
+    mg_sgemm_direct,
+    mg_dgemm_direct,
 };

@@ -23,7 +23,7 @@
 
 /* Bumped whenever the table changes: an extension built against another layout
  * refuses to bind instead of calling through the wrong slots. */
-#define MG_RUNTIME_ABI 1
+#define MG_RUNTIME_ABI 2
 
 typedef struct {
     int abi;
@@ -41,6 +41,19 @@ typedef struct {
                         const void *, float, float *, ptrdiff_t, int);
     int (*dgemm_packed)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, mg_dpack_b_fn,
                         const void *, double, double *, ptrdiff_t, int);
+    void (*gemm_direct_tile)(int *, int *, int *);
+    size_t (*sgemm_direct_packed_b_size)(ptrdiff_t, ptrdiff_t);
+    size_t (*dgemm_direct_packed_b_size)(ptrdiff_t, ptrdiff_t);
+    void (*sgemm_direct_pack_b)(ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
+                                float *);
+    void (*dgemm_direct_pack_b)(ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t, ptrdiff_t,
+                                double *);
+    int (*sgemm_direct)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                        const ptrdiff_t *, const float *, const float *, float *, ptrdiff_t,
+                        int);
+    int (*dgemm_direct)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                        const ptrdiff_t *, const double *, const double *, double *, ptrdiff_t,
+                        int);
 } mg_runtime;
 
 /* In the core extension: the table of the real functions. */

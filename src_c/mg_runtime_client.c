@@ -60,3 +60,44 @@ int mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packe
 {
     return rt->dgemm_packed(m, n, k, a_packed, pack_b, b_ctx, beta, c, ldc, num_threads);
 }
+
+void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64)
+{
+    rt->gemm_direct_tile(positions, channels_f32, channels_f64);
+}
+
+size_t mg_sgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
+{
+    return rt->sgemm_direct_packed_b_size(k, n);
+}
+
+size_t mg_dgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
+{
+    return rt->dgemm_direct_packed_b_size(k, n);
+}
+
+void mg_sgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb_r,
+                            ptrdiff_t ldb_j, float *dst)
+{
+    rt->sgemm_direct_pack_b(k, n, b, ldb_r, ldb_j, dst);
+}
+
+void mg_dgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const double *b, ptrdiff_t ldb_r,
+                            ptrdiff_t ldb_j, double *dst)
+{
+    rt->dgemm_direct_pack_b(k, n, b, ldb_r, ldb_j, dst);
+}
+
+int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
+                    ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                    const float *bias, float *c, ptrdiff_t ldc, int num_threads)
+{
+    return rt->sgemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+}
+
+int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
+                    ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                    const double *bias, double *c, ptrdiff_t ldc, int num_threads)
+{
+    return rt->dgemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+}

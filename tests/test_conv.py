@@ -4,6 +4,8 @@ input. Timings live in benchmarks/bench_conv.py, never here."""
 
 from __future__ import annotations
 
+import functools
+
 import conv_reference as ref  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
@@ -591,3 +593,51 @@ def test_conv_layers_take_unbatched_images():
     conv = mg.nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((2, 5, 5))
     np.testing.assert_allclose(conv(x).numpy(), conv(x[None]).numpy()[0], rtol=1e-12)
+
+
+# ----------------------------------------------------------------- the direct path
+# Stride 1 along the width, 64 or more taps per output, rows and channels that the
+# direct GEMM's tiles divide: c (and h, as a stride-1 convolution) read the padded image
+# through tap offsets instead of unfolding it. Every ISA's micro-kernel, against the
+# NumPy reference; groups, dilation, asymmetric padding, a row stride, bias.
+
+DIRECT_CASES = [
+    # x shape, w shape, stride, padding (t, b, l, r), dilation, groups
+    ((1, 8, 6, 14), (32, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    ((2, 8, 5, 28), (32, 8, 3, 3), (2, 1), (0, 2, 1, 1), (1, 1), 1),
+    ((1, 16, 4, 14), (64, 8, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 2),
+    ((1, 12, 3, 29), (32, 12, 2, 3), (1, 1), (1, 0, 2, 1), (1, 2), 1),
+    ((2, 64, 3, 30), (32, 64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def direct_reference(i):
+    xs, ws, st_, pad, dil, g = DIRECT_CASES[i]
+    rng = np.random.default_rng(3)
+    x, w, b = rand(rng, xs), rand(rng, ws), rand(rng, (ws[0],))
+    y = ref.conv2d(x, w, b, st_, pad, dil, g)
+    gy = rand(rng, y.shape)
+    return x, w, b, y, gy, ref.conv2d_grad_input(w, gy, xs[2:], st_, pad, dil, g)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", range(len(DIRECT_CASES)))
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_direct_path_matches_the_reference(isa, case, dtype):
+    from minigrad._C import core
+
+    if core.set_isa(isa) != isa:
+        core.set_isa(None)
+        pytest.skip(f"this CPU has no {isa}")
+    try:
+        xs, ws, st_, pad, dil, g = DIRECT_CASES[case]
+        x, w, b, y_ref, gy, gx_ref = (a.astype(dtype) for a in direct_reference(case))
+        y = C.conv2d_forward(x, w, b, st_, pad, dil, g, 2)
+        close(y, y_ref, dtype)
+        gx = C.conv2d_backward_input(gy, w, xs[2:], st_, pad, dil, g, 2)
+        close(gx, gx_ref, dtype)
+        # one thread and two give the same bits
+        assert np.array_equal(C.conv2d_forward(x, w, b, st_, pad, dil, g, 1), y)
+    finally:
+        core.set_isa(None)

@@ -1,0 +1,99 @@
+/* gemm_direct.h -- the direct ("indirect") GEMM for one element type: the A operand is
+ * read straight from an image through a table of tap offsets, so a stride-1 convolution
+ * runs without any im2col or packing of the image (gemm.h, mg_?gemm_direct).
+ *
+ * Micro-kernel: an MR x NR tile of output positions x output channels lives in registers
+ * for the whole depth k (every tap of every input channel): per tap, NV vector loads of
+ * packed B (the weights of NR channels), MR broadcasts from the image (the tap's value
+ * at MR neighbouring positions: consecutive addresses) and MR * NV fused multiply-adds.
+ * Tiles (rows x vectors): avx512 14 x 2 (28 of the 32 registers), avx2 6 x 2, generic
+ * 6 x 2. The tile is written out once, transposed into C's channel-major layout. */
+
+#define DK_MAX_TILE (14 * 2 * LANES(64))
+
+#define DK_NAME direct_generic
+#define DK_VEC vec16
+#define DK_MR 6
+#define DK_TARGET
+#include "gemm_direct_ukernel.h"
+
+#if MG_X86
+#define DK_NAME direct_avx2
+#define DK_VEC vec32
+#define DK_MR 6
+#define DK_TARGET MG_TARGET_AVX2
+#include "gemm_direct_ukernel.h"
+
+#define DK_NAME direct_avx512
+#define DK_VEC vec64
+#define DK_MR 14
+#define DK_TARGET MG_TARGET_AVX512
+#include "gemm_direct_ukernel.h"
+#endif
+
+typedef void (*direct_fn)(ptrdiff_t, const real *, const ptrdiff_t *, const real *, real *);
+
+typedef struct {
+    int mr, nr;
+    direct_fn run;
+} direct_kernel;
+
+/* indexed by mg_isa; nr = 2 vectors */
+static const direct_kernel DIRECT_KERNELS[] = {
+    {6, 2 * LANES(16), direct_generic},
+#if MG_X86
+    {6, 2 * LANES(32), direct_avx2},
+    {14, 2 * LANES(64), direct_avx512},
+#endif
+};
+
+static const direct_kernel *active_direct(void) { return &DIRECT_KERNELS[mg_cpu_isa()]; }
+
+static size_t direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
+{
+    const int nr = active_direct()->nr;
+    return (size_t)((n + nr - 1) / nr * nr) * (size_t)(k > 0 ? k : 0);
+}
+
+/* B[r][j] = b[r * ldb_r + j * ldb_j] into blocks of nr columns: dst[(jb*k + r)*nr + jj] */
+static void direct_pack_b(ptrdiff_t k, ptrdiff_t n, const real *b, ptrdiff_t ldb_r,
+                          ptrdiff_t ldb_j, real *restrict dst)
+{
+    const int nr = active_direct()->nr;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += nr, dst += k * nr)
+        for (ptrdiff_t r = 0; r < k; r++)
+            for (ptrdiff_t jj = 0; jj < nr; jj++)
+                dst[r * nr + jj] = j0 + jj < n ? b[r * ldb_r + (j0 + jj) * ldb_j] : 0;
+}
+
+static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const real *a,
+                       ptrdiff_t a_row, const ptrdiff_t *koff, const real *bpk,
+                       const real *bias, real *c, ptrdiff_t ldc, int num_threads)
+{
+    if (h <= 0 || w <= 0 || n <= 0) return MG_OK;
+    const direct_kernel *kr = active_direct();
+    const int mr = kr->mr, nr = kr->nr;
+    const ptrdiff_t tiles_x = (w + mr - 1) / mr, blocks = (n + nr - 1) / nr;
+    /* channel blocks outermost: one block's packed weights stay in L2 across the image */
+    const ptrdiff_t units = blocks * h * tiles_x;
+    int nt = num_threads < 1 ? 1 : num_threads;
+    if (units < 2 * nt || (double)h * w * n * k < 64.0 * 64 * 64) nt = 1;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (ptrdiff_t u = 0; u < units; u++) {
+        const ptrdiff_t jb = u / (h * tiles_x), y = u % (h * tiles_x) / tiles_x;
+        const ptrdiff_t x0 = u % tiles_x * mr;
+        real tile[DK_MAX_TILE] __attribute__((aligned(64)));
+        kr->run(k, a + y * a_row + x0, koff, bpk + jb * k * nr, tile);
+        const ptrdiff_t rows = w - x0 < mr ? w - x0 : mr;
+        const ptrdiff_t cols = n - jb * nr < nr ? n - jb * nr : nr;
+        for (ptrdiff_t jj = 0; jj < cols; jj++) {
+            real *cj = c + (jb * nr + jj) * ldc + y * w + x0;
+            const real bj = bias ? bias[jb * nr + jj] : (real)0;
+            for (ptrdiff_t i = 0; i < rows; i++) cj[i] = tile[i * nr + jj] + bj;
+        }
+    }
+    return MG_OK;
+}
