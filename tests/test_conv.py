@@ -611,7 +611,7 @@ DIRECT_CASES = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def direct_reference(i):
     xs, ws, st_, pad, dil, g = DIRECT_CASES[i]
     rng = np.random.default_rng(3)
