@@ -12,6 +12,7 @@ typedef float real;
 #define pack_a mg_sgemm_pack_a
 #define packed_a_size mg_sgemm_packed_a_size
 #define gemm_direct mg_sgemm_direct
+#define gemm_direct_t mg_sgemm_direct_t
 #define direct_pack_b mg_sgemm_direct_pack_b
 #define direct_packed_b_size mg_sgemm_direct_packed_b_size
 #include "conv_template.h"

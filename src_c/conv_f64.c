@@ -12,6 +12,7 @@ typedef double real;
 #define pack_a mg_dgemm_pack_a
 #define packed_a_size mg_dgemm_packed_a_size
 #define gemm_direct mg_dgemm_direct
+#define gemm_direct_t mg_dgemm_direct_t
 #define direct_pack_b mg_dgemm_direct_pack_b
 #define direct_packed_b_size mg_dgemm_direct_packed_b_size
 #include "conv_template.h"

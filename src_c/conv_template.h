@@ -657,6 +657,34 @@ static int conv2d_backward_input(const mg_conv_shape *s, const real *dy, const r
     return err;
 }
 
+/* g on the direct path (stride 1 along x, at least 64 taps, channels in whole tiles
+ * but for 1/8): dK_g (+)= G_g . cols_g^T with the columns read from the padded image by
+ * mg_?gemm_direct_t, G_g packed per image (small: one plane per output channel). */
+static int use_direct_weight(const mg_conv_shape *s)
+{
+    int mr, nr32, nr64;
+    mg_gemm_direct_tile(&mr, &nr32, &nr64);
+    const ptrdiff_t nr = sizeof(real) == sizeof(float) ? nr32 : nr64;
+    const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
+    return s->sw == 1 && kg >= 64 && (cog + nr - 1) / nr * nr * 8 <= cog * 9;
+}
+
+static int backward_weight_direct(const mg_conv_shape *s, padding pd, const real *x,
+                                  real *vp, const real *dy, real *dw, int accumulate,
+                                  real *gpk, const ptrdiff_t *koff, int nt)
+{
+    const ptrdiff_t P = s->h_out * s->w_out, cog = s->c_out / s->groups;
+    const ptrdiff_t cig = s->c_in / s->groups, kg = cig * s->kh * s->kw;
+    pad_image(s, pd, x, vp);
+    int err = MG_OK;
+    for (ptrdiff_t g = 0; g < s->groups; g++) {
+        direct_pack_b(P, cog, dy + g * cog * P, 1, P, gpk);
+        err |= gemm_direct_t(s->h_out, s->w_out, cog, kg, vp + g * cig * pd.hp * pd.wp,
+                             s->sh * pd.wp, koff, gpk, accumulate, dw + g * cog * kg, kg, nt);
+    }
+    return err;
+}
+
 /* g sums over the batch. The images are cut into a fixed number of contiguous chunks,
  * each summed into its own partial in image order, and the partials are added in chunk
  * order: the result does not depend on which thread ran which chunk, nor on the thread
@@ -673,19 +701,26 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
     }
     int inner, outer = split_threads(s, num_threads, &inner);
     const ptrdiff_t chunks = s->batch < CONV_WEIGHT_CHUNKS ? s->batch : CONV_WEIGHT_CHUNKS;
-    const padding pd = padding_of(s);
+    padding pd = padding_of(s);
+    const int direct = use_direct_weight(s);
     size_t ps;
-    /* per thread: the packed output gradient of one group (the GEMM's A operand) */
-    const size_t as = packed_a_size(s->c_out / s->groups, s->h_out * s->w_out);
-    real *apks = (real *)malloc(as * outer * sizeof(real));
+    /* per thread: the packed output gradient of one group (the GEMM's A operand, or the
+     * direct product's B operand, 64-byte aligned) */
+    const ptrdiff_t P = s->h_out * s->w_out, cog = s->c_out / s->groups;
+    const size_t as = direct ? (direct_packed_b_size(P, cog) + 15) / 16 * 16
+                             : packed_a_size(cog, P);
+    real *apks = (real *)aligned_alloc(64, as * outer * sizeof(real));
+    if (direct) pd.needed = 1; /* the direct product reads a padded copy */
     real *pads = alloc_pads(s, pd, outer, &ps);
+    ptrdiff_t *koff = direct ? direct_taps(s, pd) : NULL;
     /* chunk 0 sums straight into dw, chunk u >= 1 into partials[u - 1] */
     real *partials =
         chunks > 1 ? (real *)malloc((size_t)wsize * (chunks - 1) * sizeof(real)) : NULL;
-    if (!apks || (ps && !pads) || (chunks > 1 && !partials)) {
+    if (!apks || (ps && !pads) || (chunks > 1 && !partials) || (direct && !koff)) {
         free(apks);
         free(pads);
         free(partials);
+        free(koff);
         return MG_ENOMEM;
     }
     const ptrdiff_t xs = s->c_in * s->h_in * s->w_in, ys = s->c_out * s->h_out * s->w_out;
@@ -703,8 +738,10 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
             real *acc = u == 0 ? dw : partials + (u - 1) * wsize;
             const ptrdiff_t n0 = s->batch * u / chunks, n1 = s->batch * (u + 1) / chunks;
             for (ptrdiff_t n = n0; n < n1; n++)
-                err |= backward_weight_image(s, pd, x + n * xs, my_pad, dy + n * ys, acc, n > n0,
-                                                 my_apk, inner);
+                err |= direct ? backward_weight_direct(s, pd, x + n * xs, my_pad, dy + n * ys,
+                                                       acc, n > n0, my_apk, koff, inner)
+                              : backward_weight_image(s, pd, x + n * xs, my_pad, dy + n * ys,
+                                                      acc, n > n0, my_apk, inner);
         }
         /* (the implicit barrier of the loop above) then reduce, split over the elements */
 #ifdef _OPENMP
@@ -719,5 +756,6 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
     free(apks);
     free(pads);
     free(partials);
+    free(koff);
     return err;
 }

@@ -114,6 +114,17 @@ int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const do
                     ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
                     const double *bias, double *c, ptrdiff_t ldc, int num_threads);
 
+/* The transposed product of the same A, for a weight gradient:
+ *     C[j * ldc + r] = (accumulate ? C[j * ldc + r] : 0)
+ *                      + sum_{y < h, x < w} a[y * a_row + x + koff[r]] * B[y * w + x][j]
+ * with B (h*w x n) packed by mg_?gemm_direct_pack_b(h * w, n, ...). Reads no slack. */
+int mg_sgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
+                      ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                      int accumulate, float *c, ptrdiff_t ldc, int num_threads);
+int mg_dgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
+                      ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                      int accumulate, double *c, ptrdiff_t ldc, int num_threads);
+
 #ifdef __cplusplus
 }
 #endif

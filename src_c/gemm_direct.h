@@ -11,6 +11,28 @@
 
 #define DK_MAX_TILE (14 * 2 * LANES(64))
 
+/* the transposed product's tiles: taps x 2 vectors (avx512 8 x 2, avx2 6 x 2, generic
+ * 4 x 2), one pointer per tap row */
+#define DT_NAME direct_t_generic
+#define DT_VEC vec16
+#define DT_MR 4
+#define DT_TARGET
+#include "gemm_direct_t_ukernel.h"
+
+#if MG_X86
+#define DT_NAME direct_t_avx2
+#define DT_VEC vec32
+#define DT_MR 6
+#define DT_TARGET MG_TARGET_AVX2
+#include "gemm_direct_t_ukernel.h"
+
+#define DT_NAME direct_t_avx512
+#define DT_VEC vec64
+#define DT_MR 8
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
+#endif
+
 #define DK_NAME direct_generic
 #define DK_VEC vec16
 #define DK_MR 6
@@ -32,18 +54,22 @@
 #endif
 
 typedef void (*direct_fn)(ptrdiff_t, const real *, const ptrdiff_t *, const real *, real *);
+typedef void (*direct_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, const ptrdiff_t *,
+                            const real *, real *);
 
 typedef struct {
     int mr, nr;
     direct_fn run;
+    int mr_t;
+    direct_t_fn run_t;
 } direct_kernel;
 
 /* indexed by mg_isa; nr = 2 vectors */
 static const direct_kernel DIRECT_KERNELS[] = {
-    {6, 2 * LANES(16), direct_generic},
+    {6, 2 * LANES(16), direct_generic, 4, direct_t_generic},
 #if MG_X86
-    {6, 2 * LANES(32), direct_avx2},
-    {14, 2 * LANES(64), direct_avx512},
+    {6, 2 * LANES(32), direct_avx2, 6, direct_t_avx2},
+    {14, 2 * LANES(64), direct_avx512, 8, direct_t_avx512},
 #endif
 };
 
@@ -93,6 +119,47 @@ static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const
             real *cj = c + (jb * nr + jj) * ldc + y * w + x0;
             const real bj = bias ? bias[jb * nr + jj] : (real)0;
             for (ptrdiff_t i = 0; i < rows; i++) cj[i] = tile[i * nr + jj] + bj;
+        }
+    }
+    return MG_OK;
+}
+
+/* The transposed product, for a weight gradient: C[j * ldc + r] (+)= sum over the
+ * positions q = (y, x) of A(q, r) * B[q][j], A(q, r) = a[y * a_row + x + koff[r]],
+ * B (h*w positions x n) packed by direct_pack_b. Tiles of taps x channels, split over
+ * threads; each sums all positions in order, so results do not depend on the split. */
+static int gemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const real *a,
+                         ptrdiff_t a_row, const ptrdiff_t *koff, const real *bpk,
+                         int accumulate, real *c, ptrdiff_t ldc, int num_threads)
+{
+    if (k <= 0 || n <= 0) return MG_OK;
+    const direct_kernel *kr = active_direct();
+    const int mr = kr->mr_t, nr = kr->nr;
+    const ptrdiff_t tiles_r = (k + mr - 1) / mr, blocks = (n + nr - 1) / nr;
+    const ptrdiff_t units = tiles_r * blocks;
+    int nt = num_threads < 1 ? 1 : num_threads;
+    if (units < 2 * nt || (double)h * w * n * k < 64.0 * 64 * 64) nt = 1;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (ptrdiff_t u = 0; u < units; u++) {
+        const ptrdiff_t jb = u / tiles_r, r0 = u % tiles_r * mr;
+        const ptrdiff_t rows = k - r0 < mr ? k - r0 : mr;
+        const ptrdiff_t cols = n - jb * nr < nr ? n - jb * nr : nr;
+        ptrdiff_t offs[16];
+        for (ptrdiff_t i = 0; i < mr; i++) offs[i] = koff[r0 + (i < rows ? i : rows - 1)];
+        real tile[DK_MAX_TILE] __attribute__((aligned(64)));
+        if (h > 0 && w > 0)
+            kr->run_t(h, w, a, a_row, offs, bpk + jb * h * w * nr, tile);
+        else
+            memset(tile, 0, sizeof tile);
+        for (ptrdiff_t jj = 0; jj < cols; jj++) {
+            real *cj = c + (jb * nr + jj) * ldc + r0;
+            if (accumulate)
+                for (ptrdiff_t i = 0; i < rows; i++) cj[i] += tile[i * nr + jj];
+            else
+                for (ptrdiff_t i = 0; i < rows; i++) cj[i] = tile[i * nr + jj];
         }
     }
     return MG_OK;

@@ -58,3 +58,10 @@ void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64)
     *channels_f32 = active_direct()->nr;
     *channels_f64 = active_direct()->nr / 2;
 }
+
+int mg_sgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
+                      ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                      int accumulate, float *c, ptrdiff_t ldc, int num_threads)
+{
+    return gemm_direct_t(h, w, n, k, a, a_row, koff, b_packed, accumulate, c, ldc, num_threads);
+}

@@ -51,3 +51,10 @@ int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const do
     return gemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
 }
 
+
+int mg_dgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
+                      ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                      int accumulate, double *c, ptrdiff_t ldc, int num_threads)
+{
+    return gemm_direct_t(h, w, n, k, a, a_row, koff, b_packed, accumulate, c, ldc, num_threads);
+}

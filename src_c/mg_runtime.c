@@ -19,4 +19,6 @@ const mg_runtime MG_RUNTIME = {
     mg_dgemm_direct_pack_b,
     mg_sgemm_direct,
     mg_dgemm_direct,
+    mg_sgemm_direct_t,
+    mg_dgemm_direct_t,
 };

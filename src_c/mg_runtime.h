@@ -23,7 +23,7 @@
 
 /* Bumped whenever the table changes: an extension built against another layout
  * refuses to bind instead of calling through the wrong slots. */
-#define MG_RUNTIME_ABI 2
+#define MG_RUNTIME_ABI 3
 
 typedef struct {
     int abi;
@@ -54,6 +54,11 @@ typedef struct {
     int (*dgemm_direct)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
                         const ptrdiff_t *, const double *, const double *, double *, ptrdiff_t,
                         int);
+    int (*sgemm_direct_t)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                          const ptrdiff_t *, const float *, int, float *, ptrdiff_t, int);
+    int (*dgemm_direct_t)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *,
+                          ptrdiff_t, const ptrdiff_t *, const double *, int, double *,
+                          ptrdiff_t, int);
 } mg_runtime;
 
 /* In the core extension: the table of the real functions. */

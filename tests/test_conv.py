@@ -597,8 +597,8 @@ def test_conv_layers_take_unbatched_images():
 
 # ----------------------------------------------------------------- the direct path
 # Stride 1 along the width, 64 or more taps per output, rows and channels that the
-# direct GEMM's tiles divide: c (and h, as a stride-1 convolution) read the padded image
-# through tap offsets instead of unfolding it. Every ISA's micro-kernel, against the
+# direct GEMM's tiles divide: c, g (and h, as a stride-1 convolution) read the padded
+# image through tap offsets instead of unfolding it. Every ISA's micro-kernel, against the
 # NumPy reference; groups, dilation, asymmetric padding, a row stride, bias.
 
 DIRECT_CASES = [
@@ -607,7 +607,7 @@ DIRECT_CASES = [
     ((2, 8, 5, 28), (32, 8, 3, 3), (2, 1), (0, 2, 1, 1), (1, 1), 1),
     ((1, 16, 4, 14), (64, 8, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 2),
     ((1, 12, 3, 29), (32, 12, 2, 3), (1, 1), (1, 0, 2, 1), (1, 2), 1),
-    ((2, 64, 3, 30), (32, 64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((10, 64, 3, 30), (32, 64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # chunks of 2
 ]
 
 
@@ -618,7 +618,8 @@ def direct_reference(i):
     x, w, b = rand(rng, xs), rand(rng, ws), rand(rng, (ws[0],))
     y = ref.conv2d(x, w, b, st_, pad, dil, g)
     gy = rand(rng, y.shape)
-    return x, w, b, y, gy, ref.conv2d_grad_input(w, gy, xs[2:], st_, pad, dil, g)
+    gx = ref.conv2d_grad_input(w, gy, xs[2:], st_, pad, dil, g)
+    return x, w, b, y, gy, gx, ref.conv2d_grad_weight(gy, x, ws[2:], st_, pad, dil, g)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -632,11 +633,14 @@ def test_direct_path_matches_the_reference(isa, case, dtype):
         pytest.skip(f"this CPU has no {isa}")
     try:
         xs, ws, st_, pad, dil, g = DIRECT_CASES[case]
-        x, w, b, y_ref, gy, gx_ref = (a.astype(dtype) for a in direct_reference(case))
+        x, w, b, y_ref, gy, gx_ref, gw_ref = (a.astype(dtype) for a in direct_reference(case))
         y = C.conv2d_forward(x, w, b, st_, pad, dil, g, 2)
         close(y, y_ref, dtype)
         gx = C.conv2d_backward_input(gy, w, xs[2:], st_, pad, dil, g, 2)
         close(gx, gx_ref, dtype)
+        gw = C.conv2d_backward_weight(x, gy, ws[2:], st_, pad, dil, g, 2)
+        close(gw, gw_ref, dtype)
+        assert np.array_equal(C.conv2d_backward_weight(x, gy, ws[2:], st_, pad, dil, g, 1), gw)
         # one thread and two give the same bits
         assert np.array_equal(C.conv2d_forward(x, w, b, st_, pad, dil, g, 1), y)
     finally:
