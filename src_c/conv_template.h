@@ -276,7 +276,7 @@ static ptrdiff_t images_per_block(const mg_conv_shape *s, int threads)
     return nb < 1 ? 1 : nb;
 }
 
-/* ---- the direct path (stride 1 along x): gemm.h's mg_?gemm_direct reads each tap
+/* ---- the direct path (stride 1 or 2 along x): gemm.h's mg_?gemm_direct reads each tap
  * straight from the padded image, so neither an unfolded image nor its packing exists.
  * Taken where the micro-kernel's tile (positions along a row x output channels) divides
  * the output row and the channels with at most 1/8 waste, and the taps are many enough
@@ -287,7 +287,7 @@ static int use_direct(const mg_conv_shape *s)
     mg_gemm_direct_tile(&mr, &nr32, &nr64);
     const ptrdiff_t nr = sizeof(real) == sizeof(float) ? nr32 : nr64;
     const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
-    if (s->sw != 1 || kg < 64) return 0;
+    if (s->sw > 2 || kg < 64) return 0;
     const double computed = (double)((s->w_out + mr - 1) / mr * mr) * ((cog + nr - 1) / nr * nr);
     return computed * 8 <= (double)s->w_out * cog * 9;
 }
@@ -328,7 +328,7 @@ static int forward_direct(const mg_conv_shape *s, padding pd, const real *x, rea
     int err = MG_OK;
     for (ptrdiff_t g = 0; g < s->groups; g++)
         err |= gemm_direct(s->h_out, s->w_out, cog, kg, vp + g * cig * pd.hp * pd.wp,
-                           s->sh * pd.wp, koff, wpk + g * wpk_group,
+                           s->sh * pd.wp, s->sw, koff, wpk + g * wpk_group,
                            bias ? bias + g * cog : NULL, y + g * cog * P, P, nt);
     return err;
 }
@@ -657,7 +657,7 @@ static int conv2d_backward_input(const mg_conv_shape *s, const real *dy, const r
     return err;
 }
 
-/* g on the direct path (stride 1 along x, at least 64 taps, channels in whole tiles
+/* g on the direct path (stride 1 or 2 along x, at least 64 taps, channels in whole tiles
  * but for 1/8): dK_g (+)= G_g . cols_g^T with the columns read from the padded image by
  * mg_?gemm_direct_t, G_g packed per image (small: one plane per output channel). */
 static int use_direct_weight(const mg_conv_shape *s)
@@ -666,7 +666,7 @@ static int use_direct_weight(const mg_conv_shape *s)
     mg_gemm_direct_tile(&mr, &nr32, &nr64);
     const ptrdiff_t nr = sizeof(real) == sizeof(float) ? nr32 : nr64;
     const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
-    return s->sw == 1 && kg >= 64 && (cog + nr - 1) / nr * nr * 8 <= cog * 9;
+    return s->sw <= 2 && kg >= 64 && (cog + nr - 1) / nr * nr * 8 <= cog * 9;
 }
 
 static int backward_weight_direct(const mg_conv_shape *s, padding pd, const real *x,
@@ -680,7 +680,8 @@ static int backward_weight_direct(const mg_conv_shape *s, padding pd, const real
     for (ptrdiff_t g = 0; g < s->groups; g++) {
         direct_pack_b(P, cog, dy + g * cog * P, 1, P, gpk);
         err |= gemm_direct_t(s->h_out, s->w_out, cog, kg, vp + g * cig * pd.hp * pd.wp,
-                             s->sh * pd.wp, koff, gpk, accumulate, dw + g * cog * kg, kg, nt);
+                             s->sh * pd.wp, s->sw, koff, gpk, accumulate, dw + g * cog * kg, kg,
+                             nt);
     }
     return err;
 }

@@ -88,17 +88,19 @@ int mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packe
 
 /* ---- Direct GEMM: A read from an image through tap offsets (no im2col) ---------------
  * For a grid of h x w output positions (y, x) and n output columns (channels) j:
- *     C[j * ldc + y * w + x] = bias[j] + sum_{r < k} a[y * a_row + x + koff[r]] * B[r][j]
- * (bias may be NULL), i.e. a stride-1 convolution of a padded image a with the weights
- * B, tap r at offset koff[r]. B is packed once by mg_?gemm_direct_pack_b from
+ *     C[j * ldc + y * w + x] = bias[j] + sum_{r < k} a[y * a_row + x * a_col + koff[r]] B[r][j]
+ * (bias may be NULL), i.e. a convolution of a padded image a with the weights B, tap r
+ * at offset koff[r], positions a_row apart down and a_col (1 or 2) apart across. B is
+ * packed once by mg_?gemm_direct_pack_b from
  * B[r][j] = b[r * ldb_r + j * ldb_j] into mg_?gemm_direct_packed_b_size(k, n) elements
  * (64-byte aligned). Positions are computed in tiles along x of up to
- * MG_GEMM_DIRECT_SLACK, so `a` must stay readable that many elements past the last
+ * MG_GEMM_DIRECT_SLACK / 2 positions, so `a` must stay readable MG_GEMM_DIRECT_SLACK
+ * elements past the last
  * position's last tap (the values read there are discarded). mg_gemm_direct_tile gives
  * the tile (positions x channels) of the active micro-kernel, for deciding whether the
  * rounding wastes too much. Threads split the tiles; each output element is computed
  * by one thread in a fixed order. */
-#define MG_GEMM_DIRECT_SLACK 16
+#define MG_GEMM_DIRECT_SLACK 32
 
 void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64);
 size_t mg_sgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n);
@@ -108,22 +110,22 @@ void mg_sgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t 
 void mg_dgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const double *b, ptrdiff_t ldb_r,
                             ptrdiff_t ldb_j, double *dst);
 int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
-                    ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
-                    const float *bias, float *c, ptrdiff_t ldc, int num_threads);
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const float *b_packed, const float *bias, float *c, ptrdiff_t ldc, int num_threads);
 int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
-                    ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
-                    const double *bias, double *c, ptrdiff_t ldc, int num_threads);
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const double *b_packed, const double *bias, double *c, ptrdiff_t ldc, int num_threads);
 
 /* The transposed product of the same A, for a weight gradient:
  *     C[j * ldc + r] = (accumulate ? C[j * ldc + r] : 0)
- *                      + sum_{y < h, x < w} a[y * a_row + x + koff[r]] * B[y * w + x][j]
+ *                    + sum_{y < h, x < w} a[y * a_row + x * a_col + koff[r]] * B[y * w + x][j]
  * with B (h*w x n) packed by mg_?gemm_direct_pack_b(h * w, n, ...). Reads no slack. */
 int mg_sgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
-                      ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
-                      int accumulate, float *c, ptrdiff_t ldc, int num_threads);
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                      const float *b_packed, int accumulate, float *c, ptrdiff_t ldc, int num_threads);
 int mg_dgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
-                      ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
-                      int accumulate, double *c, ptrdiff_t ldc, int num_threads);
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                      const double *b_packed, int accumulate, double *c, ptrdiff_t ldc, int num_threads);
 
 #ifdef __cplusplus
 }

@@ -1,56 +1,96 @@
 /* gemm_direct.h -- the direct ("indirect") GEMM for one element type: the A operand is
- * read straight from an image through a table of tap offsets, so a stride-1 convolution
- * runs without any im2col or packing of the image (gemm.h, mg_?gemm_direct).
+ * read straight from an image through a table of tap offsets, so a convolution of
+ * stride 1 or 2 runs without any im2col or packing of the image (gemm.h,
+ * mg_?gemm_direct), and so does its weight gradient (mg_?gemm_direct_t).
  *
  * Micro-kernel: an MR x NR tile of output positions x output channels lives in registers
  * for the whole depth k (every tap of every input channel): per tap, NV vector loads of
  * packed B (the weights of NR channels), MR broadcasts from the image (the tap's value
- * at MR neighbouring positions: consecutive addresses) and MR * NV fused multiply-adds.
+ * at MR neighbouring positions: addresses 1 or 2 apart) and MR * NV fused multiply-adds.
  * Tiles (rows x vectors): avx512 14 x 2 (28 of the 32 registers), avx2 6 x 2, generic
  * 6 x 2. The tile is written out once, transposed into C's channel-major layout. */
 
 #define DK_MAX_TILE (14 * 2 * LANES(64))
 
-/* the transposed product's tiles: taps x 2 vectors (avx512 8 x 2, avx2 6 x 2, generic
- * 4 x 2), one pointer per tap row */
-#define DT_NAME direct_t_generic
-#define DT_VEC vec16
-#define DT_MR 4
-#define DT_TARGET
-#include "gemm_direct_t_ukernel.h"
-
-#if MG_X86
-#define DT_NAME direct_t_avx2
-#define DT_VEC vec32
-#define DT_MR 6
-#define DT_TARGET MG_TARGET_AVX2
-#include "gemm_direct_t_ukernel.h"
-
-#define DT_NAME direct_t_avx512
-#define DT_VEC vec64
-#define DT_MR 8
-#define DT_TARGET MG_TARGET_AVX512
-#include "gemm_direct_t_ukernel.h"
-#endif
-
-#define DK_NAME direct_generic
+/* Every micro-kernel exists for positions 1 (stride 1) and 2 apart (stride 2), with the
+ * stride a constant: the broadcasts' addresses are then immediate offsets. The
+ * transposed product's tiles are taps x 2 vectors (avx512 8 x 2, avx2 6 x 2, generic
+ * 4 x 2), one pointer per tap row. */
+#define DK_NAME direct_generic_s1
 #define DK_VEC vec16
 #define DK_MR 6
-#define DK_TARGET
+#define DK_SW 1
+#define DK_TARGET 
 #include "gemm_direct_ukernel.h"
-
+#define DT_NAME direct_t_generic_s1
+#define DT_VEC vec16
+#define DT_MR 4
+#define DT_SW 1
+#define DT_TARGET 
+#include "gemm_direct_t_ukernel.h"
+#define DK_NAME direct_generic_s2
+#define DK_VEC vec16
+#define DK_MR 6
+#define DK_SW 2
+#define DK_TARGET 
+#include "gemm_direct_ukernel.h"
+#define DT_NAME direct_t_generic_s2
+#define DT_VEC vec16
+#define DT_MR 4
+#define DT_SW 2
+#define DT_TARGET 
+#include "gemm_direct_t_ukernel.h"
 #if MG_X86
-#define DK_NAME direct_avx2
+#define DK_NAME direct_avx2_s1
 #define DK_VEC vec32
 #define DK_MR 6
+#define DK_SW 1
 #define DK_TARGET MG_TARGET_AVX2
 #include "gemm_direct_ukernel.h"
-
-#define DK_NAME direct_avx512
+#define DT_NAME direct_t_avx2_s1
+#define DT_VEC vec32
+#define DT_MR 6
+#define DT_SW 1
+#define DT_TARGET MG_TARGET_AVX2
+#include "gemm_direct_t_ukernel.h"
+#define DK_NAME direct_avx2_s2
+#define DK_VEC vec32
+#define DK_MR 6
+#define DK_SW 2
+#define DK_TARGET MG_TARGET_AVX2
+#include "gemm_direct_ukernel.h"
+#define DT_NAME direct_t_avx2_s2
+#define DT_VEC vec32
+#define DT_MR 6
+#define DT_SW 2
+#define DT_TARGET MG_TARGET_AVX2
+#include "gemm_direct_t_ukernel.h"
+#endif
+#if MG_X86
+#define DK_NAME direct_avx512_s1
 #define DK_VEC vec64
 #define DK_MR 14
+#define DK_SW 1
 #define DK_TARGET MG_TARGET_AVX512
 #include "gemm_direct_ukernel.h"
+#define DT_NAME direct_t_avx512_s1
+#define DT_VEC vec64
+#define DT_MR 8
+#define DT_SW 1
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
+#define DK_NAME direct_avx512_s2
+#define DK_VEC vec64
+#define DK_MR 14
+#define DK_SW 2
+#define DK_TARGET MG_TARGET_AVX512
+#include "gemm_direct_ukernel.h"
+#define DT_NAME direct_t_avx512_s2
+#define DT_VEC vec64
+#define DT_MR 8
+#define DT_SW 2
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
 #endif
 
 typedef void (*direct_fn)(ptrdiff_t, const real *, const ptrdiff_t *, const real *, real *);
@@ -59,17 +99,19 @@ typedef void (*direct_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, const
 
 typedef struct {
     int mr, nr;
-    direct_fn run;
+    direct_fn run[2]; /* by stride: 1, 2 */
     int mr_t;
-    direct_t_fn run_t;
+    direct_t_fn run_t[2];
 } direct_kernel;
 
 /* indexed by mg_isa; nr = 2 vectors */
 static const direct_kernel DIRECT_KERNELS[] = {
-    {6, 2 * LANES(16), direct_generic, 4, direct_t_generic},
+    {6, 2 * LANES(16), {direct_generic_s1, direct_generic_s2}, 4,
+     {direct_t_generic_s1, direct_t_generic_s2}},
 #if MG_X86
-    {6, 2 * LANES(32), direct_avx2, 6, direct_t_avx2},
-    {14, 2 * LANES(64), direct_avx512, 8, direct_t_avx512},
+    {6, 2 * LANES(32), {direct_avx2_s1, direct_avx2_s2}, 6, {direct_t_avx2_s1, direct_t_avx2_s2}},
+    {14, 2 * LANES(64), {direct_avx512_s1, direct_avx512_s2}, 8,
+     {direct_t_avx512_s1, direct_t_avx512_s2}},
 #endif
 };
 
@@ -93,11 +135,13 @@ static void direct_pack_b(ptrdiff_t k, ptrdiff_t n, const real *b, ptrdiff_t ldb
 }
 
 static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const real *a,
-                       ptrdiff_t a_row, const ptrdiff_t *koff, const real *bpk,
-                       const real *bias, real *c, ptrdiff_t ldc, int num_threads)
+                       ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                       const real *bpk, const real *bias, real *c, ptrdiff_t ldc,
+                       int num_threads)
 {
     if (h <= 0 || w <= 0 || n <= 0) return MG_OK;
     const direct_kernel *kr = active_direct();
+    const direct_fn run = kr->run[a_col - 1];
     const int mr = kr->mr, nr = kr->nr;
     const ptrdiff_t tiles_x = (w + mr - 1) / mr, blocks = (n + nr - 1) / nr;
     /* channel blocks outermost: one block's packed weights stay in L2 across the image */
@@ -112,7 +156,7 @@ static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const
         const ptrdiff_t jb = u / (h * tiles_x), y = u % (h * tiles_x) / tiles_x;
         const ptrdiff_t x0 = u % tiles_x * mr;
         real tile[DK_MAX_TILE] __attribute__((aligned(64)));
-        kr->run(k, a + y * a_row + x0, koff, bpk + jb * k * nr, tile);
+        run(k, a + y * a_row + x0 * a_col, koff, bpk + jb * k * nr, tile);
         const ptrdiff_t rows = w - x0 < mr ? w - x0 : mr;
         const ptrdiff_t cols = n - jb * nr < nr ? n - jb * nr : nr;
         for (ptrdiff_t jj = 0; jj < cols; jj++) {
@@ -129,11 +173,13 @@ static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const
  * B (h*w positions x n) packed by direct_pack_b. Tiles of taps x channels, split over
  * threads; each sums all positions in order, so results do not depend on the split. */
 static int gemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const real *a,
-                         ptrdiff_t a_row, const ptrdiff_t *koff, const real *bpk,
-                         int accumulate, real *c, ptrdiff_t ldc, int num_threads)
+                         ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                         const real *bpk, int accumulate, real *c, ptrdiff_t ldc,
+                         int num_threads)
 {
     if (k <= 0 || n <= 0) return MG_OK;
     const direct_kernel *kr = active_direct();
+    const direct_t_fn run_t = kr->run_t[a_col - 1];
     const int mr = kr->mr_t, nr = kr->nr;
     const ptrdiff_t tiles_r = (k + mr - 1) / mr, blocks = (n + nr - 1) / nr;
     const ptrdiff_t units = tiles_r * blocks;
@@ -151,7 +197,7 @@ static int gemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, con
         for (ptrdiff_t i = 0; i < mr; i++) offs[i] = koff[r0 + (i < rows ? i : rows - 1)];
         real tile[DK_MAX_TILE] __attribute__((aligned(64)));
         if (h > 0 && w > 0)
-            kr->run_t(h, w, a, a_row, offs, bpk + jb * h * w * nr, tile);
+            run_t(h, w, a, a_row, offs, bpk + jb * h * w * nr, tile);
         else
             memset(tile, 0, sizeof tile);
         for (ptrdiff_t jj = 0; jj < cols; jj++) {

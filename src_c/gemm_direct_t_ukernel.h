@@ -3,8 +3,9 @@
  * instruction set after defining `real` and
  *   DT_NAME    function name        DT_MR      taps per tile (rows)
  *   DT_VEC     aligned vector type  DT_TARGET  function attribute of the instruction set
+ *   DT_SW      the distance between neighbouring positions in the image (the stride)
  * A tile is DT_MR taps x 2 vectors of output channels, summed over every position:
- *     tile[i][j] = sum_{y < h, x < w} a[y * a_row + x + koff[i]] * b[y * w + x][j]
+ *     tile[i][j] = sum_{y < h, x < w} a[y * a_row + x * DT_SW + koff[i]] * b[y * w + x][j]
  * Each tap's values at consecutive positions are consecutive in the image, so the
  * tile's DT_MR rows are DT_MR pointers walking along the image rows: no unfolding. */
 #define DT_VL ((int)(sizeof(DT_VEC) / sizeof(real)))
@@ -26,7 +27,7 @@ DT_TARGET static void DT_NAME(ptrdiff_t h, ptrdiff_t w, const real *restrict a, 
             b += 2 * DT_VL;
 #pragma GCC unroll 16
             for (int i = 0; i < DT_MR; i++) {
-                const real ai = row[i][x];
+                const real ai = row[i][x * DT_SW];
                 acc[i][0] += ai * b0;
                 acc[i][1] += ai * b1;
             }
@@ -44,3 +45,4 @@ DT_TARGET static void DT_NAME(ptrdiff_t h, ptrdiff_t w, const real *restrict a, 
 #undef DT_VL
 #undef DT_MR
 #undef DT_TARGET
+#undef DT_SW

@@ -45,10 +45,11 @@ void mg_sgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t 
 }
 
 int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
-                    ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const float *b_packed,
                     const float *bias, float *c, ptrdiff_t ldc, int num_threads)
 {
-    return gemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+    return gemm_direct(h, w, n, k, a, a_row, a_col, koff, b_packed, bias, c, ldc, num_threads);
 }
 
 /* The tile sizes are the same in both element types' files; this one answers. */
@@ -60,8 +61,9 @@ void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64)
 }
 
 int mg_sgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
-                      ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const float *b_packed,
                       int accumulate, float *c, ptrdiff_t ldc, int num_threads)
 {
-    return gemm_direct_t(h, w, n, k, a, a_row, koff, b_packed, accumulate, c, ldc, num_threads);
+    return gemm_direct_t(h, w, n, k, a, a_row, a_col, koff, b_packed, accumulate, c, ldc, num_threads);
 }

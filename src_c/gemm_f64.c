@@ -45,16 +45,18 @@ void mg_dgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const double *b, ptrdiff_t
 }
 
 int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
-                    ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const double *b_packed,
                     const double *bias, double *c, ptrdiff_t ldc, int num_threads)
 {
-    return gemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+    return gemm_direct(h, w, n, k, a, a_row, a_col, koff, b_packed, bias, c, ldc, num_threads);
 }
 
 
 int mg_dgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
-                      ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const double *b_packed,
                       int accumulate, double *c, ptrdiff_t ldc, int num_threads)
 {
-    return gemm_direct_t(h, w, n, k, a, a_row, koff, b_packed, accumulate, c, ldc, num_threads);
+    return gemm_direct_t(h, w, n, k, a, a_row, a_col, koff, b_packed, accumulate, c, ldc, num_threads);
 }

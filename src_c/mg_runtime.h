@@ -23,7 +23,7 @@
 
 /* Bumped whenever the table changes: an extension built against another layout
  * refuses to bind instead of calling through the wrong slots. */
-#define MG_RUNTIME_ABI 3
+#define MG_RUNTIME_ABI 4
 
 typedef struct {
     int abi;
@@ -49,15 +49,15 @@ typedef struct {
     void (*dgemm_direct_pack_b)(ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t, ptrdiff_t,
                                 double *);
     int (*sgemm_direct)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
-                        const ptrdiff_t *, const float *, const float *, float *, ptrdiff_t,
+                        ptrdiff_t, const ptrdiff_t *, const float *, const float *, float *, ptrdiff_t,
                         int);
     int (*dgemm_direct)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
-                        const ptrdiff_t *, const double *, const double *, double *, ptrdiff_t,
+                        ptrdiff_t, const ptrdiff_t *, const double *, const double *, double *, ptrdiff_t,
                         int);
     int (*sgemm_direct_t)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
-                          const ptrdiff_t *, const float *, int, float *, ptrdiff_t, int);
+                          ptrdiff_t, const ptrdiff_t *, const float *, int, float *, ptrdiff_t, int);
     int (*dgemm_direct_t)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *,
-                          ptrdiff_t, const ptrdiff_t *, const double *, int, double *,
+                          ptrdiff_t, ptrdiff_t, const ptrdiff_t *, const double *, int, double *,
                           ptrdiff_t, int);
 } mg_runtime;
 

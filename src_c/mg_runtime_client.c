@@ -89,31 +89,35 @@ void mg_dgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const double *b, ptrdiff_t
 }
 
 int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
-                    ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const float *b_packed,
                     const float *bias, float *c, ptrdiff_t ldc, int num_threads)
 {
-    return rt->sgemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+    return rt->sgemm_direct(h, w, n, k, a, a_row, a_col, koff, b_packed, bias, c, ldc, num_threads);
 }
 
 int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
-                    ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const double *b_packed,
                     const double *bias, double *c, ptrdiff_t ldc, int num_threads)
 {
-    return rt->dgemm_direct(h, w, n, k, a, a_row, koff, b_packed, bias, c, ldc, num_threads);
+    return rt->dgemm_direct(h, w, n, k, a, a_row, a_col, koff, b_packed, bias, c, ldc, num_threads);
 }
 
 int mg_sgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
-                      ptrdiff_t a_row, const ptrdiff_t *koff, const float *b_packed,
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const float *b_packed,
                       int accumulate, float *c, ptrdiff_t ldc, int num_threads)
 {
-    return rt->sgemm_direct_t(h, w, n, k, a, a_row, koff, b_packed, accumulate, c, ldc,
+    return rt->sgemm_direct_t(h, w, n, k, a, a_row, a_col, koff, b_packed, accumulate, c, ldc,
                               num_threads);
 }
 
 int mg_dgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
-                      ptrdiff_t a_row, const ptrdiff_t *koff, const double *b_packed,
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const double *b_packed,
                       int accumulate, double *c, ptrdiff_t ldc, int num_threads)
 {
-    return rt->dgemm_direct_t(h, w, n, k, a, a_row, koff, b_packed, accumulate, c, ldc,
+    return rt->dgemm_direct_t(h, w, n, k, a, a_row, a_col, koff, b_packed, accumulate, c, ldc,
                               num_threads);
 }

@@ -596,7 +596,7 @@ def test_conv_layers_take_unbatched_images():
 
 
 # ----------------------------------------------------------------- the direct path
-# Stride 1 along the width, 64 or more taps per output, rows and channels that the
+# Stride 1 or 2 along the width, 64 or more taps per output, rows and channels that the
 # direct GEMM's tiles divide: c, g (and h, as a stride-1 convolution) read the padded
 # image through tap offsets instead of unfolding it. Every ISA's micro-kernel, against the
 # NumPy reference; groups, dilation, asymmetric padding, a row stride, bias.
@@ -608,6 +608,8 @@ DIRECT_CASES = [
     ((1, 16, 4, 14), (64, 8, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 2),
     ((1, 12, 3, 29), (32, 12, 2, 3), (1, 1), (1, 0, 2, 1), (1, 2), 1),
     ((10, 64, 3, 30), (32, 64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # chunks of 2
+    ((2, 8, 9, 28), (32, 8, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),  # stride 2 across
+    ((1, 16, 4, 57), (64, 16, 2, 2), (1, 2), (0, 1, 0, 1), (1, 1), 1),
 ]
 
 
