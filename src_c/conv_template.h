@@ -284,7 +284,7 @@ static ptrdiff_t images_per_block(const mg_conv_shape *s, int threads)
 static int use_direct(const mg_conv_shape *s)
 {
     int mr, nr32, nr64;
-    mg_gemm_direct_tile(&mr, &nr32, &nr64);
+    mg_gemm_direct_tile(s->w_out, &mr, &nr32, &nr64);
     const ptrdiff_t nr = sizeof(real) == sizeof(float) ? nr32 : nr64;
     const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
     if (s->sw > 2 || kg < 64) return 0;
@@ -663,7 +663,7 @@ static int conv2d_backward_input(const mg_conv_shape *s, const real *dy, const r
 static int use_direct_weight(const mg_conv_shape *s)
 {
     int mr, nr32, nr64;
-    mg_gemm_direct_tile(&mr, &nr32, &nr64);
+    mg_gemm_direct_tile(s->w_out, &mr, &nr32, &nr64);
     const ptrdiff_t nr = sizeof(real) == sizeof(float) ? nr32 : nr64;
     const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
     return s->sw <= 2 && kg >= 64 && (cog + nr - 1) / nr * nr * 8 <= cog * 9;

@@ -97,12 +97,13 @@ int mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packe
  * MG_GEMM_DIRECT_SLACK / 2 positions, so `a` must stay readable MG_GEMM_DIRECT_SLACK
  * elements past the last
  * position's last tap (the values read there are discarded). mg_gemm_direct_tile gives
- * the tile (positions x channels) of the active micro-kernel, for deciding whether the
- * rounding wastes too much. Threads split the tiles; each output element is computed
+ * the tile (positions x channels) the active micro-kernel uses for rows of w positions,
+ * for deciding whether the rounding wastes too much. Threads split the tiles; each output element is computed
  * by one thread in a fixed order. */
 #define MG_GEMM_DIRECT_SLACK 32
 
-void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64);
+void mg_gemm_direct_tile(ptrdiff_t w, int *positions, int *channels_f32,
+                         int *channels_f64);
 size_t mg_sgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n);
 size_t mg_dgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n);
 void mg_sgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb_r,

@@ -67,6 +67,18 @@
 #include "gemm_direct_t_ukernel.h"
 #endif
 #if MG_X86
+#define DK_NAME direct_avx512_7_s1
+#define DK_VEC vec64
+#define DK_MR 7
+#define DK_SW 1
+#define DK_TARGET MG_TARGET_AVX512
+#include "gemm_direct_ukernel.h"
+#define DK_NAME direct_avx512_7_s2
+#define DK_VEC vec64
+#define DK_MR 7
+#define DK_SW 2
+#define DK_TARGET MG_TARGET_AVX512
+#include "gemm_direct_ukernel.h"
 #define DK_NAME direct_avx512_s1
 #define DK_VEC vec64
 #define DK_MR 14
@@ -102,20 +114,32 @@ typedef struct {
     direct_fn run[2]; /* by stride: 1, 2 */
     int mr_t;
     direct_t_fn run_t[2];
+    int mr_half; /* a half-height tile, for rows of 7 on AVX-512 (0: none) */
+    direct_fn run_half[2];
 } direct_kernel;
 
 /* indexed by mg_isa; nr = 2 vectors */
 static const direct_kernel DIRECT_KERNELS[] = {
     {6, 2 * LANES(16), {direct_generic_s1, direct_generic_s2}, 4,
-     {direct_t_generic_s1, direct_t_generic_s2}},
+     {direct_t_generic_s1, direct_t_generic_s2}, 0, {NULL, NULL}},
 #if MG_X86
-    {6, 2 * LANES(32), {direct_avx2_s1, direct_avx2_s2}, 6, {direct_t_avx2_s1, direct_t_avx2_s2}},
+    {6, 2 * LANES(32), {direct_avx2_s1, direct_avx2_s2}, 6, {direct_t_avx2_s1, direct_t_avx2_s2},
+     0, {NULL, NULL}},
     {14, 2 * LANES(64), {direct_avx512_s1, direct_avx512_s2}, 8,
-     {direct_t_avx512_s1, direct_t_avx512_s2}},
+     {direct_t_avx512_s1, direct_t_avx512_s2}, 7, {direct_avx512_7_s1, direct_avx512_7_s2}},
 #endif
 };
 
 static const direct_kernel *active_direct(void) { return &DIRECT_KERNELS[mg_cpu_isa()]; }
+
+/* The tile height for rows of w positions: the full one, or the half one where that
+ * computes fewer wasted positions. */
+static int direct_rows(const direct_kernel *kr, ptrdiff_t w)
+{
+    const ptrdiff_t full = (w + kr->mr - 1) / kr->mr * kr->mr;
+    const ptrdiff_t half = kr->mr_half ? (w + kr->mr_half - 1) / kr->mr_half * kr->mr_half : full;
+    return half < full ? kr->mr_half : kr->mr;
+}
 
 static size_t direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
 {
@@ -141,8 +165,8 @@ static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const
 {
     if (h <= 0 || w <= 0 || n <= 0) return MG_OK;
     const direct_kernel *kr = active_direct();
-    const direct_fn run = kr->run[a_col - 1];
-    const int mr = kr->mr, nr = kr->nr;
+    const int mr = direct_rows(kr, w), nr = kr->nr;
+    const direct_fn run = mr == kr->mr ? kr->run[a_col - 1] : kr->run_half[a_col - 1];
     const ptrdiff_t tiles_x = (w + mr - 1) / mr, blocks = (n + nr - 1) / nr;
     /* channel blocks outermost: one block's packed weights stay in L2 across the image */
     const ptrdiff_t units = blocks * h * tiles_x;

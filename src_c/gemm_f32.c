@@ -53,9 +53,10 @@ int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const fl
 }
 
 /* The tile sizes are the same in both element types' files; this one answers. */
-void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64)
+void mg_gemm_direct_tile(ptrdiff_t w, int *positions, int *channels_f32,
+                         int *channels_f64)
 {
-    *positions = active_direct()->mr;
+    *positions = direct_rows(active_direct(), w);
     *channels_f32 = active_direct()->nr;
     *channels_f64 = active_direct()->nr / 2;
 }

@@ -23,7 +23,7 @@
 
 /* Bumped whenever the table changes: an extension built against another layout
  * refuses to bind instead of calling through the wrong slots. */
-#define MG_RUNTIME_ABI 4
+#define MG_RUNTIME_ABI 5
 
 typedef struct {
     int abi;
@@ -41,7 +41,7 @@ typedef struct {
                         const void *, float, float *, ptrdiff_t, int);
     int (*dgemm_packed)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, mg_dpack_b_fn,
                         const void *, double, double *, ptrdiff_t, int);
-    void (*gemm_direct_tile)(int *, int *, int *);
+    void (*gemm_direct_tile)(ptrdiff_t, int *, int *, int *);
     size_t (*sgemm_direct_packed_b_size)(ptrdiff_t, ptrdiff_t);
     size_t (*dgemm_direct_packed_b_size)(ptrdiff_t, ptrdiff_t);
     void (*sgemm_direct_pack_b)(ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,

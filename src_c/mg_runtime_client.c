@@ -61,9 +61,10 @@ int mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packe
     return rt->dgemm_packed(m, n, k, a_packed, pack_b, b_ctx, beta, c, ldc, num_threads);
 }
 
-void mg_gemm_direct_tile(int *positions, int *channels_f32, int *channels_f64)
+void mg_gemm_direct_tile(ptrdiff_t w, int *positions, int *channels_f32,
+                         int *channels_f64)
 {
-    rt->gemm_direct_tile(positions, channels_f32, channels_f64);
+    rt->gemm_direct_tile(w, positions, channels_f32, channels_f64);
 }
 
 size_t mg_sgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
