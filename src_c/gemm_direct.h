@@ -147,15 +147,32 @@ static size_t direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
     return (size_t)((n + nr - 1) / nr * nr) * (size_t)(k > 0 ? k : 0);
 }
 
-/* B[r][j] = b[r * ldb_r + j * ldb_j] into blocks of nr columns: dst[(jb*k + r)*nr + jj] */
+/* B[r][j] = b[r * ldb_r + j * ldb_j] into blocks of nr columns: dst[(jb*k + r)*nr + jj].
+ * Four columns at a time, walking down k: four reads from four columns, and the four
+ * values stored side by side (one vector store), whichever of ldb_r and ldb_j is 1 --
+ * for a weight gradient B is the output gradient transposed, a plane per column. */
 static void direct_pack_b(ptrdiff_t k, ptrdiff_t n, const real *b, ptrdiff_t ldb_r,
                           ptrdiff_t ldb_j, real *restrict dst)
 {
     const int nr = active_direct()->nr;
+    static const real zero = 0;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += nr, dst += k * nr)
-        for (ptrdiff_t r = 0; r < k; r++)
-            for (ptrdiff_t jj = 0; jj < nr; jj++)
-                dst[r * nr + jj] = j0 + jj < n ? b[r * ldb_r + (j0 + jj) * ldb_j] : 0;
+        for (int jj = 0; jj < nr; jj += 4) {
+            const real *src[4];
+            ptrdiff_t step[4];
+            for (int q = 0; q < 4; q++) {
+                const int valid = j0 + jj + q < n;
+                src[q] = valid ? b + (j0 + jj + q) * ldb_j : &zero; /* columns past n: 0 */
+                step[q] = valid ? ldb_r : 0;
+            }
+            for (ptrdiff_t r = 0; r < k; r++) {
+                real *restrict d = dst + r * nr + jj;
+                d[0] = src[0][r * step[0]];
+                d[1] = src[1][r * step[1]];
+                d[2] = src[2][r * step[2]];
+                d[3] = src[3][r * step[3]];
+            }
+        }
 }
 
 static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const real *a,
