@@ -74,7 +74,11 @@ cdef mg_conv_shape _geometry(str fn, batch, c_in, h, wd, w_shape, stride, paddin
     # The C code sizes its workspaces (the padded image, the unfolded columns of up to
     # 256 positions' worth of images) in ptrdiff_t: past this they would wrap around to
     # a small buffer (wrong results or a crash), so a huge padding or kernel stops here.
-    padded = c_in * (h + pt + pb) * (wd + pl + pr)
+    # Along an axis whose stride exceeds the kernel's extent the padded image is
+    # compacted to the extent each output reads (conv_template.h, compact_input).
+    ph = h_out * ekh if sh > ekh else h + pt + pb
+    pw = w_out * ekw if sw > ekw else wd + pl + pr
+    padded = c_in * ph * pw
     unfolded = c_in * kh * kw * (h_out * w_out + 256)
     if max(padded, unfolded) > _MAX_WORKSPACE:
         raise ValueError(

@@ -35,6 +35,48 @@ static void pad_image(const mg_conv_shape *s, padding pd, const real *v, real *v
                    (size_t)s->w_in * sizeof(real));
 }
 
+/* ---- strides past the kernel: work bounded by the output, not the stride ----
+ * Where the stride along an axis exceeds the dilated kernel's extent, the windows leave
+ * gaps that no tap reads, yet the padded image would span them all (a 1x1 kernel with
+ * stride 10^6 and padding 10^6 on a 2x2 image: a 2*10^6-wide padded plane for a 3x3
+ * output). Then the convolution runs instead on a compacted input that keeps, for each
+ * output row (column), only the extent its window reads -- zeros where that is padding
+ * -- with the stride set to the extent and no padding: the same sums, on an input of
+ * output x kernel size. Returns 1 and fills *t, *xc (caller frees) when it applies, 0
+ * when no axis has gaps, -1 when out of memory. */
+static int compact_input(const mg_conv_shape *s, const real *x, mg_conv_shape *t, real **xc)
+{
+    const ptrdiff_t eh = (s->kh - 1) * s->dh + 1, ew = (s->kw - 1) * s->dw + 1;
+    const int ch = s->sh > eh, cw = s->sw > ew;
+    if (!ch && !cw) return 0;
+    *t = *s;
+    if (ch) {
+        t->h_in = s->h_out * eh;
+        t->sh = eh;
+        t->pt = 0;
+    }
+    if (cw) {
+        t->w_in = s->w_out * ew;
+        t->sw = ew;
+        t->pl = 0;
+    }
+    const ptrdiff_t plane = t->h_in * t->w_in, n = s->batch * s->c_in;
+    *xc = (real *)calloc((size_t)(n * plane), sizeof(real));
+    if (!*xc) return -1;
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t r = 0; r < t->h_in; r++) {
+            /* the original (unpadded) row behind compacted row r */
+            const ptrdiff_t a = ch ? r / eh * s->sh + r % eh - s->pt : r;
+            if (a < 0 || a >= s->h_in) continue;
+            for (ptrdiff_t q = 0; q < t->w_in; q++) {
+                const ptrdiff_t b = cw ? q / ew * s->sw + q % ew - s->pl : q;
+                if (b >= 0 && b < s->w_in)
+                    (*xc)[i * plane + r * t->w_in + q] = x[(i * s->h_in + a) * s->w_in + b];
+            }
+        }
+    return 1;
+}
+
 /* The adjoint of im2col (col2im), for h: every column entry is added back onto the input
  * position it was read from; overlapping taps sum. dv must be zeroed by the caller. */
 static void col2im(const mg_conv_shape *s, const real *cols, ptrdiff_t ld,
@@ -518,6 +560,15 @@ static int conv2d_forward(const mg_conv_shape *s, const real *x, const real *w,
                           const real *bias, real *y, int num_threads)
 {
     if (s->batch <= 0) return MG_OK;
+    mg_conv_shape t;
+    real *xc;
+    const int compacted = compact_input(s, x, &t, &xc);
+    if (compacted < 0) return MG_ENOMEM;
+    if (compacted) {
+        const int err = conv2d_forward(&t, xc, w, bias, y, num_threads);
+        free(xc);
+        return err;
+    }
     if (use_direct(s)) return conv2d_forward_direct(s, x, w, bias, y, num_threads);
     int inner, outer = split_threads(s, num_threads, &inner);
     const padding pd = padding_of(s);
@@ -695,6 +746,15 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
     if (s->batch <= 0) {
         memset(dw, 0, (size_t)wsize * sizeof(real));
         return MG_OK;
+    }
+    mg_conv_shape t;
+    real *xc;
+    const int compacted = compact_input(s, x, &t, &xc);
+    if (compacted < 0) return MG_ENOMEM;
+    if (compacted) {
+        const int err = conv2d_backward_weight(&t, xc, dy, dw, num_threads);
+        free(xc);
+        return err;
     }
     int inner, outer = split_threads(s, num_threads, &inner);
     const ptrdiff_t chunks = s->batch < CONV_WEIGHT_CHUNKS ? s->batch : CONV_WEIGHT_CHUNKS;

@@ -281,3 +281,52 @@ CONF = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
 def test_sizes_past_64_bits_are_a_value_error_naming_the_argument(name, call):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# ----------------------------------------------------------------- conv: strides past the kernel
+
+
+@pytest.mark.parametrize(
+    "stride,padding,dilation",
+    [
+        ((4, 5), (3, 3, 2, 2), (1, 1)),
+        ((5, 3), (2, 2, 0, 0), (2, 1)),
+        ((1, 7), (0, 0, 6, 6), (1, 1)),
+    ],
+)
+def test_strides_past_the_kernel_match_the_reference(stride, padding, dilation):
+    """Where windows leave gaps, the convolution runs on the compacted input (only what
+    the windows read): forward and weight gradient still equal the reference."""
+    import conv_reference as cref
+
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 3, 9, 11)), rng.standard_normal((4, 3, 2, 2))
+    y = conv.conv2d_forward(x, w, None, stride, padding, dilation, 1, 2)
+    want = cref.conv2d(x, w, None, stride, padding, dilation, 1)
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    gw = conv.conv2d_backward_weight(x, gy, (2, 2), stride, padding, dilation, 1, 2)
+    want = cref.conv2d_grad_weight(gy, x, (2, 2), stride, padding, dilation, 1)
+    np.testing.assert_allclose(gw, want, rtol=1e-12, atol=1e-12)
+
+
+def test_huge_stride_and_padding_cost_what_the_output_costs():
+    """A 1x1 kernel with stride and padding 10**6 on a 2x2 image has a 3x3 output; the
+    padded plane (4 * 10**12 values) was refused as too large, and smaller ones of the
+    kind (stride and padding 3000: 36M values) were allocated and zeroed per thread."""
+    x, w = np.arange(1.0, 5.0).reshape(1, 1, 2, 2), np.full((1, 1, 1, 1), 2.0)
+    big = 10**6
+    y = conv.conv2d_forward(x, w, None, (big, big), (big,) * 4, (1, 1), 1, 1)
+    want = np.zeros((1, 1, 3, 3))
+    want[0, 0, 1, 1] = 2.0  # only the centre window lands on the image, on x[0, 0]
+    np.testing.assert_array_equal(y, want)
+    gw = conv.conv2d_backward_weight(x, np.ones_like(y), (1, 1), (big, big), (big,) * 4, (1, 1), 1)
+    assert gw.ravel().tolist() == [1.0]
+    if sys.platform != "linux":
+        return  # peak RSS in kB is Linux's unit
+    grew, _ = _peak_rss_of(
+        "from minigrad._C import conv\n"
+        "x = np.ones((1, 1, 2, 2), np.float32); w = np.ones((1, 1, 1, 1), np.float32)\n"
+        "conv.conv2d_forward(x, w, None, (3000, 3000), (3000,) * 4, (1, 1), 1, 1)"
+    )
+    assert grew < 50, f"peak RSS grew by {grew:.0f} MB"
