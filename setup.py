@@ -3,9 +3,12 @@
 Every ``src_c/<name>.pyx`` becomes the extension module ``minigrad._C.<name>``.
 A wrapper names the C kernel files it needs in its own header, e.g.::
 
-    # distutils: sources = src_c/conv_kernels.c
+    # distutils: sources = [src_c/conv_f32.c, src_c/conv_f64.c]
 
-so adding a kernel family never means editing this file.  OpenMP is detected by
+so adding a kernel family never means editing this file.  Every extension but the
+core (``src_c/core.pyx``: CPU dispatch, threads, NaN scan, GEMM) also gets
+``src_c/mg_runtime_client.c``, through which it calls the core's one dispatch and
+GEMM (see ``src_c/mg_runtime.h``).  OpenMP is detected by
 compiling a tiny test program; where the compiler has none (Apple clang without
 libomp, say) the extensions build serially and a warning says so.
 
@@ -76,12 +79,22 @@ def detect_openmp() -> tuple[list[str], list[str]]:
     return [], []
 
 
+RUNTIME_CLIENT = os.path.join("src_c", "mg_runtime_client.c")
+
+
 def extensions() -> list[Extension]:
     omp_c, omp_l = detect_openmp()
     on_windows = sys.platform == "win32"
     # -fno-wrapv undoes the -fwrapv in Python's own CFLAGS: with wrapping signed
     # arithmetic GCC cannot vectorize strided index loops (pooling ran 2.5x slower).
-    cflags = ["/O2"] if on_windows else ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-wrapv"]
+    # -fvisibility=hidden: an extension exports only its PyInit function, so the C names
+    # the core and the family extensions both define (mg_sgemm: the real one, and the
+    # forwarder to it) can never interpose on each other, whatever the dlopen flags.
+    cflags = (
+        ["/O2"]
+        if on_windows
+        else ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-wrapv", "-fvisibility=hidden"]
+    )
     cflags += omp_c
     # Recorded so that mg.show_config() can report how the kernels were built.
     macros = [
@@ -99,10 +112,11 @@ def extensions() -> list[Extension]:
         name = os.path.splitext(os.path.basename(pyx))[0]
         if only and name not in only:
             continue
+        client = [] if name in ("core", "checks", "parallel") else [RUNTIME_CLIENT]
         exts.append(
             Extension(
                 f"minigrad._C.{name}",
-                [pyx],
+                [pyx, *client],
                 include_dirs=[np.get_include(), "src_c"],
                 define_macros=macros,
                 extra_compile_args=cflags,

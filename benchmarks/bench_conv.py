@@ -26,9 +26,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
-# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
-# they load; see minigrad/__init__.py for why both matter on 2 cores.
+# minigrad before NumPy: importing it loads NumPy with OPENBLAS_THREAD_TIMEOUT=4 (unless
+# already set), which OpenBLAS reads when it loads; see minigrad/__init__.py. OpenMP's
+# wait policy is left at its default, the same for minigrad and torch (one libgomp).
 import minigrad as mg  # noqa: E402
 
 # isort: split
@@ -45,6 +45,7 @@ from _bench import (  # noqa: E402
 )
 
 from minigrad._C import conv as C  # noqa: E402
+from minigrad._C import core  # noqa: E402
 
 # name, x shape, w shape, stride, padding, output_padding, transposed
 SHAPES = [
@@ -236,14 +237,21 @@ def main() -> None:
     threads = [1] if cpu_time else thread_counts()
     rng = np.random.default_rng(0)
     print(
-        f"minigrad GEMM micro-kernel: {C.gemm_isa()}; OpenMP: {mg.config()['openmp']}; "
+        f"minigrad vector path: {mg.config()['isa']}; OpenMP: {mg.config()['openmp']}; "
         f"torch: {torch.__version__ if torch else 'missing'}; NumPy's OpenBLAS core: "
         f"{_numpy_blas_core()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}); "
-        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "
-        f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}; "
         f"load average before: {os.getloadavg()[0]:.1f}; timing: "
         f"{'median process CPU time' if cpu_time else 'median wall time'}"
     )
+    # The machine's GEMM peak at each thread count: minigrad's own sgemm on 2048^3 (the
+    # ceiling a convolution's GF/s can be read against; "% peak" in the table).
+    peak = {}
+    big = rng.standard_normal((2048, 2048)).astype(np.float32)
+    for nt in threads:
+        t = timer({"gemm": lambda nt=nt: core.gemm(big, big, num_threads=nt)}, repeat=3, warmup=1)
+        peak[nt] = 2 * 2048**3 / t["gemm"] / 1e9
+        print(f"GEMM peak (minigrad sgemm 2048^3), {nt} thread(s): {peak[nt]:.0f} GF/s")
     rows, totals = [], {}
     for name, xs, ws, s, p, op, transposed in SHAPES:
         mg_f, t_f, np_f, gflop = _passes(xs, ws, s, p, op, transposed, rng)
@@ -259,8 +267,8 @@ def main() -> None:
                 )
                 for k in tot:
                     tot[k] += t[k]
-                rows.append(_row(name, pss, nt, t, gflop))
-            rows.append(_row(name, "fwd+bwd", nt, tot, 3 * gflop))
+                rows.append(_row(name, pss, nt, t, gflop, peak[nt]))
+            rows.append(_row(name, "fwd+bwd", nt, tot, 3 * gflop, peak[nt]))
             totals[(name, nt)] = tot
     cols = [
         "shape",
@@ -268,6 +276,7 @@ def main() -> None:
         "thr",
         "mg ms",
         "mg GF/s",
+        "% peak",
         "torch ms",
         "torch GF/s",
         "numpy ms",
@@ -293,13 +302,14 @@ def main() -> None:
             print(f"2-thread speed-up {n:18s} {sp:.2f}x" + ("  (large)" if n in LARGE else ""))
 
 
-def _row(name, pss, nt, t, gflop):
+def _row(name, pss, nt, t, gflop, peak):
     return {
         "shape": name,
         "pass": pss,
         "thr": nt,
         "mg ms": t["mg"] * 1e3,
         "mg GF/s": gflop / t["mg"],
+        "% peak": 100 * gflop / t["mg"] / peak,
         "torch ms": t["torch"] * 1e3,
         "torch GF/s": gflop / t["torch"],
         "numpy ms": t["numpy"] * 1e3,

@@ -34,9 +34,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
-# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
-# they load; see minigrad/__init__.py for why both matter on 2 cores.
+# minigrad before NumPy: importing it loads NumPy with OPENBLAS_THREAD_TIMEOUT=4 (unless
+# already set), which OpenBLAS reads when it loads; see minigrad/__init__.py. OpenMP's
+# wait policy is left at its default, the same for minigrad and torch (one libgomp).
 import minigrad as mg  # noqa: E402
 
 # isort: split
@@ -193,7 +193,7 @@ def weight_size_scaling() -> None:
     # ratio against the BLAS-backed NumPy reference.
     a = rng.standard_normal((2048, 2048)).astype(np.float32)
     for nt in thread_counts():
-        t = median_times({"gemm": lambda nt=nt: mg._C.conv.gemm(a, a, num_threads=nt)}, repeat=5)
+        t = median_times({"gemm": lambda nt=nt: mg._C.core.gemm(a, a, num_threads=nt)}, repeat=5)
         print(f"minigrad sgemm 2048^3, {nt} thread(s): {2 * 2048**3 / t['gemm'] / 1e9:.0f} GF/s")
 
 
@@ -306,7 +306,7 @@ def main() -> None:
             )
     print(
         f"x ({N}, {C_IN}, {H}, {W}) float32, {C_IN} -> {C_OUT} channels, {K}x{K}, s1 p1; "
-        f"kernels on {mg._C.local.get_isa()}; NumPy's BLAS threads "
+        f"kernels on {mg._C.core.isa()}; NumPy's BLAS threads "
         + ("= threads" if blas_threads_set else "left at its default")
     )
     print_table(

@@ -29,15 +29,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 # Two OpenMP runtimes share this process (ours and the one bundled with PyTorch);
 # spinning idle workers would steal the CPU from the other system's threads.
-# minigrad before NumPy and torch: importing it sets OMP_WAIT_POLICY=PASSIVE and
-# OPENBLAS_THREAD_TIMEOUT=4 (unless already set), which the thread pools read when
-# they load; see minigrad/__init__.py for why both matter on 2 cores.
+# minigrad before NumPy: importing it loads NumPy with OPENBLAS_THREAD_TIMEOUT=4 (unless
+# already set), which OpenBLAS reads when it loads; see minigrad/__init__.py. OpenMP's
+# wait policy is left at its default, the same for minigrad and torch (one libgomp).
 import minigrad as mg  # noqa: E402
 
 # isort: split
 
 import numpy as np  # noqa: E402
-from minigrad._C.parallel import openmp_enabled  # noqa: E402
+from minigrad._C.core import isa, openmp_enabled  # noqa: E402
 
 import minigrad.functional as F  # noqa: E402
 from benchmarks._bench import (  # noqa: E402
@@ -219,7 +219,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     threads = thread_counts()
     print(
-        f"minigrad pool kernels: ISA {K.isa()}, OpenMP {openmp_enabled()}, threads {threads}, "
+        f"minigrad pool kernels: ISA {isa()}, OpenMP {openmp_enabled()}, threads {threads}, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, repeat {REPEAT}"
     )
     rows = []

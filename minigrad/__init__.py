@@ -5,20 +5,24 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# Idle OpenMP threads spin by default; between our kernels NumPy's OpenBLAS runs
-# matmuls on its own threads, and on a small machine the two pools then fight for
-# the same cores (measured here: a small kernel went from 0.2 ms to 24 ms, and
-# training epochs ran 20x slower).  Sleeping waits cost microseconds per kernel
-# call instead.  This must be set before the kernels load libgomp; a value the
-# user exported wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# OpenBLAS's workers likewise spin for ~2^28 cycles after each NumPy matmul and
-# take the second core from the next kernel (conv2d fwd+bwd at 2 threads: 16 ms
-# alone, 27 ms right after a Linear-sized matmul).  Effective only when NumPy is
-# first imported after minigrad.
+# OpenBLAS's workers spin for ~2^28 cycles after each NumPy matmul and take the second
+# core from the next kernel (conv2d fwd+bwd at 2 threads: 16 ms alone, 27 ms right
+# after a Linear-sized matmul); OPENBLAS_THREAD_TIMEOUT=4 lets them sleep. OpenBLAS
+# reads it once, when NumPy loads, so it is set only for that load and the environment
+# is put back (child processes and libraries loaded later keep their defaults). A value
+# the user exported wins; NumPy imported before minigrad keeps its own setting.
+# OpenMP's wait policy is deliberately left alone: minigrad's kernels and PyTorch share
+# one libgomp in a process (whichever loaded it first), so OMP_WAIT_POLICY=PASSIVE here
+# made PyTorch 1.5-3x slower. libgomp's default (spin briefly, then sleep) does not hold
+# a core for long; `export OMP_WAIT_POLICY=PASSIVE` is the opt-in for a machine where
+# minigrad alone shares very few cores with NumPy's threads.
+_saved = _os.environ.get("OPENBLAS_THREAD_TIMEOUT")
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numpy as _np  # noqa: E402
+try:
+    import numpy as _np  # noqa: E402
+finally:
+    if _saved is None:
+        _os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)
 
 from minigrad import functional  # noqa: E402
 from minigrad.autograd import (  # noqa: E402

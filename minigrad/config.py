@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 
-from minigrad._C import parallel as _parallel
+from minigrad._C import core as _core
 
-get_num_threads = _parallel.get_num_threads
-set_num_threads = _parallel.set_num_threads
+get_num_threads = _core.get_num_threads
+set_num_threads = _core.set_num_threads
 
 
 def _blas() -> str:
@@ -31,19 +31,24 @@ def config() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": np.__version__,
-        "openmp": _parallel.openmp_enabled(),
-        "num_threads": _parallel.get_num_threads(),
-        "max_threads": _parallel.max_threads(),
-        "cflags": _parallel.build_cflags(),
+        "openmp": _core.openmp_enabled(),
+        "num_threads": _core.get_num_threads(),
+        "max_threads": _core.max_threads(),
+        "isa": _core.isa(),
+        "cflags": _core.build_cflags(),
         "blas": _blas(),
     }
 
 
 def show_config() -> None:
-    """Print version, OpenMP on/off, thread count, compiler flags and BLAS."""
+    """Print version, OpenMP on/off, thread count, the vector path the kernels run,
+    compiler flags and BLAS."""
     cfg = config()
     width = max(len(k) for k in cfg)
     for k, v in cfg.items():
         if k == "openmp":
             v = "on" if v else "off (serial build: the compiler had no OpenMP)"
+        if k == "isa":
+            best = _core.best_isa()
+            v = f"{v} (the CPU's best: {best}; MINIGRAD_ISA caps it)" if v != best else v
         print(f"{k:<{width}} : {v}")

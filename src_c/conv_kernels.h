@@ -31,7 +31,7 @@
  * results are bitwise identical across thread counts and runs.
  *
  * The caller (src_c/conv.pyx) has validated every size; these functions trust them.
- * They return 0, or -1 when a workspace could not be allocated (nothing was written).
+ * They return MG_OK, or MG_ENOMEM (mg_common.h) when a workspace could not be allocated.
  */
 #ifndef MG_CONV_KERNELS_H
 #define MG_CONV_KERNELS_H

@@ -20,11 +20,18 @@
  * every element of C is computed by one thread in a fixed order: the result does not
  * depend on num_threads and is identical run to run.
  *
- * Speed: a cache-blocked (Goto/BLIS-style) algorithm with a register-blocked
- * micro-kernel chosen once at run time: AVX-512 (16 floats / 8 doubles per register),
- * AVX2+FMA, or portable C. Packing buffers are per thread and reused across calls.
+ * Errors: every function returns MG_OK, or MG_ENOMEM (mg_common.h) when a packing
+ * buffer could not be allocated; C is then unspecified. Nothing aborts.
  *
- * This API is stable; other kernel families (local/tiled convolution) may call it.
+ * Speed: a cache-blocked (Goto/BLIS-style) algorithm with a register-blocked
+ * micro-kernel for the instruction set mg_cpu_isa() names: AVX-512 (16 floats / 8
+ * doubles per register), AVX2+FMA, or portable C. Packing buffers are per thread and
+ * reused across calls.
+ *
+ * One definition: gemm_f32.c / gemm_f64.c are compiled into the core extension
+ * (minigrad._C.core) only. Another family's extension reaches the same functions
+ * through the core's table (mg_runtime.h), so there is one dispatch and one set of
+ * buffers per process whatever the number of families.
  */
 #ifndef MG_GEMM_H
 #define MG_GEMM_H
@@ -35,19 +42,18 @@
 extern "C" {
 #endif
 
-void mg_sgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
-              const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
-              float *c, ptrdiff_t ldc, int num_threads);
-
-void mg_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
-              const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb, double beta,
-              double *c, ptrdiff_t ldc, int num_threads);
+int mg_sgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+             const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+             ptrdiff_t ldc, int num_threads);
+int mg_dgemm(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
+             const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb, double beta,
+             double *c, ptrdiff_t ldc, int num_threads);
 
 /* ---- Pre-packed A and caller-packed B (for implicit GEMM) ----------------------------
  * A convolution multiplies one weight matrix by image after image, and its B operand (the
  * unfolded image) never needs to exist in memory: the caller packs it straight from the
- * image. The packed layouts depend on the micro-kernel picked at run time, so do not call
- * mg_gemm_force_isa between packing and use.
+ * image. The packed layouts depend on the micro-kernel of mg_cpu_isa(), so the ISA must
+ * not change between packing and use (mg_cpu_set_isa is a testing hook).
  *
  * A packer fills dst with op(B)[p0 : p0+kc, j0 : j0+nc] as ceil(nc/nr) slivers stored one
  * after another, sliver s holding kc steps of nr values:
@@ -73,20 +79,54 @@ void mg_sgemm_pack_a(int trans_a, ptrdiff_t m, ptrdiff_t k, float alpha, const f
                      ptrdiff_t lda, float *a_packed);
 void mg_dgemm_pack_a(int trans_a, ptrdiff_t m, ptrdiff_t k, double alpha, const double *a,
                      ptrdiff_t lda, double *a_packed);
-void mg_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a_packed,
-                     mg_spack_b_fn pack_b, const void *b_ctx, float beta, float *c,
-                     ptrdiff_t ldc, int num_threads);
-void mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packed,
-                     mg_dpack_b_fn pack_b, const void *b_ctx, double beta, double *c,
-                     ptrdiff_t ldc, int num_threads);
+int mg_sgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a_packed,
+                    mg_spack_b_fn pack_b, const void *b_ctx, float beta, float *c,
+                    ptrdiff_t ldc, int num_threads);
+int mg_dgemm_packed(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a_packed,
+                    mg_dpack_b_fn pack_b, const void *b_ctx, double beta, double *c,
+                    ptrdiff_t ldc, int num_threads);
 
-/* Which micro-kernel the dispatcher picked: "avx512", "avx2" or "generic". */
-const char *mg_gemm_isa(void);
+/* ---- Direct GEMM: A read from an image through tap offsets (no im2col) ---------------
+ * For a grid of h x w output positions (y, x) and n output columns (channels) j:
+ *     C[j * ldc + y * w + x] = bias[j] + sum_{r < k} a[y * a_row + x * a_col + koff[r]] B[r][j]
+ * (bias may be NULL), i.e. a convolution of a padded image a with the weights B, tap r
+ * at offset koff[r], positions a_row apart down and a_col (1 or 2) apart across. B is
+ * packed once by mg_?gemm_direct_pack_b from
+ * B[r][j] = b[r * ldb_r + j * ldb_j] into mg_?gemm_direct_packed_b_size(k, n) elements
+ * (64-byte aligned). Positions are computed in tiles along x of up to
+ * MG_GEMM_DIRECT_SLACK / 2 positions, so `a` must stay readable MG_GEMM_DIRECT_SLACK
+ * elements past the last
+ * position's last tap (the values read there are discarded). mg_gemm_direct_tile gives
+ * the tile (positions x channels) the active micro-kernel uses for rows of w positions,
+ * for deciding whether the rounding wastes too much. Threads split the tiles; each output element is computed
+ * by one thread in a fixed order. */
+#define MG_GEMM_DIRECT_SLACK 32
 
-/* Testing hook: force a micro-kernel ("avx512", "avx2", "generic"); returns 0 on
- * success, -1 if the CPU lacks it or the name is unknown. Not thread-safe: call it
- * while no GEMM is running. */
-int mg_gemm_force_isa(const char *name);
+void mg_gemm_direct_tile(ptrdiff_t w, int *positions, int *channels_f32,
+                         int *channels_f64);
+size_t mg_sgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n);
+size_t mg_dgemm_direct_packed_b_size(ptrdiff_t k, ptrdiff_t n);
+void mg_sgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb_r,
+                            ptrdiff_t ldb_j, float *dst);
+void mg_dgemm_direct_pack_b(ptrdiff_t k, ptrdiff_t n, const double *b, ptrdiff_t ldb_r,
+                            ptrdiff_t ldb_j, double *dst);
+int mg_sgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const float *b_packed, const float *bias, float *c, ptrdiff_t ldc, int num_threads);
+int mg_dgemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
+                    ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                    const double *b_packed, const double *bias, double *c, ptrdiff_t ldc, int num_threads);
+
+/* The transposed product of the same A, for a weight gradient:
+ *     C[j * ldc + r] = (accumulate ? C[j * ldc + r] : 0)
+ *                    + sum_{y < h, x < w} a[y * a_row + x * a_col + koff[r]] * B[y * w + x][j]
+ * with B (h*w x n) packed by mg_?gemm_direct_pack_b(h * w, n, ...). Reads no slack. */
+int mg_sgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const float *a,
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                      const float *b_packed, int accumulate, float *c, ptrdiff_t ldc, int num_threads);
+int mg_dgemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const double *a,
+                      ptrdiff_t a_row, ptrdiff_t a_col, const ptrdiff_t *koff,
+                      const double *b_packed, int accumulate, double *c, ptrdiff_t ldc, int num_threads);
 
 #ifdef __cplusplus
 }

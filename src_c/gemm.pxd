@@ -2,11 +2,9 @@
 # Declarations only, cimported by the wrappers; the header is the reference.
 
 cdef extern from "gemm.h" nogil:
-    void mg_sgemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
-                  const float *a, Py_ssize_t lda, const float *b, Py_ssize_t ldb, float beta,
-                  float *c, Py_ssize_t ldc, int num_threads)
-    void mg_dgemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha,
-                  const double *a, Py_ssize_t lda, const double *b, Py_ssize_t ldb,
-                  double beta, double *c, Py_ssize_t ldc, int num_threads)
-    const char *mg_gemm_isa()
-    int mg_gemm_force_isa(const char *name)
+    int mg_sgemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha,
+                 const float *a, Py_ssize_t lda, const float *b, Py_ssize_t ldb, float beta,
+                 float *c, Py_ssize_t ldc, int num_threads)
+    int mg_dgemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha,
+                 const double *a, Py_ssize_t lda, const double *b, Py_ssize_t ldb,
+                 double beta, double *c, Py_ssize_t ldc, int num_threads)

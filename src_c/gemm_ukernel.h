@@ -1,9 +1,9 @@
 /* gemm_ukernel.h -- the register-blocked GEMM micro-kernel, written once as a template.
  *
- * gemm.c includes this file once per (element type, instruction set) after defining
- *   UK_NAME    function name            UK_T      element type (float / double)
+ * gemm_template.h includes this file once per instruction set (and half width) after
+ * defining `real` (the element type) and
+ *   UK_NAME    function name            UK_MR, UK_NV  tile: UK_MR rows x UK_NV vectors
  *   UK_VEC     aligned vector type      UK_VEC_U  unaligned (may_alias) vector type
- *   UK_VL      elements per vector      UK_MR, UK_NV  tile: UK_MR rows x UK_NV vectors
  *   UK_TARGET  function attribute selecting the instruction set (may be empty)
  *   UK_BSTRIDE (optional) elements per step of the packed B sliver; defaults to the tile
  *              width. A "half" kernel reads only the first UK_NV vectors of a wider
@@ -19,12 +19,13 @@
  * (GCC's default -ffp-contract=fast in GNU C turns `acc += a * b` into FMA).
  */
 
+#define UK_VL ((int)(sizeof(UK_VEC) / sizeof(real)))
 #ifndef UK_BSTRIDE
 #define UK_BSTRIDE (UK_NV * UK_VL)
 #endif
 
-UK_TARGET static void UK_NAME(ptrdiff_t kc, const UK_T *restrict a, const UK_T *restrict b,
-                              UK_T *restrict c, ptrdiff_t ldc, int accumulate)
+UK_TARGET static void UK_NAME(ptrdiff_t kc, const real *restrict a, const real *restrict b,
+                              real *restrict c, ptrdiff_t ldc, int accumulate)
 {
     UK_VEC acc[UK_MR][UK_NV];
 #pragma GCC unroll 16
@@ -38,7 +39,7 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const UK_T *restrict a, const UK_T *
         for (int v = 0; v < UK_NV; v++) bv[v] = *(const UK_VEC *)(b + v * UK_VL);
 #pragma GCC unroll 16
         for (int i = 0; i < UK_MR; i++) {
-            UK_T ai = a[i];
+            real ai = a[i];
 #pragma GCC unroll 4
             for (int v = 0; v < UK_NV; v++) acc[i][v] += ai * bv[v];
         }
@@ -60,7 +61,6 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const UK_T *restrict a, const UK_T *
 }
 
 #undef UK_NAME
-#undef UK_T
 #undef UK_VEC
 #undef UK_VEC_U
 #undef UK_VL

@@ -1,4 +1,4 @@
-# distutils: sources = src_c/local_kernels.c
+# distutils: sources = [src_c/local_f32.c, src_c/local_f64.c]
 # cython: language_level=3
 """Cython wrappers of the locally connected / tiled convolution kernels.
 
@@ -6,7 +6,7 @@ Two entry points, ``forward`` and ``backward``, serve both ops: a locally
 connected weight is a tiled weight whose tile count equals the output size
 (see local_kernels.h).  ``tiled`` only changes what is checked and how errors
 read.  Everything is validated here, before the GIL is released; the C code
-trusts its arguments.
+trusts its arguments. Checks come from minigrad._C.checks, shared by every wrapper.
 
 The packed input returned by ``forward`` (batch-innermost, zero-padded) is
 what ``backward`` needs for the weight gradient, so the op layer keeps it
@@ -20,6 +20,8 @@ import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
+
+from minigrad._C import checks
 
 from local_kernels cimport (
     mg_local_shape,
@@ -39,60 +41,13 @@ from local_kernels cimport (
     mg_local_grad_input_f64,
     mg_local_grad_weight_f32,
     mg_local_grad_weight_f64,
-    mg_local_isa,
-    mg_local_set_isa,
 )
+from mg_runtime cimport bind_runtime
 
-
-_ISA_NAMES = ("c", "avx2", "avx512")
-
-
-def get_isa() -> str:
-    """The instruction set the kernels run on: 'avx512', 'avx2' or 'c'."""
-    return _ISA_NAMES[mg_local_isa()]
-
-
-def set_isa(name) -> str:
-    """Use at most instruction set ``name`` ('c', 'avx2', 'avx512', or None for
-    the automatic choice); returns the one now in use.  For tests and benchmarks."""
-    if name is None:
-        return _ISA_NAMES[mg_local_set_isa(-1)]
-    if name not in _ISA_NAMES:
-        raise ValueError(f"set_isa: name must be one of {_ISA_NAMES} or None, got {name!r}")
-    return _ISA_NAMES[mg_local_set_isa(_ISA_NAMES.index(name))]
+bind_runtime()
 
 
 # ------------------------------------------------------------------ checking
-
-cdef _check_array(str op, str name, object a, int ndim, object dtype, int batch_axis=-1):
-    """a must be a C-contiguous float32/float64 ndarray of ndim dims, none empty
-    except the batch axis, if given (an empty batch gives an empty result, as
-    conv2d and PyTorch do)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(a).__name__}")
-    if dtype is None:
-        if a.dtype != np.float32 and a.dtype != np.float64:
-            raise TypeError(f"{op}: {name} must have dtype float32 or float64, got {a.dtype}")
-    elif a.dtype != dtype:
-        raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected {dtype} like the input")
-    if a.ndim != ndim:
-        raise ValueError(f"{op}: {name} must have {ndim} dimensions, got shape {a.shape}")
-    if any(d == 0 for i, d in enumerate(a.shape) if i != batch_axis):
-        raise ValueError(f"{op}: {name} must not be empty, got shape {a.shape}"
-                         + (" (only the batch may be 0)" if batch_axis >= 0 else ""))
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{op}: {name} must be C-contiguous (copy it with np.ascontiguousarray)")
-
-
-cdef _pair(str op, str name, object v):
-    try:
-        a, b = v
-    except (TypeError, ValueError):
-        a = b = None
-    if not (isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer))):
-        raise TypeError(f"{op}: {name} must be a pair of ints, got {v!r}")
-    return int(a), int(b)
-
 
 cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, object padding,
                            bint tiled, int align) except *:
@@ -100,12 +55,8 @@ cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, ob
     cdef mg_local_shape s
     n, c_in, h, w = xshape
     c_out, th, tw, wc_in, kh, kw = wshape
-    sh, sw = _pair(op, "stride", stride)
-    ph, pw = _pair(op, "padding", padding)
-    if sh < 1 or sw < 1:
-        raise ValueError(f"{op}: stride must be >= 1, got ({sh}, {sw})")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got ({ph}, {pw})")
+    sh, sw = checks.ints(op, "stride", stride, 2, 1)
+    ph, pw = checks.ints(op, "padding", padding, 2, 0)
     if ph > kh - 1 or pw > kw - 1:
         raise ValueError(
             f"{op}: padding ({ph}, {pw}) must be at most kernel size - 1 = ({kh - 1}, {kw - 1}) "
@@ -125,6 +76,7 @@ cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, ob
             f"{op}: weight's H_out, W_out = ({th}, {tw}) (dims 1, 2 of shape {wshape}) must "
             f"equal the output size ({h_out}, {w_out}) that input ({h}, {w}), kernel "
             f"({kh}, {kw}), stride ({sh}, {sw}) and padding ({ph}, {pw}) give")
+    checks.size_product(op, "the output", n, c_out, h_out, w_out)
     s.n = n
     s.n_pad = (n + align - 1) // align * align
     s.c_in, s.h, s.w = c_in, h, w
@@ -142,9 +94,7 @@ _SERIAL_WORK = 1 << 20
 
 
 cdef int _threads(str op, object num_threads, const mg_local_shape *s) except -1:
-    cdef int nt = int(num_threads)
-    if nt < 1:
-        raise ValueError(f"{op}: num_threads must be >= 1, got {nt}")
+    cdef int nt = checks.threads(op, num_threads)
     work = s.n * s.c_out * s.h_out * s.w_out * s.c_in * s.kh * s.kw
     return 1 if work < _SERIAL_WORK else nt
 
@@ -206,13 +156,13 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
     ``name`` is the op's name in error messages.
     """
     op = name or ("tiled_conv2d" if tiled else "locally_connected2d")
-    _check_array(op, "input", x, 4, None, 0)
-    _check_array(op, "weight", w, 6, x.dtype)
+    x = checks.array(op, "input", x, 4, None, 0)
+    w = checks.array(op, "weight", w, 6, x.dtype)
     cdef bint f32 = x.dtype == np.float32
     cdef mg_local_shape s = _shape(op, x.shape, w.shape, stride, padding, tiled,
                                    MG_LOCAL_BATCH_ALIGN_F32 if f32 else MG_LOCAL_BATCH_ALIGN_F64)
     if b is not None:
-        _check_array(op, "bias", b, 3, x.dtype)
+        b = checks.array(op, "bias", b, 3, x.dtype)
         if b.shape != (s.c_out, s.th, s.tw):
             raise ValueError(
                 f"{op}: bias must have shape {(s.c_out, s.th, s.tw)} (one per output channel "
@@ -237,8 +187,7 @@ def forward(x, w, b, stride, padding, bint tiled, num_threads, name=None):
     finally:
         if owned:
             _scratch.lock.release()
-    if rc != 0:
-        raise MemoryError(f"{op}: out of memory")
+    checks.status(op, rc, "the tap table")
     return y, xp
 
 
@@ -270,11 +219,11 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
     asked for (need_input / need_weight / need_bias false) come back as None.
     """
     op = (name or ("tiled_conv2d" if tiled else "locally_connected2d")) + " backward"
-    _check_array(op, "grad_output", grad_out, 4, None, 0)
-    _check_array(op, "weight", w, 6, grad_out.dtype)
-    _check_array(op, "x_packed", x_packed, 4, grad_out.dtype, 3)  # (C, H, W, batch)
+    grad_out = checks.array(op, "grad_output", grad_out, 4, None, 0)
+    w = checks.array(op, "weight", w, 6, grad_out.dtype)
+    x_packed = checks.array(op, "x_packed", x_packed, 4, grad_out.dtype, 3)  # (C, H, W, batch)
     cdef bint f32 = grad_out.dtype == np.float32
-    h, w_in = _pair(op, "input_size", input_size)
+    h, w_in = checks.ints(op, "input_size", input_size, 2, 1)
     n = grad_out.shape[0]
     cdef mg_local_shape s = _shape(op, (n, w.shape[3], h, w_in), w.shape, stride, padding, tiled,
                                    MG_LOCAL_BATCH_ALIGN_F32 if f32 else MG_LOCAL_BATCH_ALIGN_F64)
@@ -315,8 +264,7 @@ def backward(grad_out, x_packed, w, input_size, stride, padding, bint need_input
     finally:
         if owned:
             _scratch.lock.release()
-    if rc != 0:
-        raise MemoryError(f"{op}: out of memory")
+    checks.status(op, rc, "the tap tables")
     return gx, gw, gb
 
 

@@ -47,23 +47,29 @@ typedef struct {
  *   unpack_input:  X' -> x, the interior and lanes < n
  *   pack_output:   y (n, c, P)  ->  Y' (P, c, np), P = h_out * w_out
  *   unpack_output: Y' -> y */
-#define MG_LOCAL_DECLARE_LAYOUT(T, REAL_T)                                                       \
-    void mg_local_pack_input_##T(const REAL_T *x, REAL_T *xp, ptrdiff_t n, ptrdiff_t np,        \
-                                 ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,            \
-                                 ptrdiff_t pw, int num_threads);                                 \
-    void mg_local_unpack_input_##T(const REAL_T *xp, REAL_T *x, ptrdiff_t n, ptrdiff_t np,      \
-                                   ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,          \
-                                   ptrdiff_t pw, int num_threads);                               \
-    void mg_local_pack_output_##T(const REAL_T *y, REAL_T *yp, ptrdiff_t n, ptrdiff_t np,       \
-                                  ptrdiff_t c, ptrdiff_t P, int num_threads);                    \
-    void mg_local_unpack_output_##T(const REAL_T *yp, REAL_T *y, ptrdiff_t n, ptrdiff_t np,     \
-                                    ptrdiff_t c, ptrdiff_t P, int num_threads);
-MG_LOCAL_DECLARE_LAYOUT(f32, float)
-MG_LOCAL_DECLARE_LAYOUT(f64, double)
+void mg_local_pack_input_f32(const float *x, float *xp, ptrdiff_t n, ptrdiff_t np, ptrdiff_t c,
+                             ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, int nt);
+void mg_local_pack_input_f64(const double *x, double *xp, ptrdiff_t n, ptrdiff_t np,
+                             ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw,
+                             int nt);
+void mg_local_unpack_input_f32(const float *xp, float *x, ptrdiff_t n, ptrdiff_t np,
+                               ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
+                               ptrdiff_t pw, int nt);
+void mg_local_unpack_input_f64(const double *xp, double *x, ptrdiff_t n, ptrdiff_t np,
+                               ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
+                               ptrdiff_t pw, int nt);
+void mg_local_pack_output_f32(const float *y, float *yp, ptrdiff_t n, ptrdiff_t np,
+                              ptrdiff_t c, ptrdiff_t P, int nt);
+void mg_local_pack_output_f64(const double *y, double *yp, ptrdiff_t n, ptrdiff_t np,
+                              ptrdiff_t c, ptrdiff_t P, int nt);
+void mg_local_unpack_output_f32(const float *yp, float *y, ptrdiff_t n, ptrdiff_t np,
+                                ptrdiff_t c, ptrdiff_t P, int nt);
+void mg_local_unpack_output_f64(const double *yp, double *y, ptrdiff_t n, ptrdiff_t np,
+                                ptrdiff_t c, ptrdiff_t P, int nt);
 
 /* Forward.  xp: packed input (c_in, hp, wp, np); w: (c_out, th, tw, c_in, kh, kw);
  * b: (c_out, th, tw) or NULL; yp (out): (h_out * w_out, c_out, np).
- * Returns 0, or -1 when a small index table could not be allocated. */
+ * Returns MG_OK, or MG_ENOMEM (mg_common.h) when its tap table cannot be allocated. */
 int mg_local_forward_f32(const float *xp, const float *w, const float *b, float *yp,
                          const mg_local_shape *s, int num_threads);
 int mg_local_forward_f64(const double *xp, const double *w, const double *b, double *yp,
@@ -82,11 +88,5 @@ int mg_local_grad_weight_f32(const float *gyp, const float *xp, float *gw, float
                              const mg_local_shape *s, int num_threads);
 int mg_local_grad_weight_f64(const double *gyp, const double *xp, double *gw, double *gb,
                              const mg_local_shape *s, int num_threads);
-
-/* Instruction set used: 0 portable C, 1 AVX2+FMA, 2 AVX-512.  mg_local_set_isa
- * picks one (for tests and benchmarks); it returns the level actually in use,
- * never more than the CPU supports.  A negative level restores the automatic choice. */
-int mg_local_isa(void);
-int mg_local_set_isa(int level);
 
 #endif /* MG_LOCAL_KERNELS_H */

@@ -46,5 +46,3 @@ cdef extern from "local_kernels.h" nogil:
                                  const mg_local_shape *s, int nt)
     int mg_local_grad_weight_f64(const double *gyp, const double *xp, double *gw, double *gb,
                                  const mg_local_shape *s, int nt)
-    int mg_local_isa()
-    int mg_local_set_isa(int level)

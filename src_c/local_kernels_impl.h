@@ -1,10 +1,10 @@
 /* The kernels of local_kernels.h for one element type on one instruction set.
  *
- * local_kernels.c includes this file once per (type, instruction set) with
- *   REAL    float or double
- *   VEC     a 64-byte vector of REAL (see local_kernels.c)
+ * local_template.h includes this file once per instruction set, with
+ *   real    float or double (defined by local_f32.c / local_f64.c)
+ *   VEC     a vector of real one register wide (see local_template.h)
  *   IVEC    an integer vector with VEC's lanes (shuffle masks)
- *   SFX     a name suffix, e.g. f32_avx512
+ *   SFX     the name suffix: the instruction set (generic, avx2, avx512)
  *   TARGET  the function attribute that enables the instruction set (or nothing)
  *   FWD_R, GI_R, GW_R, GW_Q, GWS_R, GWS_Q  register tile sizes (see each kernel)
  * so the same readable loops are compiled for AVX-512, AVX2 and plain C and the
@@ -22,7 +22,7 @@
  * ((c * hp + i) * wp + j) * np, the latter tabulated once per call.
  */
 
-#define VL ((ptrdiff_t)(sizeof(VEC) / sizeof(REAL))) /* batch lanes per vector: 2 .. 16 */
+#define VL ((ptrdiff_t)(sizeof(VEC) / sizeof(real))) /* batch lanes per vector: 2 .. 16 */
 
 /* ----------------------------------------------------------- vector helpers */
 
@@ -31,16 +31,16 @@ static MG_INLINE TARGET VEC FN(vzero)(void)
     VEC v = {0};
     return v;
 }
-static MG_INLINE TARGET VEC FN(vload)(const REAL *p)
+static MG_INLINE TARGET VEC FN(vload)(const real *p)
 {
     VEC v;
     memcpy(&v, p, sizeof v); /* unaligned load */
     return v;
 }
-static MG_INLINE TARGET void FN(vstore)(REAL *p, VEC v) { memcpy(p, &v, sizeof v); }
-static MG_INLINE TARGET REAL FN(vsum)(VEC v)
+static MG_INLINE TARGET void FN(vstore)(real *p, VEC v) { memcpy(p, &v, sizeof v); }
+static MG_INLINE TARGET real FN(vsum)(VEC v)
 {
-    REAL s = 0;
+    real s = 0;
     for (int i = 0; i < (int)VL; i++) s += v[i];
     return s;
 }
@@ -58,7 +58,7 @@ static MG_INLINE TARGET void FN(transpose_step)(VEC r[], const int d)
         if (i & d) continue;
         for (int j = 0; j < (int)VL; j++) {
             if (!(j & d)) continue;
-            const REAL t = r[i][j];
+            const real t = r[i][j];
             r[i][j] = r[i + d][j - d];
             r[i + d][j - d] = t;
         }
@@ -90,13 +90,13 @@ static MG_INLINE TARGET void FN(transpose)(VEC r[])
  * the VL images b (rows b >= nb read as zeros, so padding lanes come out 0).
  * Whole tiles only: a last partial tile is shifted back to overlap the one
  * before (copying twice is harmless); rows shorter than VL go element-wise. */
-static TARGET void FN(to_lanes)(const REAL *src, ptrdiff_t sstride, int nb, REAL *dst,
+static TARGET void FN(to_lanes)(const real *src, ptrdiff_t sstride, int nb, real *dst,
                                 ptrdiff_t dstride, ptrdiff_t len)
 {
     if (len < VL) {
         for (ptrdiff_t q = 0; q < len; q++)
             for (int b = 0; b < (int)VL; b++)
-                dst[q * dstride + b] = b < nb ? src[b * sstride + q] : (REAL)0;
+                dst[q * dstride + b] = b < nb ? src[b * sstride + q] : (real)0;
         return;
     }
     for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
@@ -111,7 +111,7 @@ static TARGET void FN(to_lanes)(const REAL *src, ptrdiff_t sstride, int nb, REAL
 
 /* Out of batch lanes, the inverse: dst[b * dstride + q] = src[q * sstride + b]
  * for q < len and images b < nb. */
-static TARGET void FN(from_lanes)(const REAL *src, ptrdiff_t sstride, int nb, REAL *dst,
+static TARGET void FN(from_lanes)(const real *src, ptrdiff_t sstride, int nb, real *dst,
                                   ptrdiff_t dstride, ptrdiff_t len)
 {
     if (len < VL) {
@@ -129,7 +129,7 @@ static TARGET void FN(from_lanes)(const REAL *src, ptrdiff_t sstride, int nb, RE
 }
 
 /* x (n, c, h, w)  ->  X' (c, h + 2ph, w + 2pw, np), zero padding. */
-static TARGET void FN(pack_input)(const REAL *x, REAL *xp, ptrdiff_t n, ptrdiff_t np,
+static TARGET void FN(pack_input)(const real *x, real *xp, ptrdiff_t n, ptrdiff_t np,
                                   ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
                                   ptrdiff_t pw, int nt)
 {
@@ -138,14 +138,14 @@ static TARGET void FN(pack_input)(const REAL *x, REAL *xp, ptrdiff_t n, ptrdiff_
 #pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t ih = 0; ih < hp; ih++) {
-            REAL *drow = xp + (ci * hp + ih) * wp * np;
+            real *drow = xp + (ci * hp + ih) * wp * np;
             const ptrdiff_t hs = ih - ph; /* source row, outside [0, h) in the padding */
             if (hs < 0 || hs >= h) {
-                memset(drow, 0, (size_t)(wp * np) * sizeof(REAL));
+                memset(drow, 0, (size_t)(wp * np) * sizeof(real));
                 continue;
             }
-            memset(drow, 0, (size_t)(pw * np) * sizeof(REAL));
-            memset(drow + (pw + w) * np, 0, (size_t)(pw * np) * sizeof(REAL));
+            memset(drow, 0, (size_t)(pw * np) * sizeof(real));
+            memset(drow + (pw + w) * np, 0, (size_t)(pw * np) * sizeof(real));
             for (ptrdiff_t b0 = 0; b0 < np; b0 += VL) {
                 const int nb = (int)(n - b0 < VL ? n - b0 : VL);
                 FN(to_lanes)(x + ((b0 * c + ci) * h + hs) * w, c * h * w, nb,
@@ -156,7 +156,7 @@ static TARGET void FN(pack_input)(const REAL *x, REAL *xp, ptrdiff_t n, ptrdiff_
 }
 
 /* X' (c, h + 2ph, w + 2pw, np)  ->  x (n, c, h, w): the interior. */
-static TARGET void FN(unpack_input)(const REAL *xp, REAL *x, ptrdiff_t n, ptrdiff_t np,
+static TARGET void FN(unpack_input)(const real *xp, real *x, ptrdiff_t n, ptrdiff_t np,
                                     ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
                                     ptrdiff_t pw, int nt)
 {
@@ -165,7 +165,7 @@ static TARGET void FN(unpack_input)(const REAL *xp, REAL *x, ptrdiff_t n, ptrdif
 #pragma omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt)
     for (ptrdiff_t ci = 0; ci < c; ci++) {
         for (ptrdiff_t ih = 0; ih < h; ih++) {
-            const REAL *srow = xp + ((ci * hp + ih + ph) * wp + pw) * np;
+            const real *srow = xp + ((ci * hp + ih + ph) * wp + pw) * np;
             for (ptrdiff_t b0 = 0; b0 < n; b0 += VL) {
                 const int nb = (int)(n - b0 < VL ? n - b0 : VL);
                 FN(from_lanes)(srow + b0, np, nb, x + ((b0 * c + ci) * h + ih) * w, c * h * w, w);
@@ -176,7 +176,7 @@ static TARGET void FN(unpack_input)(const REAL *xp, REAL *x, ptrdiff_t n, ptrdif
 
 /* y (n, c, P)  ->  Y' (P, c, np): location-major, so the channels one location
  * needs are adjacent (and never 4 KiB apart, which would alias in L1). */
-static TARGET void FN(pack_output)(const REAL *y, REAL *yp, ptrdiff_t n, ptrdiff_t np,
+static TARGET void FN(pack_output)(const real *y, real *yp, ptrdiff_t n, ptrdiff_t np,
                                    ptrdiff_t c, ptrdiff_t P, int nt)
 {
     (void)nt;
@@ -190,7 +190,7 @@ static TARGET void FN(pack_output)(const REAL *y, REAL *yp, ptrdiff_t n, ptrdiff
 }
 
 /* Y' (P, c, np)  ->  y (n, c, P). */
-static TARGET void FN(unpack_output)(const REAL *yp, REAL *y, ptrdiff_t n, ptrdiff_t np,
+static TARGET void FN(unpack_output)(const real *yp, real *y, ptrdiff_t n, ptrdiff_t np,
                                      ptrdiff_t c, ptrdiff_t P, int nt)
 {
     (void)nt;
@@ -203,41 +203,32 @@ static TARGET void FN(unpack_output)(const REAL *yp, REAL *y, ptrdiff_t n, ptrdi
     }
 }
 
-/* koff[k] for every tap k = (c, i, j): offset of its input row from loc(p). */
-__attribute__((unused)) static void FN(tap_offsets)(ptrdiff_t *koff, const mg_local_shape *s)
-{
-    ptrdiff_t k = 0;
-    for (ptrdiff_t c = 0; c < s->c_in; c++)
-        for (ptrdiff_t i = 0; i < s->kh; i++)
-            for (ptrdiff_t j = 0; j < s->kw; j++) koff[k++] = ((c * s->hp + i) * s->wp + j) * s->n_pad;
-}
-
 /* ----------------------------------------------------------------- forward */
 
 /* One register tile of eq. 9.10 at location p: output channels co0 .. co0+FWD_R-1
  * (rows past the last, rn of them valid, repeat the last one and are not
  * stored) times NB vectors of images:
  *     Y'[p][co][n] = b[co][wl] + sum_k W[co][wl][k] * X'[row_k(p)][n]          */
-static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const REAL *x_at_p,
-                                          const ptrdiff_t *koff, const REAL *w_co0,
-                                          ptrdiff_t w_co_stride, const REAL *b_co0,
-                                          ptrdiff_t b_co_stride, int rn, REAL *y_co0,
+static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const real *x_at_p,
+                                          const ptrdiff_t *koff, const real *w_co0,
+                                          ptrdiff_t w_co_stride, const real *b_co0,
+                                          ptrdiff_t b_co_stride, int rn, real *y_co0,
                                           ptrdiff_t y_co_stride)
 {
     VEC acc[FWD_R][4];
-    const REAL *wr[FWD_R];
+    const real *wr[FWD_R];
     for (int r = 0; r < FWD_R; r++) {
         const int rr = r < rn ? r : rn - 1;
         wr[r] = w_co0 + rr * w_co_stride;
-        const REAL bias = b_co0 ? b_co0[rr * b_co_stride] : (REAL)0;
+        const real bias = b_co0 ? b_co0[rr * b_co_stride] : (real)0;
         for (int v = 0; v < NB; v++) acc[r][v] = FN(vzero)() + bias;
     }
     for (ptrdiff_t k = 0; k < K; k++) {
-        const REAL *xr = x_at_p + koff[k];
+        const real *xr = x_at_p + koff[k];
         VEC xv[4];
         for (int v = 0; v < NB; v++) xv[v] = FN(vload)(xr + v * VL);
         for (int r = 0; r < FWD_R; r++) {
-            const REAL wk = wr[r][k];
+            const real wk = wr[r][k];
             for (int v = 0; v < NB; v++) acc[r][v] += wk * xv[v];
         }
     }
@@ -247,7 +238,7 @@ static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const REAL 
     }
 }
 
-static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REAL *yp,
+static TARGET void FN(forward)(const real *xp, const real *w, const real *b, real *yp,
                                const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
     const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw;
@@ -257,15 +248,15 @@ static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REA
     for (ptrdiff_t p = 0; p < P; p++) {
         const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
         const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
-        const REAL *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
+        const real *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
         for (ptrdiff_t v0 = 0; v0 < nvec; v0 += 4) {
             const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
             for (ptrdiff_t co0 = 0; co0 < s->c_out; co0 += FWD_R) {
                 const int rn = (int)(s->c_out - co0 < FWD_R ? s->c_out - co0 : FWD_R);
-                const REAL *w_co0 = w + (co0 * TL + wl) * K;
-                const REAL *b_co0 = b ? b + co0 * TL + wl : NULL;
-                REAL *y_co0 = yp + (p * s->c_out + co0) * np + v0 * VL;
-                const REAL *xv0 = x_at_p + v0 * VL;
+                const real *w_co0 = w + (co0 * TL + wl) * K;
+                const real *b_co0 = b ? b + co0 * TL + wl : NULL;
+                real *y_co0 = yp + (p * s->c_out + co0) * np + v0 * VL;
+                const real *xv0 = x_at_p + v0 * VL;
 #define FWD_CALL(NB_)                                                                    \
     FN(fwd_tile)(NB_, K, xv0, koff, w_co0, TL * K, b_co0, TL, rn, y_co0, np)
                 switch (nb) {
@@ -287,9 +278,9 @@ static TARGET void FN(forward)(const REAL *xp, const REAL *w, const REAL *b, REA
  *     dX'[row_k(p)][n] += sum_co W[co][wl][k] * dY'[p][co][n]
  * The taps' rows are distinct, so the tile accumulates in registers and adds
  * once; the taps are consecutive in W, hence GI_R adjacent weights per channel. */
-static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const REAL *gy_at_p,
-                                         ptrdiff_t gy_co_stride, const REAL *w_tap0,
-                                         ptrdiff_t w_co_stride, int rn, REAL *gx_at_p,
+static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const real *gy_at_p,
+                                         ptrdiff_t gy_co_stride, const real *w_tap0,
+                                         ptrdiff_t w_co_stride, int rn, real *gx_at_p,
                                          const ptrdiff_t *koff_tap0)
 {
     VEC acc[GI_R][4];
@@ -299,18 +290,18 @@ static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const RE
         for (int v = 0; v < NB; v++) acc[r][v] = FN(vzero)();
     }
     for (ptrdiff_t co = 0; co < c_out; co++) {
-        const REAL *g = gy_at_p + co * gy_co_stride;
-        const REAL *wc = w_tap0 + co * w_co_stride;
+        const real *g = gy_at_p + co * gy_co_stride;
+        const real *wc = w_tap0 + co * w_co_stride;
         VEC gv[4];
         for (int v = 0; v < NB; v++) gv[v] = FN(vload)(g + v * VL);
         for (int r = 0; r < GI_R; r++) {
-            const REAL wk = wc[rr[r]];
+            const real wk = wc[rr[r]];
             for (int v = 0; v < NB; v++) acc[r][v] += wk * gv[v];
         }
     }
     for (int r = 0; r < GI_R; r++) {
         if (r >= rn) break;
-        REAL *d = gx_at_p + koff_tap0[r];
+        real *d = gx_at_p + koff_tap0[r];
         for (int v = 0; v < NB; v++) FN(vstore)(d + v * VL, FN(vload)(d + v * VL) + acc[r][v]);
     }
 }
@@ -322,7 +313,7 @@ static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const RE
  * (B * stride >= kernel - stride) that their patches never meet.  Every dX'
  * element thus receives its terms in the same order whatever the thread count.
  * A location's weights W[.][wl][.] are read once, as whole rows. */
-static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
+static TARGET void FN(grad_input)(const real *gyp, const real *w, real *gxp,
                                   const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
     const ptrdiff_t TL = s->th * s->tw, K = s->c_in * s->kh * s->kw;
@@ -339,7 +330,7 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(dynamic, 1)
-        for (ptrdiff_t c = 0; c < s->c_in; c++) memset(gxp + c * plane, 0, (size_t)plane * sizeof(REAL));
+        for (ptrdiff_t c = 0; c < s->c_in; c++) memset(gxp + c * plane, 0, (size_t)plane * sizeof(real));
         for (int phase = 0; phase < 2; phase++) {
             const ptrdiff_t nunits = (nbands - phase + 1) / 2 * nblocks;
 #pragma omp for schedule(dynamic, 1)
@@ -353,11 +344,11 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
                     for (ptrdiff_t ow = ow0; ow < ow1; ow++) {
                         const ptrdiff_t p = oh * s->w_out + ow;
                         const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
-                        REAL *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
-                        const REAL *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
+                        real *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
+                        const real *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
                         for (ptrdiff_t k0 = 0; k0 < K; k0 += GI_R) {
                             const int rn = (int)(K - k0 < GI_R ? K - k0 : GI_R);
-                            const REAL *w_tap0 = w + wl * K + k0;
+                            const real *w_tap0 = w + wl * K + k0;
 #define GI_CALL(NB_)                                                                     \
     FN(gi_tile)(NB_, s->c_out, gy_at_p, np, w_tap0, TL * K, rn, gx_at_p, koff + k0)
                             switch (nb) {
@@ -385,7 +376,7 @@ static TARGET void FN(grad_input)(const REAL *gyp, const REAL *w, REAL *gxp,
  * channels co0 .. co0+GW_R-1 and taps k0 .. k0+GW_Q-1 (rn, qn of them valid),
  * keeps a vector of partial sums over the images per pair, and adds their
  * lane sums to dW once per chunk. */
-_Static_assert((GW_R * GW_Q) % (sizeof(VEC) / sizeof(REAL)) == 0,
+_Static_assert((GW_R * GW_Q) % (sizeof(VEC) / sizeof(real)) == 0,
                "GW_R * GW_Q must be a multiple of the lanes per vector");
 #define GW_PC 32
 typedef struct {
@@ -393,10 +384,10 @@ typedef struct {
     ptrdiff_t ncols, count;   /* class columns, class size */
 } FN(gw_class);
 
-static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const mg_local_shape *s,
+static MG_INLINE TARGET void FN(gw_tile)(const real *gyp, const real *xp, const mg_local_shape *s,
                                          const ptrdiff_t *koff, const ptrdiff_t *x_off,
                                          const ptrdiff_t *gy_off, int pc, ptrdiff_t co0, int rn,
-                                         ptrdiff_t k0, int qn, REAL *gw_at)
+                                         ptrdiff_t k0, int qn, real *gw_at)
 {
     const ptrdiff_t np = s->n_pad, nvec = np / VL;
     const ptrdiff_t K = s->c_in * s->kh * s->kw, TL = s->th * s->tw;
@@ -408,7 +399,7 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
     }
     for (int q = 0; q < GW_Q; q++) ko[q] = koff[k0 + (q < qn ? q : qn - 1)];
     for (int i = 0; i < pc; i++) {
-        const REAL *x_at_p = xp + x_off[i], *gy_at_p = gyp + gy_off[i];
+        const real *x_at_p = xp + x_off[i], *gy_at_p = gyp + gy_off[i];
         for (ptrdiff_t v = 0; v < nvec; v++) {
             VEC xv[GW_Q];
             for (int q = 0; q < GW_Q; q++) xv[q] = FN(vload)(x_at_p + ko[q] + v * VL);
@@ -437,13 +428,13 @@ static MG_INLINE TARGET void FN(gw_tile)(const REAL *gyp, const REAL *xp, const 
  * X'[row_k(p)][n], and the tile runs over the images with vectors of taps:
  *     dW[co][wl][k..k+VL) = sum_n dY'[p][co][n] * pt[n][k..k+VL)
  * for output channels co0 .. co0+GWS_R-1 (rn valid) and NQ tap vectors. */
-static MG_INLINE TARGET void FN(gw_single_tile)(const int NQ, const REAL *gy_at_p, ptrdiff_t np,
+static MG_INLINE TARGET void FN(gw_single_tile)(const int NQ, const real *gy_at_p, ptrdiff_t np,
                                                 ptrdiff_t n, ptrdiff_t co0, int rn,
-                                                const REAL *pt, ptrdiff_t kpad, ptrdiff_t kv0,
-                                                REAL *gw_wl, ptrdiff_t gw_co_stride, ptrdiff_t K)
+                                                const real *pt, ptrdiff_t kpad, ptrdiff_t kv0,
+                                                real *gw_wl, ptrdiff_t gw_co_stride, ptrdiff_t K)
 {
     VEC acc[GWS_R][GWS_Q];
-    const REAL *g[GWS_R];
+    const real *g[GWS_R];
     for (int r = 0; r < GWS_R; r++) {
         g[r] = gy_at_p + (co0 + (r < rn ? r : rn - 1)) * np;
         for (int q = 0; q < NQ; q++) acc[r][q] = FN(vzero)();
@@ -452,12 +443,12 @@ static MG_INLINE TARGET void FN(gw_single_tile)(const int NQ, const REAL *gy_at_
         VEC pv[GWS_Q];
         for (int q = 0; q < NQ; q++) pv[q] = FN(vload)(pt + b * kpad + (kv0 + q) * VL);
         for (int r = 0; r < GWS_R; r++) {
-            const REAL gv = g[r][b];
+            const real gv = g[r][b];
             for (int q = 0; q < NQ; q++) acc[r][q] += gv * pv[q];
         }
     }
     for (int r = 0; r < rn; r++) {
-        REAL *d = gw_wl + (co0 + r) * gw_co_stride;
+        real *d = gw_wl + (co0 + r) * gw_co_stride;
         for (int q = 0; q < NQ; q++) {
             const ptrdiff_t k = (kv0 + q) * VL;
             if (k + VL <= K) {
@@ -469,9 +460,9 @@ static MG_INLINE TARGET void FN(gw_single_tile)(const int NQ, const REAL *gy_at_
     }
 }
 
-static TARGET void FN(gw_single)(const REAL *gyp, const REAL *xp, const mg_local_shape *s,
+static TARGET void FN(gw_single)(const real *gyp, const real *xp, const mg_local_shape *s,
                                  const ptrdiff_t *koff, ptrdiff_t x_off, ptrdiff_t gy_off,
-                                 ptrdiff_t c0, ptrdiff_t c1, REAL *gw_wl, REAL *pt)
+                                 ptrdiff_t c0, ptrdiff_t c1, real *gw_wl, real *pt)
 {
     const ptrdiff_t np = s->n_pad, K = s->c_in * s->kh * s->kw, TL = s->th * s->tw;
     const ptrdiff_t kpad = (K + VL - 1) / VL * VL, nkv = kpad / VL;
@@ -505,7 +496,7 @@ static TARGET void FN(gw_single)(const REAL *gyp, const REAL *xp, const mg_local
  * written by exactly one thread, and a weight's sum runs in the same order
  * whatever the thread count.  Channel groups exist only to give threads work
  * when there are few kernels (t = 1 x 1: one kernel). */
-static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, REAL *gb,
+static TARGET void FN(grad_weight)(const real *gyp, const real *xp, real *gw, real *gb,
                                    const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
     const ptrdiff_t TL = s->th * s->tw, np = s->n_pad;
@@ -518,7 +509,7 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
 #pragma omp parallel num_threads(nt)
     {
         /* per-thread transposed patch for kernels used once (NULL: use the general path) */
-        REAL *pt = malloc((size_t)(np * kpad) * sizeof(REAL));
+        real *pt = malloc((size_t)(np * kpad) * sizeof(real));
 #pragma omp for schedule(dynamic, 1)
         for (ptrdiff_t u = 0; u < TL * groups; u++) {
             const ptrdiff_t wl = u / groups, g = u % groups;
@@ -537,7 +528,7 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
                               (oh * s->w_out + ow) * s->c_out * np, c0, c1, gw + wl * K, pt);
             } else if (gw) {
                 for (ptrdiff_t co = c0; co < c1; co++)
-                    memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(REAL));
+                    memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(real));
                 for (ptrdiff_t i0 = 0; i0 < cls.count; i0 += GW_PC) {
                     const int pc = (int)(cls.count - i0 < GW_PC ? cls.count - i0 : GW_PC);
                     ptrdiff_t x_off[GW_PC], gy_off[GW_PC]; /* the chunk's locations: loc(p), p */
@@ -564,7 +555,7 @@ static TARGET void FN(grad_weight)(const REAL *gyp, const REAL *xp, REAL *gw, RE
                     for (ptrdiff_t i = 0; i < cls.count; i++) {
                         const ptrdiff_t oh = cls.a + (i / cls.ncols) * s->th;
                         const ptrdiff_t ow = cls.b + (i % cls.ncols) * s->tw;
-                        const REAL *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
+                        const real *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
                         for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
                     }
                     gb[co * TL + wl] = FN(vsum)(acc);

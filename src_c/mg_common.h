@@ -1,10 +1,23 @@
-/* Shared by every kernel family: OpenMP shims so the same source builds serially. */
+/* mg_common.h -- what every kernel family shares: the status codes the C functions
+ * return, the OpenMP shims that let the same source build serially, and the
+ * instruction-set attributes the per-ISA code is compiled with. */
 #ifndef MG_COMMON_H
 #define MG_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- status codes ----------------------------------------------------------------
+ * Every C entry point that can fail returns an int built from these flags (0 = success).
+ * They are bits so that the threads of a parallel region can OR-reduce what they met.
+ * The Cython wrappers turn them into exceptions in one place (checks.status). */
+enum {
+    MG_OK = 0,
+    MG_ENOMEM = 1, /* a workspace could not be allocated; nothing useful was written */
+    MG_EINDEX = 2, /* an index (pooling / unpooling) was outside its plane; skipped */
+};
+
+/* ---- OpenMP ---------------------------------------------------------------------- */
 #ifdef _OPENMP
 #include <omp.h>
 #define MG_HAVE_OPENMP 1
@@ -21,5 +34,16 @@ static inline int mg_omp_thread_id(void) { return 0; }
 #endif
 
 static inline const char *mg_build_cflags(void) { return MINIGRAD_CFLAGS; }
+
+/* ---- instruction sets ------------------------------------------------------------
+ * Code for wider vectors is compiled per function with a `target` attribute (never
+ * -march=native), and mg_cpu_isa() (mg_cpu.h) picks which copy runs. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define MG_X86 1
+#define MG_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define MG_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#else
+#define MG_X86 0
+#endif
 
 #endif /* MG_COMMON_H */

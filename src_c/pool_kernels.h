@@ -9,10 +9,28 @@
  * Indices (max pooling, unpooling) are int64 flat positions inside one plane,
  * h * W + w, as in PyTorch.
  *
- * Every function takes its OpenMP thread count as `nt`.  Functions returning
- * int return 0 on success and a nonzero code when they met bad data (an index
- * out of range, out of memory); they never write outside their buffers.
+ * Every function takes its OpenMP thread count as `nt` and returns MG_OK, or the
+ * status flags of mg_common.h it met: MG_ENOMEM (a thread's row buffers could not be
+ * allocated), MG_EINDEX (an index out of range, skipped); they never write outside
+ * their buffers. Work and memory are bounded by the input and output sizes: the
+ * per-thread buffers hold a few input rows, whatever the kernel size or stride.
+ *
+ * Deviations from PyTorch, by design (the ops' docstrings say so too):
+ * - max pooling: a window holding NaN names its FIRST NaN (row-major) as the argmax;
+ *   PyTorch names the last. Ties between equal numbers go to the first element in
+ *   row-major order, in every configuration (padding, dilation, ceil_mode, overlapping
+ *   windows, adaptive windows).
+ * - max unpooling with repeated indices: the forward keeps the later input, and the
+ *   backward sends the gradient only to that input (the true derivative); PyTorch
+ *   gathers the gradient for every duplicate.
+ * - Lp pooling, p != 1: where a whole window is zero (y = 0) the gradient
+ *   x^(p-1) y^(1-p) is 0/0; it is taken as 0 (the minimum-norm subgradient), never NaN.
+ *   p = 1 is the plain window sum, whose gradient is 1 for every element, an all-zero
+ *   window included; PyTorch's formula (through sign(0) = 0) gives 0 there.
+ * - a window that covers only padding is refused by the wrapper (it would have no
+ *   element to take a maximum or an average of); PyTorch allows some such windows.
  */
+#include "mg_common.h"
 #ifndef MG_POOL_KERNELS_H
 #define MG_POOL_KERNELS_H
 
@@ -35,11 +53,6 @@ typedef struct {
     int stride, k, pad;
 } mg_pool_axis;
 
-/* Error codes. */
-#define MG_POOL_OK 0
-#define MG_POOL_ENOMEM 1
-#define MG_POOL_EINDEX 2
-#define MG_POOL_ESIZE 4 /* a row buffer would need 2^31 or more elements */
 
 /* ---- max pooling --------------------------------------------------------
  * y[p, oh, ow] = max over the window of x[p, ., .]; NaN wins over numbers
@@ -98,8 +111,5 @@ int mg_max_unpool_bwd_f32(const float *gy, const int64_t *idx, float *gx, int64_
                           int64_t n_in, int64_t n_out, int nt);
 int mg_max_unpool_bwd_f64(const double *gy, const int64_t *idx, double *gx, int64_t P,
                           int64_t n_in, int64_t n_out, int nt);
-
-/* Which SIMD path the row kernels use ("avx512", "avx2" or "generic"). */
-const char *mg_pool_isa(void);
 
 #endif /* MG_POOL_KERNELS_H */

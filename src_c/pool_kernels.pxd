@@ -12,8 +12,6 @@ cdef extern from "pool_kernels.h" nogil:
         int regular
         int stride, k, pad
 
-    int MG_POOL_OK, MG_POOL_ENOMEM, MG_POOL_EINDEX, MG_POOL_ESIZE
-
     int mg_max_pool2d_fwd_f32(const float *x, float *y, int64_t *yi, int64_t P, int H, int W,
                               const mg_pool_axis *rows, const mg_pool_axis *cols, int nt)
     int mg_max_pool2d_fwd_f64(const double *x, double *y, int64_t *yi, int64_t P, int H, int W,
@@ -44,4 +42,3 @@ cdef extern from "pool_kernels.h" nogil:
                               int64_t n_in, int64_t n_out, int nt)
     int mg_max_unpool_bwd_f64(const double *gy, const int64_t *idx, double *gx, int64_t P,
                               int64_t n_in, int64_t n_out, int nt)
-    const char *mg_pool_isa()

@@ -1,5 +1,5 @@
-/* Row kernels of the pooling family, written once and instantiated for each
- * element type T and each instruction set (ATTR) by pool_kernels.c.  Plain C
+/* Row kernels of the pooling family, written once for the element type `real` and
+ * instantiated for each instruction set (ATTR, names suffixed by ISA) by pool_template.h.  Plain C
  * loops that GCC/Clang auto-vectorize; the `target` attribute on each copy is
  * what lets the same source become AVX-512, AVX2 or baseline SSE2 code.
  *
@@ -15,9 +15,9 @@
  *                     (j * OWp + o) * stride + t * dilation: the whole block is
  *                     ONE flat, regular loop, long enough to vectorize well
  *                     even when rows are short (28 columns, say).
- * Requires: T, SFX (f32/f64), ISA (name suffix), ATTR, POW (pow for T). */
+ * Requires: real, ISA (name suffix), ATTR, POW (pow for real). */
 
-#define FN(name) MG_CAT3(name, SFX, ISA)
+#define FN(name) MG_POOL_ISA_NAME(name, ISA)
 
 /* Max with indices.  `take` decides whether candidate (v, vi) replaces the
  * running (m, mi): larger value; equal value but earlier in row-major order
@@ -34,29 +34,29 @@
  * 3-row window instead of once per row. */
 #define MG_VFOLD_IDX(row, base)                                                 \
     do {                                                                        \
-        const T v_ = (row)[w];                                                  \
+        const real v_ = (row)[w];                                                  \
         const int take_ = (v_ > m) | ((v_ != v_) & (m == m));                   \
         m = take_ ? v_ : m;                                                     \
         mi = take_ ? (base) + w : mi;                                           \
     } while (0)
 
 static inline __attribute__((always_inline)) ATTR void
-FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv,
+FN(max_vrow_idx)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real *restrict bv,
                  int32_t *restrict bi)
 {
-    const T *restrict a = x + (ptrdiff_t)r0 * W;
+    const real *restrict a = x + (ptrdiff_t)r0 * W;
     /* rows 2 and 3 of the window (only formed when the window has them) */
-    const T *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
-    const T *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
+    const real *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
+    const real *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
     const int32_t ba = r0 * W, bb = (r0 + rd) * W, bc = (r0 + 2 * rd) * W;
     if (rn == 1)
-        for (int w = 0; w < Wv; w++) {
+        for (ptrdiff_t w = 0; w < Wv; w++) {
             bv[w] = a[w];
             bi[w] = ba + w;
         }
     else if (rn == 2)
-        for (int w = 0; w < Wv; w++) {
-            T m = a[w];
+        for (ptrdiff_t w = 0; w < Wv; w++) {
+            real m = a[w];
             int32_t mi = ba + w;
             MG_VFOLD_IDX(b, bb);
             bv[w] = m;
@@ -66,10 +66,10 @@ FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *
         /* Three rows in one sweep, remembering which row won (0, 1, 2) and
          * forming the index at the end: in this form GCC if-converts and
          * vectorizes the loop (two index folds in a row it does not). */
-        for (int w = 0; w < Wv; w++) {
-            T m = a[w];
+        for (ptrdiff_t w = 0; w < Wv; w++) {
+            real m = a[w];
             int r = 0;
-            const T vb = b[w], vc = c[w];
+            const real vb = b[w], vc = c[w];
             const int tb = (vb > m) | ((vb != vb) & (m == m));
             m = tb ? vb : m;
             r = tb ? 1 : r;
@@ -81,9 +81,9 @@ FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *
         }
     for (int t = 3; t < rn; t++) {
         const int32_t base = (r0 + t * rd) * W;
-        const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
-        for (int w = 0; w < Wv; w++) {
-            T m = bv[w];
+        const real *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        for (ptrdiff_t w = 0; w < Wv; w++) {
+            real m = bv[w];
             int32_t mi = bi[w];
             MG_VFOLD_IDX(row, base);
             bv[w] = m;
@@ -95,45 +95,45 @@ FN(max_vrow_idx)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *
 /* Without indices only the value matters: any NaN propagates. */
 #define MG_VFOLD(row)                                                           \
     do {                                                                        \
-        const T v_ = (row)[w];                                                  \
+        const real v_ = (row)[w];                                                  \
         m = ((v_ > m) | (v_ != v_)) ? v_ : m;                                   \
     } while (0)
 
 static inline __attribute__((always_inline)) ATTR void
-FN(max_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bv)
+FN(max_vrow)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real *restrict bv)
 {
-    const T *restrict a = x + (ptrdiff_t)r0 * W;
+    const real *restrict a = x + (ptrdiff_t)r0 * W;
     /* rows 2 and 3 of the window (only formed when the window has them) */
-    const T *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
-    const T *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
+    const real *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
+    const real *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
     if (rn == 1)
-        for (int w = 0; w < Wv; w++) bv[w] = a[w];
+        for (ptrdiff_t w = 0; w < Wv; w++) bv[w] = a[w];
     else if (rn == 2)
-        for (int w = 0; w < Wv; w++) {
-            T m = a[w];
+        for (ptrdiff_t w = 0; w < Wv; w++) {
+            real m = a[w];
             MG_VFOLD(b);
             bv[w] = m;
         }
     else
-        for (int w = 0; w < Wv; w++) {
-            T m = a[w];
+        for (ptrdiff_t w = 0; w < Wv; w++) {
+            real m = a[w];
             MG_VFOLD(b);
             MG_VFOLD(c);
             bv[w] = m;
         }
     for (int t = 3; t < rn; t++) {
-        const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
-        for (int w = 0; w < Wv; w++) {
-            T m = bv[w];
+        const real *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        for (ptrdiff_t w = 0; w < Wv; w++) {
+            real m = bv[w];
             MG_VFOLD(row);
             bv[w] = m;
         }
     }
 }
 
-/* Horizontal pass, one tap at a time: for tap t, output o reads src_t[o],
- * where src_t is the buffer itself for stride 1, or one of the two
- * deinterleaved halves (even / odd columns) for stride 2 -- so every inner loop
+/* Horizontal pass of a sliding window of stride 1 or 2, one tap at a time: for tap t,
+ * output o reads src_t[o], where src_t is the buffer itself for stride 1, or one of the
+ * two deinterleaved halves (even / odd columns) for stride 2 -- so every inner loop
  * is a flat, branch-free sweep over contiguous memory that vectorizes across
  * outputs, with ym itself as the running maximum.  The running index is kept
  * in int32 so its compare lanes match the float lanes. */
@@ -144,20 +144,21 @@ FN(max_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *rest
 /* Split buf[0 .. 2*cnt) into even columns at out[0 .. cnt) and odd columns at
  * out[half .. half+cnt): the strided loads become a permute, once per block. */
 static inline __attribute__((always_inline)) ATTR void
-FN(deinterleave)(const T *restrict buf, T *restrict out, int half, int cnt)
+FN(deinterleave)(const real *restrict buf, real *restrict out, ptrdiff_t half, ptrdiff_t cnt)
 {
-    T *restrict odd = out + half;
-    for (int i = 0; i < cnt; i++) {
+    real *restrict odd = out + half;
+    for (ptrdiff_t i = 0; i < cnt; i++) {
         out[i] = buf[2 * i];
         odd[i] = buf[2 * i + 1];
     }
 }
 
 static inline __attribute__((always_inline)) ATTR void
-FN(deinterleave_i)(const int32_t *restrict buf, int32_t *restrict out, int half, int cnt)
+FN(deinterleave_i)(const int32_t *restrict buf, int32_t *restrict out, ptrdiff_t half,
+                    ptrdiff_t cnt)
 {
     int32_t *restrict odd = out + half;
-    for (int i = 0; i < cnt; i++) {
+    for (ptrdiff_t i = 0; i < cnt; i++) {
         out[i] = buf[2 * i];
         odd[i] = buf[2 * i + 1];
     }
@@ -165,43 +166,27 @@ FN(deinterleave_i)(const int32_t *restrict buf, int32_t *restrict out, int half,
 
 /* ym[o], im[o] = max over taps t < k of the window of output o (o < n). */
 static inline __attribute__((always_inline)) ATTR void
-FN(max_hrun_idx)(const T *restrict bv, const int32_t *restrict bi,
-                                  T *restrict ph, int32_t *restrict phi, int nb,
-                                  T *restrict ym, int32_t *restrict im, int n, const int s,
-                                  const int k, const int d)
+FN(max_hrun_idx)(const real *restrict bv, const int32_t *restrict bi, real *restrict ph,
+                 int32_t *restrict phi, ptrdiff_t nb, real *restrict ym,
+                 int32_t *restrict im, ptrdiff_t n, const int s, const int k, const int d)
 {
-    const int half = nb / 2, cnt = MG_POOL_ROUND(n + (k - 1) * d / 2 + 1);
+    const ptrdiff_t half = nb / 2, cnt = MG_POOL_ROUND(n + (ptrdiff_t)(k - 1) * d / 2 + 1);
     if (s == 2) {
         FN(deinterleave)(bv, ph, half, cnt);
         FN(deinterleave_i)(bi, phi, half, cnt);
         bv = ph;
         bi = phi;
     }
-    if (s > 2) { /* rare: strided loads */
-        for (int o = 0; o < n; o++) {
-            ym[o] = bv[o * s];
-            im[o] = bi[o * s];
-        }
-        for (int t = 1; t < k; t++)
-            for (int o = 0; o < n; o++) {
-                const T v = bv[o * s + t * d], m = ym[o];
-                const int32_t vi = bi[o * s + t * d], mx = im[o];
-                const int take = MG_TAKE(v, vi, m, mx);
-                ym[o] = take ? v : m;
-                im[o] = take ? vi : mx;
-            }
-        return;
-    }
     /* taps 0 and 1 in one sweep (tap 0 is the start value), then one per sweep */
-    const T *restrict b0 = MG_TAP_SRC(bv, 0);
+    const real *restrict b0 = MG_TAP_SRC(bv, 0);
     const int32_t *restrict i0 = MG_TAP_SRC(bi, 0);
     for (int t = 1; t < k; t++) {
-        const T *restrict bt = MG_TAP_SRC(bv, t);
+        const real *restrict bt = MG_TAP_SRC(bv, t);
         const int32_t *restrict it = MG_TAP_SRC(bi, t);
-        const T *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
+        const real *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
         const int32_t *mia = t == 1 ? i0 : im;
-        for (int o = 0; o < n; o++) {
-            const T v = bt[o], m = ma[o];
+        for (ptrdiff_t o = 0; o < n; o++) {
+            const real v = bt[o], m = ma[o];
             const int32_t vi = it[o], mx = mia[o];
             const int take = MG_TAKE(v, vi, m, mx);
             ym[o] = take ? v : m;
@@ -209,89 +194,74 @@ FN(max_hrun_idx)(const T *restrict bv, const int32_t *restrict bi,
         }
     }
     if (k == 1)
-        for (int o = 0; o < n; o++) {
+        for (ptrdiff_t o = 0; o < n; o++) {
             ym[o] = b0[o];
             im[o] = i0[o];
         }
 }
 
 static inline __attribute__((always_inline)) ATTR void
-FN(max_hrun)(const T *restrict bv, T *restrict ph, int nb, T *restrict ym,
-                              int n, const int s, const int k, const int d)
+FN(max_hrun)(const real *restrict bv, real *restrict ph, ptrdiff_t nb, real *restrict ym,
+             ptrdiff_t n, const int s, const int k, const int d)
 {
-    const int half = nb / 2, cnt = MG_POOL_ROUND(n + (k - 1) * d / 2 + 1);
+    const ptrdiff_t half = nb / 2, cnt = MG_POOL_ROUND(n + (ptrdiff_t)(k - 1) * d / 2 + 1);
     if (s == 2) {
         FN(deinterleave)(bv, ph, half, cnt);
         bv = ph;
     }
-    if (s > 2) {
-        for (int o = 0; o < n; o++) ym[o] = bv[o * s];
-        for (int t = 1; t < k; t++)
-            for (int o = 0; o < n; o++) {
-                const T v = bv[o * s + t * d], m = ym[o];
-                ym[o] = ((v > m) | (v != v)) ? v : m;
-            }
-        return;
-    }
-    const T *restrict b0 = MG_TAP_SRC(bv, 0);
+    const real *restrict b0 = MG_TAP_SRC(bv, 0);
     for (int t = 1; t < k; t++) {
-        const T *restrict bt = MG_TAP_SRC(bv, t);
-        const T *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
-        for (int o = 0; o < n; o++) {
-            const T v = bt[o], m = ma[o];
+        const real *restrict bt = MG_TAP_SRC(bv, t);
+        const real *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
+        for (ptrdiff_t o = 0; o < n; o++) {
+            const real v = bt[o], m = ma[o];
             ym[o] = ((v > m) | (v != v)) ? v : m;
         }
     }
     if (k == 1)
-        for (int o = 0; o < n; o++) ym[o] = b0[o];
+        for (ptrdiff_t o = 0; o < n; o++) ym[o] = b0[o];
 }
 
 static inline __attribute__((always_inline)) ATTR void
-FN(sum_hrun)(const T *restrict bs, T *restrict ph, int nb, T *restrict ym,
-                              int n, const int s, const int k, const int d)
+FN(sum_hrun)(const real *restrict bs, real *restrict ph, ptrdiff_t nb, real *restrict ym,
+             ptrdiff_t n, const int s, const int k, const int d)
 {
-    const int half = nb / 2, cnt = MG_POOL_ROUND(n + (k - 1) * d / 2 + 1);
+    const ptrdiff_t half = nb / 2, cnt = MG_POOL_ROUND(n + (ptrdiff_t)(k - 1) * d / 2 + 1);
     if (s == 2) {
         FN(deinterleave)(bs, ph, half, cnt);
         bs = ph;
     }
-    if (s > 2) {
-        for (int o = 0; o < n; o++) ym[o] = bs[o * s];
-        for (int t = 1; t < k; t++)
-            for (int o = 0; o < n; o++) ym[o] += bs[o * s + t * d];
-        return;
-    }
-    const T *restrict b0 = MG_TAP_SRC(bs, 0);
+    const real *restrict b0 = MG_TAP_SRC(bs, 0);
     for (int t = 1; t < k; t++) {
-        const T *restrict bt = MG_TAP_SRC(bs, t);
-        const T *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
-        for (int o = 0; o < n; o++) ym[o] = ma[o] + bt[o];
+        const real *restrict bt = MG_TAP_SRC(bs, t);
+        const real *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
+        for (ptrdiff_t o = 0; o < n; o++) ym[o] = ma[o] + bt[o];
     }
     if (k == 1)
-        for (int o = 0; o < n; o++) ym[o] = b0[o];
+        for (ptrdiff_t o = 0; o < n; o++) ym[o] = b0[o];
 }
 
 /* Vertical pass of average / Lp pooling: bs[w] = sum over window rows of
  * f(x[r, w]); mode 0: f(x) = x, 1: x*x, 2: x^p. */
 static inline __attribute__((always_inline)) ATTR void
-FN(sum_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *restrict bs, int mode,
-             T p)
+FN(sum_vrow)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real *restrict bs, int mode,
+             real p)
 {
 #define MG_F(v) (mode == 0 ? (v) : mode == 1 ? (v) * (v) : POW((v), p))
-    const T *restrict a = x + (ptrdiff_t)r0 * W;
+    const real *restrict a = x + (ptrdiff_t)r0 * W;
     /* rows 2 and 3 of the window (only formed when the window has them) */
-    const T *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
-    const T *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
+    const real *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
+    const real *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
     /* mode is hoisted out of the loops by the compiler (unswitching) */
     if (rn == 1)
-        for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]);
+        for (ptrdiff_t w = 0; w < Wv; w++) bs[w] = MG_F(a[w]);
     else if (rn == 2)
-        for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]);
+        for (ptrdiff_t w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]);
     else
-        for (int w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]) + MG_F(c[w]);
+        for (ptrdiff_t w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]) + MG_F(c[w]);
     for (int t = 3; t < rn; t++) {
-        const T *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
-        for (int w = 0; w < Wv; w++) bs[w] += MG_F(row[w]);
+        const real *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        for (ptrdiff_t w = 0; w < Wv; w++) bs[w] += MG_F(row[w]);
     }
 #undef MG_F
 }
@@ -302,75 +272,80 @@ FN(sum_vrow)(const T *restrict x, int W, int Wv, int r0, int rn, int rd, T *rest
  * scalar remainder) unless that would run past the input array; the spill
  * beyond column W is then reset to the neutral value, which also restores the
  * right padding of this row and the left padding of the next. */
-static inline int FN(read_width)(const T *xp, const T *x_end, int W, int r_last)
+static inline int FN(read_width)(const real *xp, const real *x_end, int W, int r_last)
 {
     const int Wr = MG_POOL_ROUND(W);
     return xp + (int64_t)r_last * W + Wr <= x_end ? Wr : W;
 }
 
-ATTR static void FN(max_vblock_idx)(const T *restrict xp, const T *x_end, int W,
-                                    const mg_pool_axis *rows, int oh0, int oh1, T *restrict bv,
-                                    int32_t *restrict bi, int Wb, int pad)
+ATTR static void FN(max_vblock_idx)(const real *restrict xp, const real *x_end, int W,
+                                    const mg_pool_axis *rows, int oh0, int oh1, real *restrict bv,
+                                    int32_t *restrict bi, ptrdiff_t Wb, ptrdiff_t pad)
 {
     for (int oh = oh0; oh < oh1; oh++) {
-        T *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        real *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
         int32_t *restrict bx = bi + (ptrdiff_t)(oh - oh0) * Wb + pad;
         const int r0 = rows->start[oh], rn = rows->count[oh];
         const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
         FN(max_vrow_idx)(xp, W, Wv, r0, rn, rows->step, b, bx);
-        for (int w = W; w < Wb; w++) {
-            b[w] = (T)-INFINITY;
+        for (ptrdiff_t w = W; w < Wb; w++) {
+            b[w] = (real)-INFINITY;
             bx[w] = INT32_MAX; /* loses every tie: padding is never the argmax */
         }
     }
 }
 
-ATTR static void FN(max_vblock)(const T *restrict xp, const T *x_end, int W,
-                                const mg_pool_axis *rows, int oh0, int oh1, T *restrict bv,
-                                int Wb, int pad)
+ATTR static void FN(max_vblock)(const real *restrict xp, const real *x_end, int W,
+                                const mg_pool_axis *rows, int oh0, int oh1, real *restrict bv,
+                                ptrdiff_t Wb, ptrdiff_t pad)
 {
     for (int oh = oh0; oh < oh1; oh++) {
-        T *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        real *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
         const int r0 = rows->start[oh], rn = rows->count[oh];
         const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
         FN(max_vrow)(xp, W, Wv, r0, rn, rows->step, b);
-        for (int w = W; w < Wb; w++) b[w] = (T)-INFINITY;
+        for (ptrdiff_t w = W; w < Wb; w++) b[w] = (real)-INFINITY;
     }
 }
 
-ATTR static void FN(sum_vblock)(const T *restrict xp, const T *x_end, int W,
-                                const mg_pool_axis *rows, int oh0, int oh1, T *restrict bv,
-                                int Wb, int pad, int mode, T p)
+ATTR static void FN(sum_vblock)(const real *restrict xp, const real *x_end, int W,
+                                const mg_pool_axis *rows, int oh0, int oh1, real *restrict bv,
+                                ptrdiff_t Wb, ptrdiff_t pad, int mode, real p)
 {
     for (int oh = oh0; oh < oh1; oh++) {
-        T *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
+        real *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
         const int r0 = rows->start[oh], rn = rows->count[oh];
         const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
         FN(sum_vrow)(xp, W, Wv, r0, rn, rows->step, b, mode, p);
-        for (int w = W; w < Wb; w++) b[w] = 0;
+        for (ptrdiff_t w = W; w < Wb; w++) b[w] = 0;
     }
 }
 
-/* Horizontal: ym[j * OWp + o] (and im) for the R rows of the block.  A
- * sliding-window axis is one flat run over n (>= R * OWp, rounded up)
- * outputs; adaptive windows go one output at a time. */
-ATTR static void FN(max_hblock_idx)(const T *restrict bv, const int32_t *restrict bi,
-                                    T *restrict ph, int32_t *restrict phi, int nb,
-                                    T *restrict ym, int32_t *restrict im,
-                                    const mg_pool_axis *ax, int R, int Wb, int OWp, int n)
+/* Horizontal: ym[j * OWp + o] (and im) for the R rows of the block. In the flat layout
+ * (plan() in the drivers: a sliding window of stride 1 or 2 over a row not much wider
+ * than the input) it is one run over n (>= R * OWp, rounded up) outputs; otherwise it
+ * goes output by output over the taps inside the input, start[o] + t * step for
+ * t < count[o], of buffer rows that hold the input columns alone. */
+
+ATTR static void FN(max_hblock_idx)(const real *restrict bv, const int32_t *restrict bi,
+                                    real *restrict ph, int32_t *restrict phi, ptrdiff_t nb,
+                                    real *restrict ym, int32_t *restrict im,
+                                    const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb,
+                                    ptrdiff_t OWp, ptrdiff_t n)
 {
-    if (ax->regular) {
+    if (flat) {
         FN(max_hrun_idx)(bv, bi, ph, phi, nb, ym, im, n, ax->stride, ax->k, ax->step);
         return;
     }
-    for (int j = 0; j < R; j++)
-        for (int o = 0; o < ax->n_out; o++) {
-            const int c = j * Wb + ax->start[o];
-            T m = bv[c];
+    const ptrdiff_t d = ax->step;
+    for (ptrdiff_t j = 0; j < R; j++)
+        for (ptrdiff_t o = 0; o < ax->n_out; o++) {
+            const ptrdiff_t c = j * Wb + ax->start[o];
+            real m = bv[c];
             int32_t mx = bi[c];
-            for (int t = 1; t < ax->count[o]; t++) {
-                const T v = bv[c + t];
-                const int32_t vi = bi[c + t];
+            for (ptrdiff_t t = 1; t < ax->count[o]; t++) {
+                const real v = bv[c + t * d];
+                const int32_t vi = bi[c + t * d];
                 const int take = MG_TAKE(v, vi, m, mx);
                 m = take ? v : m;
                 mx = take ? vi : mx;
@@ -380,55 +355,59 @@ ATTR static void FN(max_hblock_idx)(const T *restrict bv, const int32_t *restric
         }
 }
 
-ATTR static void FN(max_hblock)(const T *restrict bv, T *restrict ph, int nb, T *restrict ym,
-                                const mg_pool_axis *ax, int R, int Wb, int OWp, int n)
+ATTR static void FN(max_hblock)(const real *restrict bv, real *restrict ph, ptrdiff_t nb,
+                                real *restrict ym, const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb,
+                                ptrdiff_t OWp, ptrdiff_t n)
 {
-    if (ax->regular) {
+    if (flat) {
         FN(max_hrun)(bv, ph, nb, ym, n, ax->stride, ax->k, ax->step);
         return;
     }
-    for (int j = 0; j < R; j++)
-        for (int o = 0; o < ax->n_out; o++) {
-            const int c = j * Wb + ax->start[o];
-            T m = bv[c];
-            for (int t = 1; t < ax->count[o]; t++) {
-                const T v = bv[c + t];
+    const ptrdiff_t d = ax->step;
+    for (ptrdiff_t j = 0; j < R; j++)
+        for (ptrdiff_t o = 0; o < ax->n_out; o++) {
+            const ptrdiff_t c = j * Wb + ax->start[o];
+            real m = bv[c];
+            for (ptrdiff_t t = 1; t < ax->count[o]; t++) {
+                const real v = bv[c + t * d];
                 m = ((v > m) | (v != v)) ? v : m;
             }
             ym[j * OWp + o] = m;
         }
 }
 
-ATTR static void FN(sum_hblock)(const T *restrict bs, T *restrict ph, int nb, T *restrict ym,
-                                const mg_pool_axis *ax, int R, int Wb, int OWp, int n)
+ATTR static void FN(sum_hblock)(const real *restrict bs, real *restrict ph, ptrdiff_t nb,
+                                real *restrict ym, const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb,
+                                ptrdiff_t OWp, ptrdiff_t n)
 {
-    if (ax->regular) {
+    if (flat) {
         FN(sum_hrun)(bs, ph, nb, ym, n, ax->stride, ax->k, ax->step);
         return;
     }
-    for (int j = 0; j < R; j++)
-        for (int o = 0; o < ax->n_out; o++) {
-            const int c = j * Wb + ax->start[o];
-            T acc = bs[c];
-            for (int t = 1; t < ax->count[o]; t++) acc += bs[c + t];
+    const ptrdiff_t d = ax->step;
+    for (ptrdiff_t j = 0; j < R; j++)
+        for (ptrdiff_t o = 0; o < ax->n_out; o++) {
+            const ptrdiff_t c = j * Wb + ax->start[o];
+            real acc = bs[c];
+            for (ptrdiff_t t = 1; t < ax->count[o]; t++) acc += bs[c + t * d];
             ym[j * OWp + o] = acc;
         }
 }
 
 /* Copy the block's outputs to their place: R rows of OW values (stride OWp
  * in the scratch), widening the indices to int64. */
-ATTR static void FN(emit_idx)(const T *restrict ym, const int32_t *restrict im, int R, int OWp,
-                              int OW, T *restrict y, int64_t *restrict yi)
+ATTR static void FN(emit_idx)(const real *restrict ym, const int32_t *restrict im, int R,
+                              ptrdiff_t OWp, ptrdiff_t OW, real *restrict y, int64_t *restrict yi)
 {
     if (OWp == OW) { /* one flat loop: no per-row remainder */
-        for (int i = 0; i < R * OW; i++) {
+        for (ptrdiff_t i = 0; i < R * OW; i++) {
             y[i] = ym[i];
             yi[i] = im[i];
         }
         return;
     }
-    for (int j = 0; j < R; j++)
-        for (int o = 0; o < OW; o++) {
+    for (ptrdiff_t j = 0; j < R; j++)
+        for (ptrdiff_t o = 0; o < OW; o++) {
             y[j * OW + o] = ym[j * OWp + o];
             yi[j * OW + o] = im[j * OWp + o];
         }
@@ -444,60 +423,61 @@ ATTR static void FN(emit_idx)(const T *restrict ym, const int32_t *restrict im, 
  * stride 2 into the even/odd halves (ph) that are then interleaved back.
  * (Adding output by output instead would chain every add through the one
  * before it wherever windows overlap.) */
-ATTR static void FN(hscatter)(const T *restrict g, int R, int OWp, const mg_pool_axis *ax,
-                              T *restrict tw, T *restrict ph, int half, int Wb)
+ATTR static void FN(hscatter)(const real *restrict g, int R, ptrdiff_t OWp, const mg_pool_axis *ax,
+                              int flat, real *restrict tw, real *restrict ph, ptrdiff_t half,
+                              ptrdiff_t Wb)
 {
-    if (!ax->regular) {
-        memset(tw, 0, sizeof(T) * (size_t)R * (size_t)Wb);
-        for (int j = 0; j < R; j++)
-            for (int o = 0; o < ax->n_out; o++)
-                for (int t = 0; t < ax->count[o]; t++)
-                    tw[j * Wb + ax->start[o] + t] += g[j * OWp + o];
+    if (!flat) { /* output by output, as the forward */
+        const ptrdiff_t d = ax->step;
+        memset(tw, 0, sizeof(real) * (size_t)R * (size_t)Wb);
+        for (ptrdiff_t j = 0; j < R; j++)
+            for (ptrdiff_t o = 0; o < ax->n_out; o++) {
+                real *restrict dst = tw + j * Wb + ax->start[o];
+                for (ptrdiff_t t = 0; t < ax->count[o]; t++) dst[t * d] += g[j * OWp + o];
+            }
         return;
     }
     const int s = ax->stride, k = ax->k, d = ax->step;
-    const int n = R * OWp, Wt = R * Wb;
+    const ptrdiff_t n = R * OWp, Wt = R * Wb;
     if (s == 2) {
-        const int reach = n + (k - 1) * d / 2 + 1;
-        const int cnt = Wt / 2 > reach ? Wt / 2 : reach;
-        T *restrict odd = ph + half;
-        memset(ph, 0, sizeof(T) * (size_t)cnt);
-        memset(odd, 0, sizeof(T) * (size_t)cnt);
+        const ptrdiff_t reach = n + (ptrdiff_t)(k - 1) * d / 2 + 1;
+        const ptrdiff_t cnt = Wt / 2 > reach ? Wt / 2 : reach;
+        real *restrict odd = ph + half;
+        memset(ph, 0, sizeof(real) * (size_t)cnt);
+        memset(odd, 0, sizeof(real) * (size_t)cnt);
         for (int t = 0; t < k; t++) {
-            T *restrict dst = ((t * d) & 1 ? odd : ph) + ((t * d) >> 1);
-            for (int q = 0; q < n; q++) dst[q] += g[q];
+            real *restrict dst = ((t * d) & 1 ? odd : ph) + ((t * d) >> 1);
+            for (ptrdiff_t q = 0; q < n; q++) dst[q] += g[q];
         }
-        for (int i = 0; i < Wt / 2; i++) {
+        for (ptrdiff_t i = 0; i < Wt / 2; i++) {
             tw[2 * i] = ph[i];
             tw[2 * i + 1] = odd[i];
         }
         return;
     }
-    memset(tw, 0, sizeof(T) * (size_t)(Wt + k * d));
+    memset(tw, 0, sizeof(real) * (size_t)(Wt + (ptrdiff_t)k * d));
     for (int t = 0; t < k; t++) {
-        T *restrict dst = tw + t * d;
-        if (s == 1)
-            for (int q = 0; q < n; q++) dst[q] += g[q];
-        else
-            for (int q = 0; q < n; q++) dst[q * s] += g[q];
+        real *restrict dst = tw + (ptrdiff_t)t * d;
+        for (ptrdiff_t q = 0; q < n; q++) dst[q] += g[q];
     }
 }
 
 /* The same without indices. */
-ATTR static void FN(emit)(const T *restrict ym, int R, int OWp, int OW, T *restrict y)
+ATTR static void FN(emit)(const real *restrict ym, int R, ptrdiff_t OWp, ptrdiff_t OW,
+                          real *restrict y)
 {
     if (OWp == OW) {
-        for (int i = 0; i < R * OW; i++) y[i] = ym[i];
+        for (ptrdiff_t i = 0; i < R * OW; i++) y[i] = ym[i];
         return;
     }
-    for (int j = 0; j < R; j++)
-        for (int o = 0; o < OW; o++) y[j * OW + o] = ym[j * OWp + o];
+    for (ptrdiff_t j = 0; j < R; j++)
+        for (ptrdiff_t o = 0; o < OW; o++) y[j * OW + o] = ym[j * OWp + o];
 }
 
 /* dst[w] += src[w] -- the vertical half of the average-pooling backward. */
-ATTR static void FN(add_row)(T *restrict dst, const T *restrict src, int W)
+ATTR static void FN(add_row)(real *restrict dst, const real *restrict src, ptrdiff_t W)
 {
-    for (int w = 0; w < W; w++) dst[w] += src[w];
+    for (ptrdiff_t w = 0; w < W; w++) dst[w] += src[w];
 }
 
 #undef MG_TAP_SRC

@@ -29,7 +29,7 @@ def test_set_num_threads_rejects_non_positive(bad):
 def test_show_config_reports_build(capsys):
     mg.show_config()
     out = capsys.readouterr().out
-    for key in ("minigrad", "openmp", "num_threads", "cflags", "blas"):
+    for key in ("minigrad", "openmp", "num_threads", "isa", "cflags", "blas"):
         assert re.search(rf"^{key}\s*:", out, re.M), f"{key} missing from show_config()"
     assert mg.__version__ in out
 
@@ -44,3 +44,31 @@ def test_readme_example_runs():
     scope: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), scope)
     assert scope["accuracy"] > 0.95
+
+
+def test_import_leaves_the_process_environment_alone():
+    """Importing minigrad used to export OMP_WAIT_POLICY=PASSIVE for the whole process,
+    which slowed PyTorch (it shares minigrad's libgomp) 1.5-3x; now no OpenMP setting is
+    changed and OPENBLAS_THREAD_TIMEOUT is set only while NumPy loads."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(mg.__file__).resolve().parents[1]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")
+    }
+    env["PYTHONPATH"] = str(root)
+    code = (
+        "import os, minigrad\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["None", "None"]
+    # a value the user exported is kept
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.stdout.split() == ["PASSIVE", "None"]

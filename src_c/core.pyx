@@ -1,0 +1,178 @@
+# distutils: sources = [src_c/mg_cpu.c, src_c/mg_runtime.c, src_c/gemm_f32.c, src_c/gemm_f64.c]
+# cython: language_level=3
+"""The runtime every kernel family shares: the CPU dispatch, the thread count, the NaN
+scan and the GEMM, each defined once per process.
+
+The other kernel extensions (conv, pool, local) reach the dispatch and the GEMM
+through the capsule ``_C_API`` (see src_c/mg_runtime.h), so ``set_isa`` here steers
+every family at once.
+
+The kernels take their thread count as an argument (``num_threads``) instead of
+reading OpenMP's global state, so a call's parallelism is exactly what
+``minigrad.get_num_threads()`` said when the op ran, from any Python thread.
+"""
+
+import os
+
+import numpy as np
+
+cimport numpy as cnp
+from cpython.pycapsule cimport PyCapsule_New
+
+from minigrad._C import checks
+
+from gemm cimport mg_dgemm, mg_sgemm
+from mg_common cimport MG_HAVE_OPENMP, mg_build_cflags, mg_omp_max_threads
+from mg_cpu cimport mg_cpu_best_isa, mg_cpu_isa, mg_cpu_set_isa, mg_isa_name
+
+cnp.import_array()
+
+
+cdef extern from "mg_runtime.h":
+    ctypedef struct mg_runtime:
+        pass
+    const mg_runtime MG_RUNTIME
+
+cdef extern from "mg_nan.h" nogil:
+    int mg_has_nan_f32(const float *a, Py_ssize_t n, int nt)
+    int mg_has_nan_f64(const double *a, Py_ssize_t n, int nt)
+
+_C_API = PyCapsule_New(<void *>&MG_RUNTIME, "minigrad._C.core._C_API", NULL)
+
+
+# ---------------------------------------------------------------- build and dispatch
+
+def openmp_enabled() -> bool:
+    """True when the kernels were compiled with OpenMP."""
+    return bool(MG_HAVE_OPENMP)
+
+
+def build_cflags() -> str:
+    """The C compiler flags the kernels were built with."""
+    return mg_build_cflags().decode()
+
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+
+
+def isa() -> str:
+    """The vector instruction set every kernel family runs: 'avx512', 'avx2' or 'generic'
+    (portable C). The CPU's best, unless capped by MINIGRAD_ISA or ``set_isa``."""
+    return mg_isa_name(mg_cpu_isa()).decode()
+
+
+def best_isa() -> str:
+    """The widest instruction set this CPU supports."""
+    return mg_isa_name(mg_cpu_best_isa()).decode()
+
+
+def set_isa(name) -> str:
+    """Run every family on at most instruction set ``name`` ('generic', 'avx2', 'avx512'),
+    or on the CPU's best with ``None``; returns the one now in use. For tests and
+    benchmarks: call it while no kernel runs."""
+    if name is None:
+        return mg_isa_name(mg_cpu_set_isa(-1)).decode()
+    if name not in ISA_NAMES:
+        raise ValueError(f"set_isa: name must be one of {ISA_NAMES} or None, got {name!r}")
+    return mg_isa_name(mg_cpu_set_isa(ISA_NAMES.index(name))).decode()
+
+
+# ---------------------------------------------------------------- threads
+
+def _initial_threads() -> int:
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return mg_omp_max_threads()
+
+
+cdef int _num_threads = _initial_threads() if MG_HAVE_OPENMP else 1
+
+
+def max_threads() -> int:
+    """OpenMP's own idea of the available threads (1 in a serial build)."""
+    return mg_omp_max_threads()
+
+
+def get_num_threads() -> int:
+    """Threads the kernels use for the next call."""
+    return _num_threads
+
+
+def set_num_threads(n) -> None:
+    """Use ``n`` threads in every following kernel call (1 in a serial build)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
+    _num_threads = min(int(n), 2**31 - 1) if MG_HAVE_OPENMP else 1
+
+
+# ---------------------------------------------------------------- NaN scan
+# The kernels refuse NaN inputs (a NaN would silently spread through a whole batch).
+# The scan runs at memory speed, in parallel, before any kernel work.
+
+def has_nan(a) -> bool:
+    """True when the float32/float64 array ``a`` holds a NaN (other dtypes: False)."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.size == 0:
+        return False
+    if a.dtype not in (np.float32, np.float64) or not (a.flags.c_contiguous and
+                                                       a.flags.aligned):
+        return bool(np.isnan(a).any())  # views and misaligned arrays: NumPy's own loop
+    # Small arrays are not worth waking a second thread for.
+    cdef int nt = _num_threads if a.size >= (1 << 18) else 1
+    cdef cnp.ndarray c = a
+    cdef void *p = cnp.PyArray_DATA(c)
+    cdef Py_ssize_t n = a.size
+    cdef int found
+    if a.dtype == np.float32:
+        with nogil:
+            found = mg_has_nan_f32(<const float *>p, n, nt)
+    else:
+        with nogil:
+            found = mg_has_nan_f64(<const double *>p, n, nt)
+    return found != 0
+
+
+# ---------------------------------------------------------------- GEMM
+
+def gemm(a, b, bint trans_a=False, bint trans_b=False, double alpha=1.0, double beta=0.0,
+         c=None, num_threads=1):
+    """C = alpha * op(a) @ op(b) + beta * C with minigrad's own GEMM (gemm.h).
+
+    a, b are 2-d arrays of one float dtype (views and misaligned arrays are copied);
+    op transposes when trans_* is true. c, if given, is updated in place and must be a
+    C-contiguous, aligned, writeable (m, n) array of that dtype; without it a new
+    array is returned (and beta ignored). Returns c."""
+    op = "gemm"
+    a = checks.array(op, "a", a, 2, None, "any")
+    b = checks.array(op, "b", b, 2, a.dtype, "any")
+    cdef Py_ssize_t m = a.shape[1] if trans_a else a.shape[0]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t kb = b.shape[1] if trans_b else b.shape[0]
+    cdef Py_ssize_t n = b.shape[0] if trans_b else b.shape[1]
+    if kb != k:
+        raise ValueError(f"{op}: inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
+    if c is None:
+        c = np.zeros((m, n), dtype=a.dtype)
+        beta = 0.0
+    else:
+        checks.output(op, "c", c, (m, n), a.dtype)
+    cdef int nt = checks.threads(op, num_threads)
+    cdef cnp.ndarray aa = a, ab = b, ac = c
+    # leading dimensions of the stored (not transposed) matrices; 1 for an empty one
+    cdef Py_ssize_t lda = max(a.shape[1], 1), ldb = max(b.shape[1], 1), ldc = max(n, 1)
+    cdef int ta = trans_a, tb = trans_b, rc = 0
+    if m == 0 or n == 0:
+        return c
+    if a.dtype == np.float32:
+        with nogil:
+            rc = mg_sgemm(ta, tb, m, n, k, <float>alpha, <float *>cnp.PyArray_DATA(aa), lda,
+                          <float *>cnp.PyArray_DATA(ab), ldb, <float>beta,
+                          <float *>cnp.PyArray_DATA(ac), ldc, nt)
+    else:
+        with nogil:
+            rc = mg_dgemm(ta, tb, m, n, k, alpha, <double *>cnp.PyArray_DATA(aa), lda,
+                          <double *>cnp.PyArray_DATA(ab), ldb, beta,
+                          <double *>cnp.PyArray_DATA(ac), ldc, nt)
+    checks.status(op, rc, "the packing buffers")
+    return c
