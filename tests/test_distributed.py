@@ -229,6 +229,11 @@ def test_two_calls_then_one_backward_average_both(checks):
         assert result["two_calls_one_backward"]["value"] < 1e-12
 
 
+def test_data_parallel_wraps_only_inside_a_job(checks):
+    for result in checks:
+        assert result["data_parallel_wraps"]["value"] == "DistributedDataParallel"
+
+
 def test_evaluation_without_grad_needs_no_collective(checks):
     for result in checks:
         assert result["eval_without_grad"]["value"] == {"shape": [3, 3], "steps": 0}
@@ -373,6 +378,8 @@ def test_single_process_without_mpi(outside_mpi, capsys):
     assert capsys.readouterr().out == "from rank 0\n"
     assert dist.rank_zero_only(lambda: 7)() == 7
     assert DistributedSampler(range(5)).num_replicas == 1
+    model = build("convnet", "float64", 0)
+    assert dist.data_parallel(model) is model  # nothing to average with
     with pytest.raises(ValueError, match="root"):
         dist.broadcast_parameters([], root=1)
     with pytest.raises(TypeError, match="all_reduce"):

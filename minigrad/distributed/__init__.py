@@ -39,11 +39,12 @@ from minigrad.distributed.comm import (
     init,
     is_initialized,
     is_main_process,
+    launched_by_mpi,
     rank,
     throughput,
     world_size,
 )
-from minigrad.distributed.ddp import DistributedDataParallel
+from minigrad.distributed.ddp import DistributedDataParallel, data_parallel
 from minigrad.distributed.rank_zero import print0, rank_zero_only, save_on_main
 from minigrad.distributed.sampler import DistributedSampler
 
@@ -55,10 +56,12 @@ __all__ = [
     "barrier",
     "broadcast_optimizer_state",
     "broadcast_parameters",
+    "data_parallel",
     "get_comm",
     "init",
     "is_initialized",
     "is_main_process",
+    "launched_by_mpi",
     "print0",
     "rank",
     "rank_zero_only",

@@ -47,7 +47,7 @@ from minigrad.distributed import comm as _comm
 from minigrad.nn.module import Module
 from minigrad.tensor import Tensor
 
-__all__ = ["DistributedDataParallel"]
+__all__ = ["DistributedDataParallel", "data_parallel"]
 
 
 # ----------------------------------------------------------------------------- tape nodes
@@ -505,6 +505,13 @@ class DistributedDataParallel(Module):
     def extra_repr(self) -> str:
         r = self._reducer
         return f"world_size={r.size}, buckets={len(r.buckets)}, overlap={r.overlap}"
+
+
+def data_parallel(module: Module, **kwargs: Any) -> Module:
+    """``DistributedDataParallel(module, **kwargs)`` when this process is one of several
+    ranks of an MPI job, ``module`` itself otherwise: what a script that runs both alone
+    and under mpirun calls its model through (``caller.loss(x)`` works either way)."""
+    return DistributedDataParallel(module, **kwargs) if _comm.world_size() > 1 else module
 
 
 def _link_outputs(out: Any, final: Tensor) -> Any:

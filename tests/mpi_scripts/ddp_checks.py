@@ -131,6 +131,11 @@ def backward_not_from_the_output():
 
 
 @check
+def data_parallel_wraps():
+    return type(dist.data_parallel(build("convnet", "float64", 0))).__name__
+
+
+@check
 def eval_without_grad():
     model = build("convnet", "float64", INIT_SEED)
     ddp = dist.DistributedDataParallel(model)
