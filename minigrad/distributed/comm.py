@@ -77,9 +77,7 @@ def _set_threads(num_threads: Union[int, str, None]) -> None:
         return
     if "OMP_NUM_THREADS" in os.environ:
         return
-    local = _comm.Split_type(_MPI.COMM_TYPE_SHARED)
-    per_host = local.Get_size()
-    local.Free()
+    per_host = _ranks_on_this_host()
     if per_host > 1:
         try:
             cores = len(os.sched_getaffinity(0))
@@ -87,6 +85,19 @@ def _set_threads(num_threads: Union[int, str, None]) -> None:
             cores = os.cpu_count() or 1
         # A rank bound to one core by the launcher sees one core: one thread.
         set_num_threads(max(1, min(cores, (os.cpu_count() or 1) // per_host)))
+
+
+def _ranks_on_this_host() -> int:
+    """From the launcher's environment (Open MPI, MPICH/Intel MPI), else by asking MPI
+    (a collective: every rank is in init() at that point)."""
+    for var in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    local = _comm.Split_type(_MPI.COMM_TYPE_SHARED)
+    try:
+        return local.Get_size()
+    finally:
+        local.Free()
 
 
 def _install_abort_hook() -> None:
