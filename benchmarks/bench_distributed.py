@@ -206,7 +206,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(system: str, ranks: int, args, wrap: bool = False) -> dict:
+def launch(system: str, ranks: int, args, wrap: bool = False, spin: bool = False) -> dict:
     from minigrad.distributed.launch import mpirun_command
 
     cmd = [sys.executable, __file__, "--worker", system, "--ranks", str(ranks)]
@@ -219,6 +219,8 @@ def launch(system: str, ranks: int, args, wrap: bool = False) -> dict:
     if ranks > 1 or wrap:
         cmd = mpirun_command(ranks) + cmd
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    if spin:  # wait for the other ranks in a busy loop, as MPI_Waitall does
+        env["MINIGRAD_MPI_SPIN_SECONDS"] = "inf"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -259,6 +261,9 @@ def main() -> None:
         result = (worker_minigrad if args.worker == "minigrad" else worker_torch)(args)
         if result is not None:
             print("RESULT " + json.dumps(result), flush=True)
+        if args.worker == "torch":  # gloo's threads can abort the interpreter's shutdown
+            sys.stdout.flush()
+            os._exit(0)
         return
 
     try:
@@ -267,13 +272,15 @@ def main() -> None:
         have_torch = not args.no_torch
     except ImportError:
         have_torch = False
-    configs = [("minigrad", 1, False), ("minigrad", 1, True), ("minigrad", 2, True)]
+    # (system, ranks, wrapped in DDP, waiting ranks spin instead of sleeping between polls)
+    configs = [("minigrad", 1, False, False), ("minigrad", 1, True, False)]
+    configs += [("minigrad", 2, True, False), ("minigrad", 2, True, True)]
     if have_torch:
-        configs += [("torch", 1, False), ("torch", 2, False)]
+        configs += [("torch", 1, False, False), ("torch", 2, False, False)]
     runs: dict = {c: [] for c in configs}
     for rep in range(args.repeat):
         for c in configs:
-            runs[c].append(launch(c[0], c[1], args, wrap=c[2]))
+            runs[c].append(launch(c[0], c[1], args, wrap=c[2], spin=c[3]))
             rate = runs[c][-1]["examples_per_s"]
             print(f"  repeat {rep + 1}/{args.repeat}: {c} {rate:.0f} ex/s", file=sys.stderr)
     report(runs, configs, args)
@@ -291,20 +298,20 @@ def report(runs: dict, configs: list, args) -> None:
         f"median of {args.repeat} runs\n"
     )
     head = ["system", "ranks", "wrapper", "step ms", "examples/s", "speed-up", "efficiency"]
-    widths = [10, 5, 8, 8, 11, 8, 10]
+    widths = [10, 5, 10, 8, 11, 8, 10]
     print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths)))
     efficiency = {}
     for c in configs:
-        base = (c[0], 1, False)
+        base = (c[0], 1, False, False)
         thr, base_thr = med(c, "examples_per_s"), med(base, "examples_per_s")
         speedup = thr / base_thr
         efficiency[c] = speedup / c[1]
-        wrapper = "DDP" if c[2] or c[1] > 1 else "-"
+        wrapper = ("DDP" if c[2] or c[1] > 1 else "-") + (", spin" if c[3] else "")
         cells = [c[0], c[1], wrapper, f"{med(c, 'step_ms'):.2f}", f"{thr:,.0f}"]
         cells += [f"{speedup:.2f}", f"{speedup / c[1]:.1%}"]
         print(" ".join(f"{v:>{w}}" for v, w in zip(cells, widths)))
-    if ("torch", 2, False) in efficiency:
-        ratio = efficiency[two] / efficiency[("torch", 2, False)]
+    if ("torch", 2, False, False) in efficiency:
+        ratio = efficiency[two] / efficiency[("torch", 2, False, False)]
         print(f"\n2-rank efficiency, minigrad / PyTorch: {ratio:.2f}")
 
     grad_bytes = runs[two][0]["gradient_bytes"]
