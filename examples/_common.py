@@ -40,6 +40,7 @@ except ImportError:  # running from a built checkout without `pip install .`
 import numpy as np  # noqa: E402
 
 from minigrad import data as D  # noqa: E402
+from minigrad import distributed as dist  # noqa: E402  (needs mpi4py only under mpirun)
 from minigrad import viz  # noqa: E402
 
 # ----------------------------------------------------------------------------- flags
@@ -131,7 +132,7 @@ def load_data(args) -> tuple:
             return train, test, args.dataset
         except (FileNotFoundError, ConnectionError) as e:
             first_line = str(e).splitlines()[0]
-            print(
+            dist.print0(
                 f"note: {args.dataset} not available ({first_line}).\n"
                 "      Falling back to the 8x8 digits shipped with minigrad "
                 "(1,797 images; use --data DIR or --download for MNIST).",
@@ -168,13 +169,19 @@ class Progress:
         self.tty = sys.stdout.isatty()
         self.last_draw = 0.0
 
-    def update(self, done: int, seen: int, loss: float, final: bool = False) -> None:
+    def update(
+        self, done: int, seen: int, loss: float, final: bool = False, rate: float | None = None
+    ) -> None:
+        """``rate``: examples/s to show (the whole job's, under mpirun); default: this
+        process's. Only rank 0 draws."""
         now = time.perf_counter()
+        if not dist.is_main_process():
+            return
         if not final and (not self.tty or now - self.last_draw < 0.1):
             return
         self.last_draw = now
         filled = int(self.width * done / max(self.total, 1))
-        rate = seen / max(now - self.start, 1e-9)
+        rate = seen / max(now - self.start, 1e-9) if rate is None else rate
         line = (
             f"{self.prefix} [{'#' * filled}{'.' * (self.width - filled)}] "
             f"{done}/{self.total} loss {loss:.4f} {rate:,.0f} ex/s"
@@ -203,16 +210,31 @@ def evaluate(model, x: np.ndarray, batch_size: int = 500) -> dict:
 
 
 def train(model, optimizer, train_set, test_x, args, name: str) -> dict:
-    """Mini-batch training of ``model.loss``; returns per-epoch history and timings."""
-    loader = D.DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
+    """Mini-batch training of ``model.loss``; returns per-epoch history and timings.
+
+    Under ``mpirun -n N`` the N ranks train one model on their shards of each epoch,
+    gradients averaged by the DistributedDataParallel wrapper; rank 0 alone evaluates
+    and prints, and the examples/s shown are those of all ranks together."""
+    caller = dist.data_parallel(model)  # the model itself outside an MPI job
+    sampler = None
+    if dist.world_size() > 1:  # this rank's shard, reshuffled each epoch alike on every rank
+        sampler = dist.DistributedSampler(train_set, shuffle=True, seed=args.seed)
+    else:
+        loader = D.DataLoader(
+            train_set, args.batch_size, shuffle=True, drop_last=True, seed=args.seed
+        )
     history = {"train": [], "test": [], "test_mse": [], "epoch_seconds": [], "steps": []}
     for epoch in range(1, args.epochs + 1):
         model.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            shard = D.Subset(train_set, sampler.indices())
+            loader = D.DataLoader(shard, args.batch_size, drop_last=True)
         bar = Progress(len(loader), f"{name} epoch {epoch}/{args.epochs}")
         t0 = time.perf_counter()
         total, seen = 0.0, 0
         for step, (x, _) in enumerate(loader, 1):
-            loss = model.loss(mg.tensor(x))
+            loss = caller.loss(mg.tensor(x))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -222,10 +244,15 @@ def train(model, optimizer, train_set, test_x, args, name: str) -> dict:
             bar.update(step, seen, total / seen)
         # Long runs (100 epochs on the digits) report about ten epochs, not every one.
         report = epoch in (1, args.epochs) or epoch % max(1, args.epochs // 10) == 0
+        seconds = time.perf_counter() - t0
+        rate = dist.throughput(seen, seconds)  # all ranks' examples / the slowest's time
+        train_loss = dist.all_reduce(total / max(seen, 1), "mean")
         if report:
-            bar.update(len(loader), seen, total / max(seen, 1), final=True)
-        history["epoch_seconds"].append(time.perf_counter() - t0)
-        history["train"].append(total / max(seen, 1))
+            bar.update(len(loader), seen, train_loss, final=True, rate=rate)
+        history["epoch_seconds"].append(seconds)
+        history["train"].append(train_loss)
+        if not dist.is_main_process():  # the models are identical: rank 0 evaluates
+            continue
         ev = evaluate(model, test_x)
         history["test"].append(ev["loss"])
         history["test_mse"].append(ev["mse"])
@@ -285,11 +312,13 @@ def save_pictures(
 
 
 def setup(args, example: str) -> Path:
+    dist.world_size()  # under mpirun: starts MPI (cores shared among the ranks on a host)
     if args.threads:
         mg.set_num_threads(args.threads)
     mg.manual_seed(args.seed)
     out = Path(args.out) if args.out else Path("out") / example
-    out.mkdir(parents=True, exist_ok=True)
+    if dist.is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -319,13 +348,17 @@ def run(args, example: str, build_model, filters=None, data=None) -> dict:
     test_x = all_images(test_set)
     model = build_model(shape)
     n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
-    print(
+    ranks = f" on each of {dist.world_size()} ranks" if dist.world_size() > 1 else ""
+    dist.print0(
         f"{example}: {name}, {len(train_set)} train / {len(test_x)} test images of shape "
-        f"{shape}; {n_params:,} parameters; {mg.get_num_threads()} thread(s)",
-        flush=True,
+        f"{shape}; {n_params:,} parameters; {mg.get_num_threads()} thread(s){ranks}"
     )
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     history = train(model, optimizer, train_set, test_x, args, example)
+    if not dist.is_main_process():
+        # Rank 0 writes the pictures and checkpoint (and runs what the example does after
+        # run()); the others are done. Leaving with status 0 lets MPI end them normally.
+        raise SystemExit(0)
     finish(out, model, test_x, history, model.filters() if filters is None else filters)
     history["model"], history["out"] = model, out
     return history
