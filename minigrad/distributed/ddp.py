@@ -430,6 +430,11 @@ class DistributedDataParallel(Module):
     gradients that stay local (accumulate over several batches, then average once).
     ``state_dict()`` of the wrapper prefixes every key with ``module.`` (as PyTorch's
     does); save ``ddp.module.state_dict()`` for a checkpoint that loads into a bare model.
+
+    Compute everything of the loss that uses the parameters inside or after the wrapper
+    call: a term built from the parameters *before* ``ddp(...)`` adds its gradient after
+    the averaging (right only when that term is the same on every rank, as a weight
+    penalty is). Parameters with ``requires_grad=False`` at construction are not averaged.
     """
 
     def __init__(self, module: Module, bucket_cap_mb: float = 25.0, overlap: bool = True):
