@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# CI, after the README's test command: install the `mpi` extra (mpi4py and Open MPI's
+# wheel, with its mpirun) into the venv that command made, as a user would, and run the
+# MPI tests. tests/test_distributed.py launches `mpirun -n 2` itself, adding
+# --allow-run-as-root (CI runs as root) and --oversubscribe where Open MPI needs them.
+# MINIGRAD_REQUIRE_MPI=1 turns the tests' "no MPI here" skip into a failure: a broken
+# install must not pass as a green run that tested nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f .venv/bin/activate ]; then
+  echo ".ci/mpi_tests.sh: no .venv here (the README's test command makes it)" >&2
+  exit 2
+fi
+. .venv/bin/activate
+echo "+ pip install \".[mpi]\""
+pip install ".[mpi]"
+echo "+ pytest -q tests/test_distributed.py"
+MINIGRAD_REQUIRE_MPI=1 pytest -q tests/test_distributed.py
