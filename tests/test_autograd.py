@@ -811,3 +811,36 @@ def test_saved_tensors_after_free_raises():
     y.sum().backward()
     with pytest.raises(RuntimeError, match="second time"):
         _ = ctx.saved_tensors
+
+
+# ------------------------------------------------------- the import layers
+
+
+def _minigrad_imports(module) -> set:
+    """Every minigrad module ``module``'s source imports, at any depth of the file."""
+    import ast
+    import inspect
+
+    found = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("minigrad"):
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("minigrad")}
+    return found
+
+
+def test_core_imports_go_one_way():
+    """tape <- tensor <- autograd <- ops: no module imports one above it, not even
+    inside a function (the old circle was held together by late imports)."""
+    from minigrad import autograd, device, rng, tape, tensor
+
+    def above(imports, allowed):
+        return {m for m in imports if not any(m.startswith(a) for a in allowed)}
+
+    assert above(_minigrad_imports(tape), ("minigrad._C",)) == set()
+    assert above(_minigrad_imports(device), ()) == set()
+    assert above(_minigrad_imports(rng), ("minigrad.device",)) == set()
+    allowed_tensor = ("minigrad.tape", "minigrad.device", "minigrad.rng", "minigrad._C")
+    assert above(_minigrad_imports(tensor), allowed_tensor) == set()
+    assert above(_minigrad_imports(autograd), allowed_tensor + ("minigrad.tensor",)) == set()
