@@ -93,10 +93,12 @@ class Function:
         single loop over the arguments and no helper calls on the common path."""
         arrays = []
         needs = []
+        versions = []  # of the Tensor inputs, for the saved-array guard
         record = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a._data)
+                versions.append(a._vc[0])
                 if a._requires_grad:
                     record = True
                     needs.append(True)
@@ -107,6 +109,7 @@ class Function:
                 # ``x32 * np.sqrt(2.0)`` stays float32 instead of widening to float64.
                 arrays.append(a.item() if isinstance(a, np.generic) else a)
                 needs.append(False)
+                versions.append(None)
         ctx = _new_object(Context)
         # Set before forward (as PyTorch does), so forward may skip saving arrays
         # that no backward will read (all False under no_grad).
@@ -114,7 +117,7 @@ class Function:
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is tuple:
-            return _wrap_outputs(cls, ctx, args, out, record)
+            return _wrap_outputs(cls, ctx, args, versions, out, record)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = _new_object(Tensor)
@@ -140,8 +143,15 @@ class Function:
             ctx.seq = next(_sequence)
             result._ctx = ctx
             result._requires_grad = True
-            if ctx._saved:
-                _guard_saved(cls, ctx, args, (result,))
+            saved = ctx._saved
+            if saved:
+                ctx._in_versions = versions
+                for s in saved:
+                    if s is out:  # a saved output is guarded by its own version
+                        ctx._out_versions = ((result._vc, result._vc[0], out),)
+                        break
+                if cls.fingerprint_saved:
+                    _fingerprint_saved(ctx, args, (result,))
             if result._base is not None:  # a view: its values must stay what they were
                 ctx._view = (result._vc, result._vc[0])
         else:
@@ -163,7 +173,9 @@ def _share_storage(result: Tensor, args: tuple) -> None:
     result._base = None
 
 
-def _wrap_outputs(cls: type, ctx: Context, args: tuple, outs: tuple, record: bool) -> tuple:
+def _wrap_outputs(
+    cls: type, ctx: Context, args: tuple, versions: list, outs: tuple, record: bool
+) -> tuple:
     """``apply`` for a forward that returned several arrays."""
     marked = ctx._non_differentiable
     results = []
@@ -185,42 +197,34 @@ def _wrap_outputs(cls: type, ctx: Context, args: tuple, outs: tuple, record: boo
         ctx.seq = next(_sequence)
         ctx.n_outputs = len(outs)
         ctx._out_meta = meta
-        if ctx._saved:
-            _guard_saved(cls, ctx, args, results)
+        saved = ctx._saved
+        if saved:
+            ctx._in_versions = versions
+            ctx._out_versions = tuple(
+                (r._vc, r._vc[0], r._data) for r in results if any(s is r._data for s in saved)
+            )
+            if cls.fingerprint_saved:
+                _fingerprint_saved(ctx, args, results)
     return tuple(results)
 
 
-def _guard_saved(cls: type, ctx: Context, args: tuple, results: Sequence[Tensor]) -> None:
-    """Remember what ``ctx.saved_tensors`` must check in backward: the versions of the
-    inputs and of the saved outputs (and, for ``fingerprint_saved`` ops, the
-    fingerprints of the saved arrays that belong to an input or output)."""
-    ctx._in_versions = [a._vc[0] if isinstance(a, Tensor) else None for a in args]
+def _fingerprint_saved(ctx: Context, args: tuple, results: Sequence[Tensor]) -> None:
+    """Fingerprint the saved arrays that belong to an input or an output (not the
+    private arrays forward made), for ``ctx.saved_tensors`` to check again."""
     saved = ctx._saved
-    outs = []
-    for r in results:
-        o = r._data
-        for s in saved:
-            if s is o:
-                outs.append((r._vc, r._vc[0], o))
+    owners = [
+        (f"input {i}", unwrap(a)) for i, a in enumerate(args) if isinstance(a, (Tensor, np.ndarray))
+    ]
+    owners += [(f"output {k}", r._data) for k, r in enumerate(results)]
+    prints = []
+    for j, s in enumerate(saved):
+        if not isinstance(s, np.ndarray):
+            continue
+        for what, arr in owners:
+            if s is arr or np.may_share_memory(s, arr):
+                prints.append((j, what, fingerprint(s)))
                 break
-    if outs:
-        ctx._out_versions = tuple(outs)
-    if cls.fingerprint_saved:
-        owners = [
-            (f"input {i}", unwrap(a))
-            for i, a in enumerate(args)
-            if isinstance(a, (Tensor, np.ndarray))
-        ]
-        owners += [(f"output {k}", r._data) for k, r in enumerate(results)]
-        prints = []
-        for j, s in enumerate(saved):
-            if not isinstance(s, np.ndarray):
-                continue
-            for what, arr in owners:
-                if s is arr or np.may_share_memory(s, arr):
-                    prints.append((j, what, fingerprint(s)))
-                    break
-        ctx._fingerprints = prints
+    ctx._fingerprints = prints
 
 
 # --------------------------------------------------------------------------- gradcheck

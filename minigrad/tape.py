@@ -178,8 +178,13 @@ class Context:
         """What ``save_for_backward`` kept, after checking it was not changed since."""
         if self.freed:
             raise RuntimeError(_FREED)
-        if self._in_versions is not None or self._fingerprints is not None:
-            check_saved(self)
+        versions = self._in_versions
+        if versions is not None:  # the common case inline: no input changed since
+            for t, v in zip(self.inputs, versions):
+                if v is not None and t._vc[0] != v:
+                    check_saved(self)
+            if self._out_versions or self._fingerprints is not None:
+                check_saved(self)
         return self._saved
 
     def mark_non_differentiable(self, *arrays: np.ndarray) -> None:
