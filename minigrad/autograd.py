@@ -60,6 +60,11 @@ class Function:
     backward needs go through ``ctx.save_for_backward`` (never ad-hoc attributes):
     saved inputs and outputs are checked in backward against in-place changes.
 
+    A result that is a view of an input array (``np.reshape``, ``a.T``, ``a[1:]``)
+    shares that input's storage, hence its version counter.  Returning an input
+    array itself is recognized for the first input only (a cast to the same
+    dtype); for another input return a view of it (``b[...]``).
+
     ``fresh_grads = True`` promises that every array ``backward`` returns was
     allocated by that call and is referenced nowhere else (a kernel's output,
     a matmul result).  The engine then hands it to a leaf as ``.grad`` as is;
@@ -90,34 +95,38 @@ class Function:
         """Run ``forward`` on the arrays and, when grad is needed, record the node.
 
         This is the hottest function of the engine (once per op), hence the
-        single loop over the arguments and no helper calls on the common path."""
+        plain loops and no helper calls on the common path."""
         arrays = []
-        needs = []
-        versions = []  # of the Tensor inputs, for the saved-array guard
         record = False
-        for a in args:
-            if isinstance(a, Tensor):
-                arrays.append(a._data)
-                versions.append(a._vc[0])
-                if a._requires_grad:
-                    record = True
-                    needs.append(True)
-                else:
-                    needs.append(False)
-            else:
-                # NumPy scalars act as Python scalars (PyTorch's rule), so that
-                # ``x32 * np.sqrt(2.0)`` stays float32 instead of widening to float64.
-                arrays.append(a.item() if isinstance(a, np.generic) else a)
-                needs.append(False)
-                versions.append(None)
         ctx = _new_object(Context)
-        # Set before forward (as PyTorch does), so forward may skip saving arrays
-        # that no backward will read (all False under no_grad).
-        record = record and _state.enabled
-        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
+        if _state.enabled:
+            needs = []
+            for a in args:
+                if isinstance(a, Tensor):
+                    arrays.append(a._data)
+                    if a._requires_grad:
+                        record = True
+                        needs.append(True)
+                    else:
+                        needs.append(False)
+                else:
+                    # NumPy scalars act as Python scalars (PyTorch's rule), so that
+                    # ``x32 * np.sqrt(2.0)`` stays float32 instead of widening to float64.
+                    arrays.append(a.item() if isinstance(a, np.generic) else a)
+                    needs.append(False)
+            # Set before forward (as PyTorch does), so forward may skip saving arrays
+            # that no backward will read.
+            ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
+        else:  # no_grad: nothing to record, the short loop
+            for a in args:
+                if isinstance(a, Tensor):
+                    arrays.append(a._data)
+                else:
+                    arrays.append(a.item() if isinstance(a, np.generic) else a)
+            ctx.needs_input_grad = (False,) * len(arrays)
         out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is tuple:
-            return _wrap_outputs(cls, ctx, args, versions, out, record)
+            return _wrap_outputs(cls, ctx, args, out, record)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = _new_object(Tensor)
@@ -125,57 +134,50 @@ class Function:
         result.grad = None
         result._out = None
         result._retains_grad = False
-        # A view of an input (reshape, transpose, basic indexing, ...) shares its storage.
-        shared = out.base is not None
-        if not shared:
-            for a in arrays:
-                if a is out:
-                    shared = True
-                    break
-        if shared:
-            _share_storage(result, args)
+        # A view of an input (reshape, transpose, basic indexing, ...) shares its storage;
+        # so does the input itself returned as is (a cast to the same dtype).
+        view = out.base is not None or (arrays and out is arrays[0])
+        if view:
+            view = _share_storage(result, args)
         else:
-            result._vc = [0]
-            result._base = None
+            result._vc = [0, -1, None]  # a new storage's version counter (see tape.py)
         if record and out.dtype.kind in "fc" and not ctx._non_differentiable:
             ctx.fn = cls
             ctx.inputs = args
-            ctx.seq = next(_sequence)
+            ctx.seq = seq = next(_sequence)
             result._ctx = ctx
             result._requires_grad = True
-            saved = ctx._saved
-            if saved:
-                ctx._in_versions = versions
+            saved = ctx.saved_tensors
+            if saved:  # guarded: the engine checks them if anything is written after seq
                 for s in saved:
-                    if s is out:  # a saved output is guarded by its own version
-                        ctx._out_versions = ((result._vc, result._vc[0], out),)
+                    if s is out:  # a saved output is guarded by its own storage
+                        ctx._out_versions = ((0, result._vc, seq, out),)
                         break
                 if cls.fingerprint_saved:
                     _fingerprint_saved(ctx, args, (result,))
-            if result._base is not None:  # a view: its values must stay what they were
-                ctx._view = (result._vc, result._vc[0])
+            if view:  # a view: its values must stay what they were
+                ctx._view = result._vc
         else:
             result._ctx = None
             result._requires_grad = False
         return result
 
 
-def _share_storage(result: Tensor, args: tuple) -> None:
-    """``result`` is a view of the Tensor input it shares memory with: same version
-    counter, and that input (or its own base) as ``_base``."""
+def _share_storage(result: Tensor, args: tuple) -> bool:
+    """If ``result`` shares memory with a Tensor input, make it a view of that input:
+    the same version counter, and that input (or its own base) as ``_base``."""
     out = result._data
     for a in args:
         if isinstance(a, Tensor) and (a._data is out or np.may_share_memory(out, a._data)):
             result._vc = a._vc
-            result._base = a if a._base is None else a._base
-            return
-    result._vc = [0]  # a view of something else (a private array of forward)
-    result._base = None
+            base = a._base
+            result._view_of = a if base is None else base
+            return True
+    result._vc = [0, -1, None]  # a view of something else (a private array of forward)
+    return False
 
 
-def _wrap_outputs(
-    cls: type, ctx: Context, args: tuple, versions: list, outs: tuple, record: bool
-) -> tuple:
+def _wrap_outputs(cls: type, ctx: Context, args: tuple, outs: tuple, record: bool) -> tuple:
     """``apply`` for a forward that returned several arrays."""
     marked = ctx._non_differentiable
     results = []
@@ -197,11 +199,12 @@ def _wrap_outputs(
         ctx.seq = next(_sequence)
         ctx.n_outputs = len(outs)
         ctx._out_meta = meta
-        saved = ctx._saved
+        saved = ctx.saved_tensors
         if saved:
-            ctx._in_versions = versions
             ctx._out_versions = tuple(
-                (r._vc, r._vc[0], r._data) for r in results if any(s is r._data for s in saved)
+                (k, r._vc, ctx.seq, r._data)
+                for k, r in enumerate(results)
+                if any(s is r._data for s in saved)
             )
             if cls.fingerprint_saved:
                 _fingerprint_saved(ctx, args, results)
@@ -211,7 +214,7 @@ def _wrap_outputs(
 def _fingerprint_saved(ctx: Context, args: tuple, results: Sequence[Tensor]) -> None:
     """Fingerprint the saved arrays that belong to an input or an output (not the
     private arrays forward made), for ``ctx.saved_tensors`` to check again."""
-    saved = ctx._saved
+    saved = ctx.saved_tensors
     owners = [
         (f"input {i}", unwrap(a)) for i, a in enumerate(args) if isinstance(a, (Tensor, np.ndarray))
     ]
@@ -225,6 +228,7 @@ def _fingerprint_saved(ctx: Context, args: tuple, results: Sequence[Tensor]) -> 
                 prints.append((j, what, fingerprint(s)))
                 break
     ctx._fingerprints = prints
+    ctx._check_after = -2  # always: writes through NumPy leave no trace on the clock
 
 
 # --------------------------------------------------------------------------- gradcheck

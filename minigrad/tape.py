@@ -12,9 +12,10 @@ consumers, so its output gradient is complete when its ``backward`` runs - no
 recursion, no topological sort.
 
 Saved arrays are guarded.  Every Tensor's storage has a version counter that
-each in-place op bumps (``tensor.py``); a node remembers the versions of its
-inputs and outputs when it saves arrays, and ``ctx.saved_tensors`` raises if an
-array it saved has been changed in place since.  Writes that bypass the
+each in-place op bumps (``tensor.py``), stamping it with the tape's clock; a node
+that saved arrays checks, in ``ctx.saved_tensors``, whether the storage of an input
+or a saved output was written after the node was recorded, and raises rather than
+compute a gradient from changed values.  Writes that bypass the
 Tensor (through ``t.numpy()``) cannot bump a counter; Functions marked
 ``fingerprint_saved`` also keep a content fingerprint of what they saved and
 re-check it (``minigrad/_C/fingerprint``).
@@ -31,6 +32,7 @@ import functools
 import itertools
 import operator
 import threading
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -143,8 +145,47 @@ class set_grad_enabled(_GradMode):
 
 # --------------------------------------------------------------------------- nodes
 
-# One clock for the whole tape: recorded nodes take their sequence number from it.
+# One clock for the whole tape: recorded nodes take their sequence number from it, and
+# in-place ops read it too.  ``_last_write``: the reading at the latest in-place write
+# anywhere (a node recorded after it has nothing to check); ``_last_rebase``: at the
+# latest recorded in-place op (only nodes recorded before it can have an input whose
+# history moved on).  Both let the common case skip the per-input checks.
 _sequence = itertools.count()
+_last_write = [-1]
+_last_rebase = [-1]
+
+# A storage's version counter is a list [count, stamp, history], shared by every Tensor
+# viewing that memory: ``count`` in-place writes so far (PyTorch's ``_version``),
+# ``stamp`` the clock at the latest (-1: none), ``history`` the (stamp, count before)
+# pairs of the last _HISTORY writes (None until the first), for error messages.  A new
+# storage's counter is the literal [0, -1, None] (in the hot paths that make Tensors).
+_HISTORY = 16
+
+
+def bump(vc: list) -> int:
+    """Record an in-place write into the storage whose counter is ``vc``; returns its stamp."""
+    stamp = next(_sequence)
+    history = vc[2]
+    if history is None:
+        vc[2] = history = []
+    elif len(history) >= _HISTORY:
+        del history[0]
+    history.append((stamp, vc[0]))
+    vc[0] += 1
+    vc[1] = stamp
+    _last_write[0] = stamp
+    return stamp
+
+
+def _version_at(vc: list, stamp: int) -> str:
+    """The storage's version at clock reading ``stamp`` (for messages)."""
+    history = vc[2] or ()
+    for s, before in history:
+        if s > stamp:  # the first write after ``stamp``
+            if len(history) == _HISTORY and s == history[0][0]:
+                return f"{before} or less"  # older writes are forgotten
+            return str(before)
+    return str(vc[0])
 
 
 class Context:
@@ -157,35 +198,26 @@ class Context:
     positional argument, already set when forward runs) and ``seq``.
     """
 
-    _saved: tuple = ()
-    _in_versions: Any = None  # versions of the Tensor inputs when the node saved arrays
-    _out_versions: tuple = ()  # (counter, version, array) per output
+    saved_tensors: tuple = ()  # what save_for_backward kept
+    # Before running backward the engine checks what the node saved (check_saved) if an
+    # in-place write happened after the node was recorded, and always if it keeps
+    # fingerprints (a write through NumPy leaves no trace): then this is -2.
+    _check_after = 1 << 62
+    _out_versions: tuple = ()  # (output index, counter, stamp it must not pass, array)
+    _written_at = -1  # in-place nodes: the stamp of the write that rebased onto this node
     _fingerprints: Any = None  # (saved index, what, fingerprint) for fingerprint_saved ops
     _non_differentiable: tuple = ()
     n_outputs = 1
     materialize_grads = True
     rebased_from: Any = None  # in-place nodes: the Tensor that stood for the old value
-    _view: Any = None  # view ops: (the storage's counter, its version when the view was taken)
+    _view: Any = None  # view ops: the counter of the storage the result shares
     freed = False
 
     def save_for_backward(self, *arrays: Any) -> None:
-        """Keep ``arrays`` for backward.  Saved inputs and outputs are guarded: backward
-        raises if one of them was changed in place after this call."""
-        self._saved = arrays
-
-    @property
-    def saved_tensors(self) -> tuple:
-        """What ``save_for_backward`` kept, after checking it was not changed since."""
-        if self.freed:
-            raise RuntimeError(_FREED)
-        versions = self._in_versions
-        if versions is not None:  # the common case inline: no input changed since
-            for t, v in zip(self.inputs, versions):
-                if v is not None and t._vc[0] != v:
-                    check_saved(self)
-            if self._out_versions or self._fingerprints is not None:
-                check_saved(self)
-        return self._saved
+        """Keep ``arrays`` for backward (read them back as ``ctx.saved_tensors``).  Saved
+        inputs and outputs are guarded: before running this node's backward, the
+        engine raises if one of them was changed in place since this call."""
+        self.saved_tensors = arrays
 
     def mark_non_differentiable(self, *arrays: np.ndarray) -> None:
         """Mark outputs of ``forward`` (the arrays it returns, by identity) that carry
@@ -203,10 +235,13 @@ class Context:
         memory can go); a second backward through here is an error.  ``fn`` stays
         for ``repr``'s grad_fn name; ``seq`` and ``rebased_from`` for the graph walk
         (nodes recorded before an in-place op may still route gradients past here)."""
-        keep = {"fn": self.fn, "seq": self.seq, "freed": True}
-        if self.rebased_from is not None:
-            keep["rebased_from"] = self.rebased_from
-        self.__dict__ = keep
+        self.__dict__ = {
+            "fn": self.fn,
+            "seq": self.seq,
+            "freed": True,
+            "rebased_from": self.rebased_from,
+            "saved_tensors": _FREED_SAVED,
+        }
 
 
 _FREED = (
@@ -216,21 +251,42 @@ _FREED = (
 )
 
 
+class _FreedSaved:
+    """``ctx.saved_tensors`` of a freed node: using it raises the error above."""
+
+    def __iter__(self):
+        raise RuntimeError(_FREED)
+
+    __getitem__ = __len__ = __iter__
+
+
+_FREED_SAVED = _FreedSaved()
+
+
 # --------------------------------------------------------------------------- saved-array guard
 
 
 def check_saved(ctx: Context) -> None:
     """Raise if an array ``ctx`` saved was changed after it was saved: by an in-place
-    op (the owner's version moved on) or, for fingerprinted ops, by any write."""
-    if ctx._in_versions is not None:
-        for i, (t, v) in enumerate(zip(ctx.inputs, ctx._in_versions)):
-            if v is not None and t._vc[0] != v:
-                _version_conflict(ctx, t._data, t._vc[0], v, f"input {i}")
-        for k, (vc, v, arr) in enumerate(ctx._out_versions):
-            if vc[0] != v:
-                _version_conflict(ctx, arr, vc[0], v, f"output {k}")
+    op (its storage was written after the node was recorded) or, for fingerprinted
+    ops, by any write."""
+    if ctx.freed:
+        raise RuntimeError(_FREED)
+    outputs = [arr for _, _, _, arr in ctx._out_versions]
+    for i, t in enumerate(ctx.inputs):
+        vc = getattr(t, "_vc", None)
+        if vc is None:
+            continue
+        # The Tensor standing for an in-place op's old value was overwritten by that
+        # op itself (after it kept a private copy of what it needs): not a conflict.
+        after = ctx._written_at if t is ctx.rebased_from else ctx.seq
+        if vc[1] > after:
+            _version_conflict(ctx, t._data, vc, after, f"input {i}", outputs)
+    for k, vc, after, arr in ctx._out_versions:
+        if vc[1] > after:
+            _version_conflict(ctx, arr, vc, after, f"output {k}", ())
     if ctx._fingerprints is not None:
-        saved = ctx._saved
+        saved = ctx.saved_tensors
         for j, what, fp in ctx._fingerprints:
             if fingerprint(saved[j]) != fp:
                 raise RuntimeError(
@@ -243,18 +299,24 @@ def check_saved(ctx: Context) -> None:
                 )
 
 
-def _version_conflict(ctx: Context, arr: np.ndarray, now: int, then: int, what: str) -> None:
-    """The owner of ``arr`` was changed in place; an error if ``ctx`` saved (part of) it."""
-    for j, s in enumerate(ctx._saved):
-        if isinstance(s, np.ndarray) and (s is arr or np.may_share_memory(s, arr)):
+def _version_conflict(
+    ctx: Context, arr: np.ndarray, vc: list, after: int, what: str, skip: Sequence
+) -> None:
+    """The storage of ``arr`` was written in place after clock reading ``after``: an
+    error if ``ctx`` saved (part of) it (except the arrays in ``skip``)."""
+    for j, s in enumerate(ctx.saved_tensors):
+        if not isinstance(s, np.ndarray) or any(s is o for o in skip):
+            continue
+        if s is arr or np.may_share_memory(s, arr):
+            name = ctx.fn.__name__
             raise RuntimeError(
-                f"{ctx.fn.__name__}.backward: one of the arrays needed for gradient "
-                f"computation has been modified by an in-place operation: saved argument "
-                f"{j} ({what} of {ctx.fn.__name__}, {_describe(s)}) is at version {now}; "
-                f"expected version {then} instead (its version when {ctx.fn.__name__} "
-                f"saved it). Hint: an in-place op (+=, add_, x[i] = v, copy_, fill_, "
-                f"t.data.xxx_) changed it after it was used; use the out-of-place form "
-                f"(x = x + 1) or clone() the tensor before changing it."
+                f"{name}.backward: one of the arrays needed for gradient computation has "
+                f"been modified by an in-place operation: saved argument {j} ({what} of "
+                f"{name}, {_describe(s)}) is at version {vc[0]}; expected version "
+                f"{_version_at(vc, after)} instead (its version when {name} saved it). "
+                f"Hint: an in-place op (+=, add_, x[i] = v, copy_, fill_, t.data.xxx_) "
+                f"changed it after it was used; use the out-of-place form (x = x + 1) or "
+                f"clone() the tensor before changing it."
             )
 
 
@@ -265,27 +327,26 @@ def _describe(a: np.ndarray) -> str:
 def privatize(ctx: Context, arr: np.ndarray) -> None:
     """Replace what ``ctx`` saved from ``arr`` by copies: an in-place op is about to
     overwrite ``arr`` and its own node still needs the old values."""
-    saved = list(ctx._saved)
+    saved = list(ctx.saved_tensors)
     for j, s in enumerate(saved):
         if isinstance(s, np.ndarray) and (s is arr or np.may_share_memory(s, arr)):
             saved[j] = s.copy()
-    ctx._saved = tuple(saved)
+    ctx.saved_tensors = tuple(saved)
 
 
-def adopt_output(ctx: Context, old: Any, result: np.ndarray, array: np.ndarray) -> None:
-    """An in-place op copied its node's output ``result`` into ``array``, the storage of
-    the input ``old`` (whose old values ``privatize`` kept where needed).  From now on
-    ``array`` holds the output: the input's recorded version moves on with it, and if
-    the node saved its output it keeps ``array`` instead, guarded by the storage's
-    version (as PyTorch's in-place ops save ``self``): ``result``'s memory is freed, and
-    a later in-place change of the tensor is caught."""
-    vc = old._vc
-    if ctx._in_versions is not None:
-        ctx._in_versions = [vc[0] if t is old else v for t, v in zip(ctx.inputs, ctx._in_versions)]
+def adopt_output(ctx: Context, old: Any, result: np.ndarray, array: np.ndarray, stamp: int) -> None:
+    """An in-place op (its write stamped ``stamp``) copied its node's output ``result``
+    into ``array``, the storage of the input ``old`` (whose old values ``privatize``
+    kept where needed).  From now on ``array`` holds the output; if the node saved its
+    output it keeps ``array`` instead, guarded from ``stamp`` on (as PyTorch's in-place
+    ops save ``self``): ``result``'s memory is freed, and a later in-place change of
+    the tensor is caught."""
+    ctx._written_at = stamp
     if ctx._out_versions:
-        ctx._saved = tuple(array if s is result else s for s in ctx._saved)
+        ctx.saved_tensors = tuple(array if s is result else s for s in ctx.saved_tensors)
         ctx._out_versions = tuple(
-            (vc, vc[0], array) if a is result else (c, v, a) for c, v, a in ctx._out_versions
+            (k, old._vc, stamp, array) if a is result else (k, c, after, a)
+            for k, c, after, a in ctx._out_versions
         )
 
 
@@ -354,14 +415,16 @@ def _collect(root_ctx: Context) -> list:
     can have a node: a recorded result always requires grad)."""
     seen = {root_ctx}
     stack = [root_ctx]
+    last_rebase = _last_rebase[0]
     while stack:
         ctx = stack.pop()
         if ctx.freed:
             raise RuntimeError(_FREED)
+        late = last_rebase > ctx.seq  # an input may have been rebased since
         for t, needed in zip(ctx.inputs, ctx.needs_input_grad):
             if needed:
                 c = t._ctx
-                if c is not None and c.seq > ctx.seq:
+                if late and c is not None and c.seq > ctx.seq:
                     c = _as_of(t, ctx.seq)._ctx
                 if c is not None and c not in seen:
                     seen.add(c)
@@ -401,13 +464,21 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
     # Backward functions run with recording off (as in PyTorch without
     # create_graph): any Tensor op one of them uses must not grow the tape.
     prev_mode, _state.enabled = _state.enabled, False
+    last_write, last_rebase = _last_write[0], _last_rebase[0]
     try:
         for ctx in order:
             g = pending.pop(ctx, None)
             if g is None:  # no path from the root carries a gradient here
                 continue
-            if ctx._view is not None and ctx._view[0][0] != ctx._view[1]:
-                _stale_view(ctx)
+            seq = ctx.seq
+            if last_write > seq:  # written in place since: what it saved, a view's values
+                if ctx.saved_tensors:
+                    check_saved(ctx)
+                vc = ctx._view
+                if vc is not None and vc[1] > seq:
+                    _stale_view(ctx, vc)
+            elif last_write > ctx._check_after:  # fingerprints
+                check_saved(ctx)
             if type(g) is list:
                 grads = ctx.fn.backward(ctx, *_output_grads(ctx, g))
             else:
@@ -416,7 +487,7 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
                 grads = tuple(grads) if isinstance(grads, list) else (grads,)
             inputs = ctx.inputs
             fresh = ctx.fn.fresh_grads
-            seq = ctx.seq
+            late = last_rebase > seq  # an input may have been rebased since
             if len(grads) != len(inputs):
                 _check_arity(ctx, grads)
             for t, gi, needed in zip(inputs, grads, ctx.needs_input_grad):
@@ -426,7 +497,7 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
                 if type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
                     gi = _fit_grad(gi, t, ctx)
                 tctx = t._ctx
-                if tctx is not None and tctx.seq > seq:  # t was changed in place since
+                if late and tctx is not None and tctx.seq > seq:  # t changed in place since
                     t = _as_of(t, seq)
                     tctx = t._ctx
                 if tctx is None:
@@ -451,12 +522,12 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
         _state.enabled = prev_mode
 
 
-def _stale_view(ctx: Context) -> None:
-    vc, then = ctx._view
+def _stale_view(ctx: Context, vc: list) -> None:
     raise RuntimeError(
         f"{ctx.fn.__name__}.backward: the result of this view op (it shares memory with "
         f"its input) was changed by an in-place operation after the view was taken (the "
-        f"storage is at version {vc[0]}; expected version {then}), through the view, its "
+        f"storage is at version {vc[0]}; expected version {_version_at(vc, ctx.seq)}), "
+        f"through the view, its "
         f"base or another view; its recorded history no longer describes its values. "
         f"minigrad does not rebase views: take the view after the in-place change, or "
         f"clone() it."

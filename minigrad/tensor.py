@@ -87,12 +87,13 @@ class Tensor:
     that size.
     """
 
-    # _data: the array.  _vc: the storage's version counter, a one-element list
-    # shared by every Tensor viewing the same memory.  _ctx: the node that made this
+    # _data: the array.  _vc: the storage's version counter (tape.py), shared by every
+    # Tensor viewing the same memory.  _ctx: the node that made this
     # tensor (None for a leaf), _out: which of that node's outputs it is (None when
-    # the node has one).  _base: the tensor this one is a view of, when a view op
-    # made it.  ``_requires_grad`` is read by the engine directly (``requires_grad``
-    # is a property whose setter checks the dtype, like ``requires_grad_``).
+    # the node has one).  _view_of: the tensor this one is a view of, set only when
+    # a view op made it (unset otherwise: read it through ``_base``).  The engine reads
+    # ``_requires_grad`` directly (``requires_grad`` is a property whose setter checks
+    # the dtype, like ``requires_grad_``).
     __slots__ = (
         "_data",
         "grad",
@@ -100,7 +101,7 @@ class Tensor:
         "_ctx",
         "_out",
         "_vc",
-        "_base",
+        "_view_of",
         "_retains_grad",
         "__weakref__",
     )
@@ -131,8 +132,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._ctx: tape.Context | None = None
         self._out = None
-        self._vc = [0] if vc is None else vc
-        self._base = None
+        self._vc = [0, -1, None] if vc is None else vc
         self._retains_grad = False
         self._requires_grad = False
         if requires_grad:
@@ -146,8 +146,7 @@ class Tensor:
         t.grad = None
         t._ctx = None
         t._out = None
-        t._vc = [0]
-        t._base = None
+        t._vc = [0, -1, None]  # a new storage's version counter (see tape.py)
         t._retains_grad = False
         t._requires_grad = False
         return t
@@ -161,7 +160,6 @@ class Tensor:
         t._ctx = None
         t._out = None
         t._vc = self._vc
-        t._base = None
         t._retains_grad = False
         t._requires_grad = False
         return t
@@ -184,7 +182,7 @@ class Tensor:
                 return
             self._data, self._vc = value._data, value._vc
         else:
-            self._data, self._vc = _to_array(value), [0]
+            self._data, self._vc = _to_array(value), [0, -1, None]
 
     @property
     def shape(self) -> tuple:
@@ -225,6 +223,11 @@ class Tensor:
     @property
     def grad_fn(self) -> tape.Context | None:
         return self._ctx
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor this one is a view of (PyTorch's ``_base``), or None."""
+        return getattr(self, "_view_of", None)
 
     @property
     def _version(self) -> int:
@@ -532,7 +535,7 @@ class Tensor:
                     f"operation. Do it under mg.no_grad() (an optimizer step, an "
                     f"initialiser), or on .data / .detach()."
                 )
-            base = self._base
+            base = getattr(self, "_view_of", None)
             if base is not None and (recording or base._requires_grad):
                 raise RuntimeError(
                     f"{op}: in-place operation on a view (a result of view/reshape/"
@@ -556,18 +559,13 @@ class Tensor:
                     kernel(data, *arrays)
             except (TypeError, ValueError) as e:
                 _inplace_error(op, data, kernel, arrays, e)
-            self._vc[0] += 1
+            tape.bump(self._vc)
             return self
         # Recorded: the op runs on a Tensor standing for the old value (same array,
         # same history); its node becomes this tensor's node.
         old = object.__new__(Tensor)
         old._data, old._ctx, old._out, old._vc = data, self._ctx, self._out, self._vc
-        old._requires_grad, old._base, old.grad, old._retains_grad = (
-            self._requires_grad,
-            None,
-            None,
-            False,
-        )
+        old._requires_grad, old.grad, old._retains_grad = self._requires_grad, None, False
         r = fn(old, *operands)
         if r.shape != data.shape:
             raise RuntimeError(
@@ -579,12 +577,13 @@ class Tensor:
                 f"{data.dtype} (an in-place result must fit the tensor's dtype)"
             )
         ctx = r._ctx
-        if ctx is not None and ctx._saved:
+        if ctx is not None and ctx.saved_tensors:
             tape.privatize(ctx, data)  # its backward needs the values we overwrite
         np.copyto(data, r._data, casting="unsafe")
-        self._vc[0] += 1
+        stamp = tape.bump(self._vc)
         if ctx is not None:
-            tape.adopt_output(ctx, old, r._data, data)
+            tape._last_rebase[0] = ctx.seq
+            tape.adopt_output(ctx, old, r._data, data, stamp)
             ctx.rebased_from = old
             self._ctx, self._out, self._requires_grad = ctx, r._out, True
         return self
@@ -635,10 +634,10 @@ class Tensor:
         return self._inplace("tanh_", np.tanh, _ops.tanh)
 
     def sigmoid_(self) -> Tensor:
-        return self._inplace("sigmoid_", _via(_ops_sigmoid), _ops_sigmoid)
+        return self._inplace("sigmoid_", _via(_ops.sigmoid), _ops.sigmoid)
 
     def relu_(self) -> Tensor:
-        return self._inplace("relu_", _relu_kernel, _ops_relu)
+        return self._inplace("relu_", _relu_kernel, _ops.relu)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         if min is None and max is None:
@@ -1029,14 +1028,6 @@ def _fill_kernel(a: np.ndarray, src: Any) -> None:
 
 def _relu_kernel(a: np.ndarray) -> None:
     np.maximum(a, 0, out=a, casting="same_kind")
-
-
-def _ops_relu(t: Tensor) -> Tensor:
-    return _ops.relu(t)
-
-
-def _ops_sigmoid(t: Tensor) -> Tensor:
-    return _ops.sigmoid(t)
 
 
 def _via(fn: Any) -> Any:

@@ -810,7 +810,7 @@ def test_saved_tensors_after_free_raises():
     ctx = y.grad_fn
     y.sum().backward()
     with pytest.raises(RuntimeError, match="second time"):
-        _ = ctx.saved_tensors
+        (a,) = ctx.saved_tensors
 
 
 # ------------------------------------------------------- the import layers

@@ -441,3 +441,40 @@ def test_in_place_random_fills_take_a_generator():
     assert abs(a.mean() - 1.0) < 0.3 and abs(a.std() - 2.0) < 0.3
     b = mg.zeros(1000).uniform_(-3, -2, generator=mg.Generator().manual_seed(2)).numpy()
     assert b.min() >= -3 and b.max() < -2
+
+
+# ---------------------------------------------------------------- pytorch/examples idioms
+
+
+def test_mnist_and_vae_tensor_lines_run_as_written():
+    """The Tensor-level lines of pytorch/examples' mnist/main.py and vae/main.py (data
+    loading and layers aside), with ``torch`` spelled ``mg``."""
+    mg.manual_seed(1)
+    device = mg.device("cpu")
+    data = mg.rand(8, 1, 28, 28).to(device)
+    target = mg.randint(0, 10, (8,)).to(device)
+    output = mg.log_softmax(mg.flatten(data, 1)[:, :10], dim=1)
+    test_loss = 0
+    test_loss += mg.nn.functional.nll_loss(output, target, reduction="sum").item()
+    pred = output.argmax(dim=1, keepdim=True)
+    correct = pred.eq(target.view_as(pred)).sum().item()
+    assert isinstance(test_loss, float) and 0 <= correct <= len(data)
+    assert f"{100.0 * correct / len(data):.0f}%" and data.size(0) == 8
+
+    mu = mg.randn(8, 20, requires_grad=True)
+    logvar = mg.randn(8, 20, requires_grad=True)
+    std = mg.exp(0.5 * logvar)
+    eps = mg.randn_like(std)
+    z = mu + eps * std
+    recon = mg.sigmoid(z.repeat(1, 40)[:, :784])
+    bce = mg.nn.functional.binary_cross_entropy(recon, data.view(-1, 784), reduction="sum")
+    kld = -0.5 * mg.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    loss = bce + kld
+    loss.backward()
+    assert mu.grad.shape == (8, 20) and logvar.grad.shape == (8, 20)
+    n = min(data.size(0), 8)
+    comparison = mg.cat([data[:n], recon.view(8, 1, 28, 28)[:n]])
+    assert comparison.cpu().shape == (16, 1, 28, 28)
+    with mg.no_grad():
+        sample = mg.randn(64, 20).to(device)
+        assert sample.cpu().view(64, 1, 4, 5).shape == (64, 1, 4, 5)
