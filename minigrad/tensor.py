@@ -566,7 +566,8 @@ class Tensor:
         old = object.__new__(Tensor)
         old._data, old._ctx, old._out, old._vc = data, self._ctx, self._out, self._vc
         old._requires_grad, old.grad, old._retains_grad = self._requires_grad, None, False
-        r = fn(old, *operands)
+        # ``y.mul_(y)``: the operand is the old value too (else the node would feed itself).
+        r = fn(old, *[old if o is self else o for o in operands])
         if r.shape != data.shape:
             raise RuntimeError(
                 f"{op}: output with shape {data.shape} doesn't match the broadcast shape {r.shape}"
