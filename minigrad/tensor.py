@@ -524,32 +524,8 @@ class Tensor:
         dtype by NumPy's ``same_kind`` rule (``int_t += 0.5`` raises), unless
         ``cast`` (assignments: ``fill_``, ``copy_``, ``t[i] = v`` convert).
         """
-        enabled = _state.enabled
-        recording = enabled and (
-            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in operands)
-        )
-        if enabled:
-            if self._requires_grad and self._ctx is None:
-                raise RuntimeError(
-                    f"{op}: a leaf Variable that requires grad is being used in an in-place "
-                    f"operation. Do it under mg.no_grad() (an optimizer step, an "
-                    f"initialiser), or on .data / .detach()."
-                )
-            base = getattr(self, "_view_of", None)
-            if base is not None and (recording or base._requires_grad):
-                raise RuntimeError(
-                    f"{op}: in-place operation on a view (a result of view/reshape/"
-                    f"transpose/indexing/...) of a tensor that takes part in autograd. "
-                    f"minigrad does not rewrite the base tensor's history for it, so it "
-                    f"refuses rather than compute wrong gradients: apply the op to the base "
-                    f"tensor, use the out-of-place form, or clone() the view first."
-                )
+        recording = self._check_inplace(op, operands)
         data = self._data
-        if not data.flags.writeable:
-            raise RuntimeError(
-                f"{op}: this tensor's memory is read-only (e.g. a result of expand/"
-                f"broadcast_to, where many elements share one memory location); clone() it"
-            )
         if not recording:
             arrays = [o._data if isinstance(o, Tensor) else o for o in operands]
             try:
@@ -588,6 +564,36 @@ class Tensor:
             ctx.rebased_from = old
             self._ctx, self._out, self._requires_grad = ctx, r._out, True
         return self
+
+    def _check_inplace(self, op: str, operands: Sequence = ()) -> bool:
+        """Raise if ``op`` may not write into this tensor (PyTorch's rules); else say
+        whether the write takes part in autograd (is recorded)."""
+        enabled = _state.enabled
+        recording = enabled and (
+            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in operands)
+        )
+        if enabled:
+            if self._requires_grad and self._ctx is None:
+                raise RuntimeError(
+                    f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                    f"operation. Do it under mg.no_grad() (an optimizer step, an "
+                    f"initialiser), or on .data / .detach()."
+                )
+            base = getattr(self, "_view_of", None)
+            if base is not None and (recording or base._requires_grad):
+                raise RuntimeError(
+                    f"{op}: in-place operation on a view (a result of view/reshape/"
+                    f"transpose/indexing/...) of a tensor that takes part in autograd. "
+                    f"minigrad does not rewrite the base tensor's history for it, so it "
+                    f"refuses rather than compute wrong gradients: apply the op to the base "
+                    f"tensor, use the out-of-place form, or clone() the view first."
+                )
+        if not self._data.flags.writeable:
+            raise RuntimeError(
+                f"{op}: this tensor's memory is read-only (e.g. a result of expand/"
+                f"broadcast_to, where many elements share one memory location); clone() it"
+            )
+        return recording
 
     def add_(self, other: ArrayLike, *, alpha: Any = 1) -> Tensor:
         return self._inplace("add_", np.add, _ops.add, other if alpha == 1 else other * alpha)
@@ -680,11 +686,13 @@ class Tensor:
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None):
         """Fill with samples of N(mean, std^2) from ``generator`` (default: mg's own)."""
+        self._check_inplace("normal_")  # before drawing: a refused call uses no randomness
         values = get_rng(generator).normal(mean, std, self._data.shape)
         return self._inplace("normal_", _fill_kernel, _ops.fill, values, cast=True)
 
     def uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator: Generator | None = None):
         """Fill with samples of U[from_, to) from ``generator`` (default: mg's own)."""
+        self._check_inplace("uniform_")  # before drawing: a refused call uses no randomness
         values = get_rng(generator).uniform(from_, to, self._data.shape)
         return self._inplace("uniform_", _fill_kernel, _ops.fill, values, cast=True)
 

@@ -4,14 +4,16 @@
  * through a NumPy view of its array (t.numpy()[...] = 0).  The ops whose backward
  * runs a C kernel on saved inputs (convolution, Lp and weighted pooling, locally
  * connected and tiled layers) therefore also fingerprint what they save at forward
- * time and compare again in backward.  Any change of any byte changes the
- * fingerprint except with probability about 2^-64.
+ * time and compare again in backward.  A change of one 8-byte word always changes
+ * the fingerprint; several changes leave it equal only if their values cancel in
+ * the 64-bit mixing below (not a cryptographic hash: it guards against mistakes,
+ * not against an adversary).
  *
  * The bytes are cut into blocks of MG_FP_BLOCK words; each block is hashed with
- * four independent multiply-rotate lanes (the round of xxHash64, so the loop runs
- * at memory speed) seeded with the block's index, and the block hashes are summed.
- * Integer addition is associative, so the result does not depend on how OpenMP
- * splits the blocks among threads.
+ * eight lanes of XXH3's multiply-accumulate (see mg_fp_block), seeded with the
+ * block's index, and the block hashes are summed.  Integer addition is
+ * associative, so the result does not depend on how OpenMP splits the blocks
+ * among threads.
  */
 #ifndef MG_FINGERPRINT_H
 #define MG_FINGERPRINT_H
@@ -44,28 +46,41 @@ static inline uint64_t mg_fp_avalanche(uint64_t h)
     return h ^ (h >> 32);
 }
 
-/* Hash of block b: the n_words words at w (n_words <= MG_FP_BLOCK).  Eight lanes,
-   so that eight multiply chains are in flight and the loop is not latency-bound. */
+/* Hash of block b: the n_words words at w (n_words <= MG_FP_BLOCK).
+ *
+ * The accumulation of XXH3: each word w, xor-ed with a key, contributes the product of
+ * its two 32-bit halves to one lane and itself to the neighbouring lane, so a change
+ * of any word changes a lane (even where a half is zero and the product cannot
+ * change).  One 32x32->64 multiply per word, which SSE2 does two at a time
+ * (pmuludq): the loop vectorizes and runs at memory speed. */
 static uint64_t mg_fp_block(const unsigned char *w, size_t n_words, uint64_t b)
 {
-    uint64_t v[8];
+    static const uint64_t key[8] = {
+        0xbe4ba423396cfeb8ULL, 0x1cad21f72c81017cULL, 0xdb979083e96dd4deULL,
+        0x1f67b3b7a4a44072ULL, 0x78e5c0cc4ee679cbULL, 0x2172ffcc7dd05a82ULL,
+        0x8e2443f7744608b8ULL, 0x4c263a81e69035e0ULL,
+    };
+    uint64_t acc[8];
     for (int k = 0; k < 8; k++)
-        v[k] = (b + 1) * MG_FP_PRIME3 + (uint64_t)k * MG_FP_PRIME1;
+        acc[k] = (b + 1) * MG_FP_PRIME3 + (uint64_t)k * MG_FP_PRIME1;
     size_t i = 0;
     for (; i + 8 <= n_words; i += 8) {
         uint64_t x[8];
         memcpy(x, w + 8 * i, sizeof x); /* unaligned-safe; compiles to plain loads */
-        for (int k = 0; k < 8; k++)
-            v[k] = mg_fp_round(v[k], x[k]);
+        for (int k = 0; k < 8; k++) {
+            uint64_t kx = x[k] ^ key[k];
+            acc[k ^ 1] += x[k];
+            acc[k] += (kx & 0xffffffffULL) * (kx >> 32);
+        }
     }
     for (; i < n_words; i++) {
         uint64_t x;
         memcpy(&x, w + 8 * i, sizeof x);
-        v[0] = mg_fp_round(v[0], x);
+        acc[0] = mg_fp_round(acc[0], x);
     }
     uint64_t h = n_words * MG_FP_PRIME1;
     for (int k = 0; k < 8; k++)
-        h += mg_fp_rotl(v[k], 1 + 7 * k);
+        h = mg_fp_round(h, acc[k]);
     return mg_fp_avalanche(h);
 }
 

@@ -156,9 +156,11 @@ def test_setitem_forms():
 )
 def test_in_place_on_a_leaf_that_requires_grad_raises_outside_no_grad(op):
     w = mg.zeros(2, requires_grad=True)
+    state = mg.default_generator.get_state()["bit_generator"]
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used"):
         op(w)
     assert w._version == 0 and np.array_equal(w.numpy(), [0, 0])
+    assert mg.default_generator.get_state()["bit_generator"] == state  # no randomness used
     with mg.no_grad():
         op(w)  # an optimizer step, an initialiser
     assert w._version == 1 and w.is_leaf and w.requires_grad
