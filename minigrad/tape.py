@@ -257,7 +257,10 @@ class _FreedSaved:
     def __iter__(self):
         raise RuntimeError(_FREED)
 
-    __getitem__ = __len__ = __iter__
+    def __getitem__(self, index: Any) -> Any:
+        raise RuntimeError(_FREED)
+
+    __len__ = __iter__
 
 
 _FREED_SAVED = _FreedSaved()

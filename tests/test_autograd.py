@@ -811,6 +811,8 @@ def test_saved_tensors_after_free_raises():
     y.sum().backward()
     with pytest.raises(RuntimeError, match="second time"):
         (a,) = ctx.saved_tensors
+    with pytest.raises(RuntimeError, match="second time"):
+        ctx.saved_tensors[0]
 
 
 # ------------------------------------------------------- the import layers
