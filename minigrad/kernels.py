@@ -80,6 +80,7 @@ class _C_(Function):
     """Z = c(K, V)"""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, K, V, conf):
@@ -102,6 +103,7 @@ class _G_(Function):
     """A = g(G, V): the kernel gradient."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, G, V, conf, k_hw):
@@ -124,6 +126,7 @@ class _H_(Function):
     """B = h(K, G): the input gradient (transpose convolution)."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, K, G, conf, in_hw):

@@ -81,6 +81,7 @@ class _LocalConvFn(Function):
     """
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(
@@ -101,7 +102,7 @@ class _LocalConvFn(Function):
             w = w.reshape(w.shape[0], 1, w.shape[1], w.shape[2], 1, w.shape[3])
             b = None if b is None else b.reshape(b.shape[0], 1, b.shape[1])
         y, x_packed = _kernels.forward(x, w, b, stride, padding, tiled, get_num_threads(), name)
-        ctx.x_packed, ctx.w = x_packed, w
+        ctx.save_for_backward(x_packed, w)
         ctx.input_size = x.shape[2:]
         ctx.stride, ctx.padding, ctx.tiled, ctx.name = stride, padding, tiled, name
         return y[:, :, 0, :] if one_d else y
@@ -112,10 +113,11 @@ class _LocalConvFn(Function):
         if len(x_shape) == 3:
             grad = grad[:, :, None, :]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        x_packed, w = ctx.saved_tensors
         gx, gw, gb = _kernels.backward(
             np.ascontiguousarray(grad),
-            ctx.x_packed,
-            ctx.w,
+            x_packed,
+            w,
             ctx.input_size,
             ctx.stride,
             ctx.padding,
