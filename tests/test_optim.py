@@ -3,6 +3,7 @@ written out here, parameter groups, state dicts, schedulers, and PyTorch where i
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -64,6 +65,126 @@ def adam_reference(lr, b1, b2, eps, weight_decay=0.0, amsgrad=False, decoupled=F
         v_hat = (vmax if amsgrad else v) / (1 - b2**t)
         theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
         traj.append(theta)
+    return np.array(traj)
+
+
+def rmsprop_reference(
+    lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
+):
+    theta, traj = THETA0.copy(), []
+    v, m, buf = np.zeros(3), np.zeros(3), np.zeros(3)
+    for _ in range(STEPS):
+        g = quad_grad(theta) * (-1 if maximize else 1) + weight_decay * theta
+        v = alpha * v + (1 - alpha) * g**2
+        if centered:
+            m = alpha * m + (1 - alpha) * g
+            d = np.sqrt(v - m**2) + eps
+        else:
+            d = np.sqrt(v) + eps
+        if momentum > 0:
+            buf = momentum * buf + g / d
+            theta = theta - lr * buf
+        else:
+            theta = theta - lr * g / d
+        traj.append(theta)
+    return np.array(traj)
+
+
+def adagrad_reference(
+    lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, maximize=False
+):
+    theta, s, traj = THETA0.copy(), np.full(3, float(initial_accumulator_value)), []
+    for t in range(1, STEPS + 1):
+        g = quad_grad(theta) * (-1 if maximize else 1) + weight_decay * theta
+        s = s + g**2
+        theta = theta - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps)
+        traj.append(theta)
+    return np.array(traj)
+
+
+def adadelta_reference(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    theta, v, u, traj = THETA0.copy(), np.zeros(3), np.zeros(3), []
+    for _ in range(STEPS):
+        g = quad_grad(theta) * (-1 if maximize else 1) + weight_decay * theta
+        v = rho * v + (1 - rho) * g**2
+        d = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * d**2
+        theta = theta - lr * d
+        traj.append(theta)
+    return np.array(traj)
+
+
+def option_grid(fixed, **choices):
+    """Every combination of ``choices`` (each a list of values), merged into ``fixed``."""
+    keys = list(choices)
+    return [dict(fixed, **dict(zip(keys, vals))) for vals in itertools.product(*choices.values())]
+
+
+def case_id(opts):
+    return ",".join(f"{k}={v}" for k, v in opts.items())
+
+
+# every combination of the options that switch equations on, with non-default values
+RMSPROP_CASES = option_grid(
+    dict(lr=0.01),
+    alpha=[0.99, 0.8],
+    eps=[1e-8, 1e-3],
+    weight_decay=[0.0, 0.1],
+    momentum=[0.0, 0.9],
+    centered=[False, True],
+    maximize=[False, True],
+)
+ADAGRAD_CASES = option_grid(
+    dict(lr=0.1),
+    lr_decay=[0.0, 0.05],
+    weight_decay=[0.0, 0.1],
+    initial_accumulator_value=[0.0, 0.5],
+    eps=[1e-10, 1e-2],
+    maximize=[False, True],
+)
+ADADELTA_CASES = option_grid(
+    dict(),
+    lr=[1.0, 0.3],
+    rho=[0.9, 0.5],
+    eps=[1e-6, 1e-3],
+    weight_decay=[0.0, 0.1],
+    maximize=[False, True],
+)
+NEW_OPTIMIZERS = [
+    ("RMSprop", RMSPROP_CASES, rmsprop_reference),
+    ("Adagrad", ADAGRAD_CASES, adagrad_reference),
+    ("Adadelta", ADADELTA_CASES, adadelta_reference),
+]
+NEW_CASES = [(name, opts, ref) for name, cases, ref in NEW_OPTIMIZERS for opts in cases]
+
+
+@pytest.mark.parametrize(
+    "name,opts,reference", NEW_CASES, ids=[f"{n}-{case_id(o)}" for n, o, _ in NEW_CASES]
+)
+def test_adaptive_optimizer_trajectory(name, opts, reference):
+    got = run_minigrad(lambda p: getattr(optim, name)(p, **opts))
+    np.testing.assert_allclose(got, reference(**opts), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name,cases", [(n, c) for n, c, _ in NEW_OPTIMIZERS])
+def test_adaptive_optimizers_against_torch(name, cases):
+    torch = pytest.importorskip("torch")
+    for opts in cases:
+        got = run_minigrad(lambda p, o=opts: getattr(optim, name)(p, **o))
+        ref = run_torch(torch, lambda p, o=opts: getattr(torch.optim, name)(p, **o))
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12, err_msg=case_id(opts))
+
+
+def run_torch(torch, make_opt, steps=STEPS):
+    th = torch.tensor(THETA0.copy(), requires_grad=True)
+    opt = make_opt([th])
+    traj = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = 0.5 * th @ (torch.tensor(A) @ th) - torch.tensor(B) @ th
+        loss.backward()
+        opt.step()
+        traj.append(th.detach().numpy().copy())
     return np.array(traj)
 
 
@@ -146,6 +267,9 @@ def test_steps_skip_params_without_grad_and_never_touch_grad():
         optim.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0.1),
         optim.Adam([a, b], weight_decay=0.1),
         optim.AdamW([a, b]),
+        optim.RMSprop([a, b], momentum=0.9, centered=True, weight_decay=0.1),
+        optim.Adagrad([a, b], weight_decay=0.1),
+        optim.Adadelta([a, b], weight_decay=0.1),
     ):
         opt.step()
         opt.step()
@@ -156,9 +280,19 @@ def test_steps_skip_params_without_grad_and_never_touch_grad():
 def test_float32_params_stay_float32():
     p = nn.Parameter(np.ones(4, dtype=np.float32))
     p.grad = mg.tensor(np.full(4, 0.5, dtype=np.float32))
-    for opt in (optim.SGD([p], lr=0.1, momentum=0.9), optim.Adam([p]), optim.AdamW([p])):
+    for opt in (
+        optim.SGD([p], lr=0.1, momentum=0.9),
+        optim.Adam([p]),
+        optim.AdamW([p]),
+        optim.RMSprop([p], momentum=0.9, centered=True),
+        optim.Adagrad([p]),
+        optim.Adadelta([p]),
+    ):
         opt.step()
         assert p.dtype == np.float32
+        assert all(
+            v.dtype == np.float32 for v in opt.state[p].values() if isinstance(v, np.ndarray)
+        )
 
 
 def test_zero_grad():
@@ -196,6 +330,18 @@ def test_bad_options_and_params():
         optim.SGD(p, lr=0.1)
     with pytest.raises(ValueError, match="empty"):
         optim.Adam([])
+    with pytest.raises(ValueError, match="RMSprop: invalid alpha=-0.1"):
+        optim.RMSprop([p], alpha=-0.1)
+    with pytest.raises(ValueError, match="RMSprop: invalid momentum=-1"):
+        optim.RMSprop([p], momentum=-1)
+    with pytest.raises(ValueError, match="Adagrad: invalid lr_decay=-0.5"):
+        optim.Adagrad([p], lr_decay=-0.5)
+    with pytest.raises(ValueError, match="Adagrad: invalid initial_accumulator_value"):
+        optim.Adagrad([p], initial_accumulator_value=-1)
+    with pytest.raises(ValueError, match=r"Adadelta: invalid rho=1.5 \(must be in \[0, 1\]\)"):
+        optim.Adadelta([p], rho=1.5)
+    with pytest.raises(TypeError, match="Adadelta: eps must be a number"):
+        optim.Adadelta([p], eps=None)
 
 
 def _train(opt, params, steps):
@@ -212,6 +358,9 @@ def _train(opt, params, steps):
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
         lambda ps: optim.Adam(ps, lr=0.05, amsgrad=True),
         lambda ps: optim.AdamW([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.01}], lr=0.05),
+        lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+        lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+        lambda ps: optim.Adadelta(ps, lr=0.5, weight_decay=0.01),
     ],
 )
 def test_state_dict_round_trip_resumes_identically(make, tmp_path):
@@ -343,3 +492,70 @@ def test_adam_betas_must_be_a_pair(betas):
     p = nn.Parameter(np.zeros(3))
     with pytest.raises(ValueError, match=r"Adam: betas must be a pair"):
         optim.Adam([p], betas=betas)
+
+
+OPTIMIZER_FACTORIES = [
+    lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
+    lambda p: optim.Adam(p, lr=0.05),
+    lambda p: optim.AdamW(p, lr=0.05),
+    lambda p: optim.RMSprop(p, lr=0.01),
+    lambda p: optim.Adagrad(p, lr=0.1),
+    lambda p: optim.Adadelta(p),
+]
+
+
+@pytest.mark.parametrize("make", OPTIMIZER_FACTORIES)
+def test_step_with_closure_returns_its_loss_and_equals_plain_steps(make):
+    expected = run_minigrad(make, steps=5)
+    theta = nn.Parameter(THETA0.copy())
+    opt = make([theta])
+    calls = []
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * (theta @ (mg.tensor(A) @ theta)) - mg.tensor(B) @ theta
+        loss.backward()
+        calls.append(loss.item())
+        return loss
+
+    for k in range(5):
+        with mg.no_grad():  # the closure records its graph even when called from no_grad
+            loss = opt.step(closure)
+        assert loss.item() == calls[-1] and len(calls) == k + 1
+        np.testing.assert_array_equal(theta.numpy(), expected[k])
+    assert opt.step() is None  # without a closure: None, as in PyTorch
+
+
+def test_state_is_keyed_by_parameter():
+    p = nn.Parameter(np.ones(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = mg.tensor(np.ones(2))
+    opt.step()
+    np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], [1.0, 1.0])
+    ada = optim.Adagrad([p], initial_accumulator_value=0.25)
+    # PyTorch fills Adagrad's accumulators when the optimizer is built
+    np.testing.assert_array_equal(ada.state[p]["sum"], [0.25, 0.25])
+    assert ada.state_dict()["state"][0]["step"] == 0
+
+
+def test_closure_against_torch():
+    torch = pytest.importorskip("torch")
+    theta = nn.Parameter(THETA0.copy())
+    th = torch.tensor(THETA0.copy(), requires_grad=True)
+    opt, topt = optim.RMSprop([theta], lr=0.01), torch.optim.RMSprop([th], lr=0.01)
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * (theta @ (mg.tensor(A) @ theta)) - mg.tensor(B) @ theta
+        loss.backward()
+        return loss
+
+    def tclosure():
+        topt.zero_grad()
+        loss = 0.5 * th @ (torch.tensor(A) @ th) - torch.tensor(B) @ th
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        assert opt.step(closure).item() == pytest.approx(topt.step(tclosure).item(), rel=1e-12)
+    np.testing.assert_allclose(theta.numpy(), th.detach().numpy(), rtol=1e-12)
