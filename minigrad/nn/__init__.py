@@ -3,7 +3,7 @@
 ``from minigrad import nn``; ``nn.functional`` is the functional API.
 """
 
-from minigrad.nn import functional, init
+from minigrad.nn import functional, init, utils
 from minigrad.nn.activation import (
     Dropout,
     LeakyReLU,
@@ -14,7 +14,15 @@ from minigrad.nn.activation import (
     Softplus,
     Tanh,
 )
-from minigrad.nn.container import Flatten, ModuleList, Sequential, Unflatten
+from minigrad.nn.container import (
+    Flatten,
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+    Unflatten,
+)
 from minigrad.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from minigrad.nn.linear import Identity, Linear
 from minigrad.nn.local import LocallyConnected2d, TiledConv2d
@@ -46,6 +54,7 @@ from minigrad.nn.tied import TiedConvTranspose2d, TiedLinear
 __all__ = [
     "functional",
     "init",
+    "utils",
     "Module",
     "Parameter",
     "Linear",
@@ -78,6 +87,9 @@ __all__ = [
     "Unflatten",
     "Sequential",
     "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
     "TiedLinear",
     "TiedConvTranspose2d",
     "MSELoss",
