@@ -1,0 +1,223 @@
+"""Normalization: ``batch_norm`` (Ioffe & Szegedy, 2015) and ``layer_norm`` (Ba et
+al., 2016), each op's forward and backward side by side, then its public function.
+
+Both standardize x over a set of axes A holding m elements each,
+
+    x_hat = (x - mu) / sigma,   mu = mean_A(x),   sigma = sqrt(var_A(x) + eps)
+
+(var the biased variance, divided by m), then scale and shift, y = gamma x_hat + beta.
+
+Backward.  The statistics depend on x too: d x_hat_i / d x_j = (delta_ij - 1/m -
+x_hat_i x_hat_j / m) / sigma within one group, so with g_hat = dL/dx_hat = g gamma,
+
+    dL/dx = (g_hat - mean_A(g_hat) - x_hat mean_A(g_hat x_hat)) / sigma,
+
+and dL/dgamma = sum g x_hat, dL/dbeta = sum g over the axes gamma is broadcast along.
+Batch norm in evaluation mode uses fixed running statistics instead, so x_hat is
+affine in x there and dL/dx = g_hat / sigma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from minigrad.autograd import Function, unwrap
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
+
+__all__ = ["batch_norm", "layer_norm"]
+
+
+def _standardize(x: np.ndarray, axes: tuple, eps: float) -> tuple:
+    """x_hat, the mean, the biased variance and 1 / sigma (statistics keep their axes)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = np.mean(xc * xc, axis=axes, keepdims=True)
+    invstd = 1.0 / np.sqrt(var + x.dtype.type(eps))
+    return xc * invstd, mean, var, invstd
+
+
+def _standardize_backward(g_hat: np.ndarray, x_hat: np.ndarray, invstd: Any, axes: tuple):
+    """dL/dx from g_hat = dL/dx_hat when the statistics were computed from x."""
+    mean_g = g_hat.mean(axis=axes, keepdims=True)
+    mean_gx = np.mean(g_hat * x_hat, axis=axes, keepdims=True)
+    return (g_hat - mean_g - x_hat * mean_gx) * invstd
+
+
+def _check_param(p: Any, shape: tuple, name: str, op: str) -> None:
+    if p is not None and np.shape(unwrap(p)) != shape:
+        raise ValueError(f"{op}: {name} must have shape {shape}, got {np.shape(unwrap(p))}")
+
+
+# ---------------------------------------------------------------- batch norm
+
+
+class BatchNorm(Function):
+    """Per channel (axis 1) over the batch and spatial axes; see the module docstring.
+
+    Training: the batch statistics are used, and the running ones (when given)
+    move toward them in place: r <- (1 - momentum) r + momentum s, with the
+    unbiased variance (m / (m - 1)) for running_var, as PyTorch does.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        x,
+        weight,
+        bias,
+        running_mean=None,
+        running_var=None,
+        training=True,
+        momentum=0.1,
+        eps=1e-5,
+    ):
+        axes = (0, *range(2, x.ndim))
+        stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if training:
+            x_hat, mean, var, invstd = _standardize(x, axes, eps)
+            if running_mean is not None:
+                m = x.size // x.shape[1]
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean.reshape(-1)
+                running_var *= 1 - momentum
+                running_var += (momentum * m / (m - 1)) * var.reshape(-1)
+        else:
+            mean = running_mean.reshape(stat_shape).astype(x.dtype)
+            invstd = 1.0 / np.sqrt(
+                running_var.reshape(stat_shape).astype(x.dtype) + x.dtype.type(eps)
+            )
+            x_hat = (x - mean) * invstd
+        gamma = None if weight is None else weight.reshape(stat_shape)
+        ctx.save_for_backward(x_hat, invstd, gamma)
+        ctx.axes, ctx.training = axes, training
+        out = x_hat if gamma is None else x_hat * gamma
+        return out if bias is None else out + bias.reshape(stat_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x_hat, invstd, gamma = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_x:
+            g_hat = g if gamma is None else g * gamma
+            if ctx.training:
+                gx = _standardize_backward(g_hat, x_hat, invstd, ctx.axes)
+            else:
+                gx = g_hat * invstd
+        if need_w:
+            gw = np.sum(g * x_hat, axis=ctx.axes)
+        if need_b:
+            gb = np.sum(g, axis=ctx.axes)
+        return gx, gw, gb
+
+
+def batch_norm(
+    input: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalization of ``input`` (N, C, ...) per channel C.
+
+    ``training=True`` normalizes with the batch's statistics and, when
+    ``running_mean`` / ``running_var`` are given (Tensors of shape (C,)), updates
+    them in place with ``momentum``; ``training=False`` normalizes with the running
+    statistics.  ``weight`` and ``bias`` (shape (C,)) scale and shift.
+    PyTorch's ``F.batch_norm``.
+    """
+    op = "batch_norm"
+    shape = np.shape(unwrap(input))
+    if len(shape) < 2:
+        raise ValueError(f"{op}: input must have shape (N, C, ...), got {shape}")
+    C = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        _check_param(t, (C,), name, op)
+    _check_param(weight, (C,), "weight", op)
+    _check_param(bias, (C,), "bias", op)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating)):
+        raise TypeError(f"{op}: momentum must be a number, got {momentum!r}")
+    if training and np.prod(shape) // max(C, 1) <= 1:
+        raise ValueError(
+            f"{op}: expected more than 1 value per channel when training, got input of "
+            f"shape {shape}"
+        )
+    return BatchNorm.apply(
+        input,
+        weight,
+        bias,
+        running_mean=unwrap(running_mean),
+        running_var=unwrap(running_var),
+        training=bool(training),
+        momentum=float(momentum),
+        eps=float(eps),
+    )
+
+
+# ---------------------------------------------------------------- layer norm
+
+
+class LayerNorm(Function):
+    """Per example over the last k axes (``normalized_shape``); gamma and beta have
+    that shape, elementwise."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, k=1, eps=1e-5):
+        axes = tuple(range(x.ndim - k, x.ndim))
+        x_hat, _, _, invstd = _standardize(x, axes, eps)
+        ctx.save_for_backward(x_hat, invstd, weight)
+        ctx.axes, ctx.lead = axes, tuple(range(x.ndim - k))
+        out = x_hat if weight is None else x_hat * weight
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def backward(ctx, g):
+        x_hat, invstd, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_x:
+            g_hat = g if weight is None else g * weight
+            gx = _standardize_backward(g_hat, x_hat, invstd, ctx.axes)
+        if need_w:
+            gw = np.sum(g * x_hat, axis=ctx.lead)
+        if need_b:
+            gb = np.sum(g, axis=ctx.lead)
+        return gx, gw, gb
+
+
+def layer_norm(
+    input: Any,
+    normalized_shape: int | Sequence[int],
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize each example over its last ``len(normalized_shape)`` axes, which must
+    have that shape; ``weight`` and ``bias`` (of that shape) scale and shift each
+    element.  PyTorch's ``F.layer_norm``."""
+    op = "layer_norm"
+    norm = (
+        (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    )
+    norm = tuple(int(n) for n in norm)
+    shape = np.shape(unwrap(input))
+    if not norm or shape[len(shape) - len(norm) :] != norm or len(norm) > len(shape):
+        raise ValueError(
+            f"{op}: normalized_shape={norm} must be the last dimensions of the input, got "
+            f"input of shape {shape}"
+        )
+    _check_param(weight, norm, "weight", op)
+    _check_param(bias, norm, "bias", op)
+    return LayerNorm.apply(input, weight, bias, k=len(norm), eps=float(eps))
