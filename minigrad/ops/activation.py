@@ -243,12 +243,14 @@ __all__ = [
 # ---------------------------------------------------------------- smooth rectifiers
 # (GELU, ELU, SiLU) and channel dropout; added after the original set.
 
-# Hart et al., "Computer Approximations" (1968), as in 4.2BSD's libm: erf near 0 is
-# (2/sqrt(pi)) x P(x^2)/Q(x^2), and erfc(x) = e^(-x^2) R(x)/S(x) for x >= 0.5.  Checked
-# against math.erf in the tests: absolute error below 3e-16 everywhere, relative error
-# 1e-15 up to x = 2 and growing in the far tail (5e-10 at x = 6, where erfc is 2e-17).
-# NumPy has no erf, and math.erf element by element was 25x slower than PyTorch's GELU.
-# Highest degree first, for np.polyval.
+# Phi(x) = (1 + erf(x / sqrt 2)) / 2 without an erf in NumPy (math.erf element by
+# element was 50x slower than PyTorch's GELU).
+#
+# float64: Hart et al., "Computer Approximations" (1968), as in 4.2BSD's libm: erf
+# near 0 is (2/sqrt(pi)) z P(z^2)/Q(z^2), erfc(z) = e^(-z^2) R(z)/S(z) for z >= 0.5.
+# Checked against math.erf in the tests: absolute error below 3e-16 everywhere,
+# relative error 1e-15 up to z = 2, growing in the far tail (5e-10 at z = 6, where
+# erfc is 2e-17).  Highest degree first.
 _ERF_P = (0.007547728033418631287834, -0.288805137207594084924010, 0.143383842191748205576712e2,
           0.380140318123903008244444e2, 0.301782788536507577809226e4,
           0.740407142710151470082064e4, 0.804373630960840172832162e5)  # fmt: skip
@@ -263,23 +265,55 @@ _ERFC_S = (1.0, 0.1714980943627607849376131193e2, 0.1371255960500622202878443578
            0.6617361207107653469211984771e3, 0.2094384367789539593790281779e4,
            0.4429612803883682726711528526e4, 0.60895424232724435504633068e4,
            0.495882756472114071495438422e4, 0.18263348842295112595576438e4)  # fmt: skip
+# float32: Abramowitz & Stegun 7.1.26, erfc(z) = t P(t) e^(-z^2), t = 1 / (1 + 0.3275911 z),
+# absolute error 1.5e-7: float32's own precision, and the formula PyTorch's vectorized
+# float erf is built on.
+_AS_P = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+
+
+def _horner(coeffs: tuple, x: np.ndarray) -> np.ndarray:
+    """P(x), highest degree first, in place in one new array (np.polyval makes a
+    temporary per coefficient, which made GELU memory-bound several times over)."""
+    out = np.full_like(x, coeffs[0])
+    for c in coeffs[1:]:
+        out *= x
+        out += c
+    return out
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, in float64, accurate in relative terms in
-    both tails (erfc is used where 1 - erf would cancel)."""
-    z = np.asarray(x, dtype=np.float64) / np.sqrt(2.0)
+    """Phi(x) in x's floating precision (float64 if x is float64, else float32),
+    accurate in both tails (erfc is used where 1 - erf would cancel)."""
+    if x.dtype != np.float64:
+        return _normal_cdf32(np.asarray(x, dtype=np.float32))
+    z = x / np.sqrt(2.0)
     a = np.minimum(np.abs(z), 30.0)  # erfc(30) underflows; keeps the polynomials finite
     small = a < 0.5
     out = np.empty_like(z)
     zs = z[small]
     zz = zs * zs
-    out[small] = 0.5 + zs * (np.polyval(_ERF_P, zz) / np.polyval(_ERF_Q, zz)) / np.sqrt(np.pi)
+    out[small] = 0.5 + zs * (_horner(_ERF_P, zz) / _horner(_ERF_Q, zz)) / np.sqrt(np.pi)
     big = ~small
     ab = a[big]
-    half_erfc = 0.5 * np.exp(-ab * ab) * np.polyval(_ERFC_R, ab) / np.polyval(_ERFC_S, ab)
+    half_erfc = 0.5 * np.exp(-ab * ab) * _horner(_ERFC_R, ab) / _horner(_ERFC_S, ab)
     out[big] = np.where(z[big] > 0, 1.0 - half_erfc, half_erfc)
     return out
+
+
+def _normal_cdf32(x: np.ndarray) -> np.ndarray:
+    f = np.float32
+    z = np.abs(x) * f(1 / np.sqrt(2.0))
+    t = z * f(0.3275911)
+    t += f(1)
+    np.reciprocal(t, out=t)
+    half_erfc = _horner(_AS_P, t)
+    half_erfc *= t
+    np.multiply(z, z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    half_erfc *= z
+    half_erfc *= f(0.5)  # Phi(-|x|)
+    return np.where(x > 0, f(1) - half_erfc, half_erfc)
 
 
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
@@ -293,23 +327,25 @@ class GELU(Function):
 
     @staticmethod
     def forward(ctx, a, approximate="none"):
-        ctx.save_for_backward(a)
         ctx.approximate = approximate
         if approximate == "tanh":
+            ctx.save_for_backward(a)
             t = np.tanh(_SQRT_2_OVER_PI * (a + _GELU_CUBIC * a * a * a))
             return 0.5 * a * (1 + t)
-        return (a * _normal_cdf(a)).astype(a.dtype, copy=False)
+        cdf = _normal_cdf(a).astype(a.dtype, copy=False)
+        ctx.save_for_backward(a, cdf)
+        return a * cdf
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
         if ctx.approximate == "tanh":
+            (a,) = ctx.saved_tensors
             t = np.tanh(_SQRT_2_OVER_PI * (a + _GELU_CUBIC * a * a * a))
             du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
             return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du)
-        a64 = np.asarray(a, dtype=np.float64)
-        pdf = np.exp(-0.5 * a64 * a64) / np.sqrt(2 * np.pi)
-        return g * (_normal_cdf(a64) + a64 * pdf).astype(a.dtype, copy=False)
+        a, cdf = ctx.saved_tensors
+        pdf = np.exp(-0.5 * a * a) * a.dtype.type(1 / np.sqrt(2 * np.pi))
+        return g * (cdf + a * pdf)
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
