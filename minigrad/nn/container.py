@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from minigrad import functional as F
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.shape import _check_dim
 from minigrad.tensor import Tensor, as_tensor
@@ -308,7 +309,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Any) -> Tensor:
-        return as_tensor(x).flatten(self.start_dim, self.end_dim)
+        return F.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -332,7 +333,7 @@ class Unflatten(Module):
                 f"Unflatten: dim {self.dim} has size {x.shape[d]}, which cannot be viewed as "
                 f"{self.unflattened_size}"
             )
-        return x.reshape(*x.shape[:d], *self.unflattened_size, *x.shape[d + 1 :])
+        return F.reshape(x, *x.shape[:d], *self.unflattened_size, *x.shape[d + 1 :])
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
