@@ -471,3 +471,53 @@ def test_channel_dropout_errors_and_warnings():
     with pytest.warns(UserWarning, match="3-d input is read as \\(N, C, L\\)"):
         F.dropout2d(mg.zeros(2, 3, 4))
     assert not F.dropout2d(mg.ones(2, 3, 4, 5), p=1.0).numpy().any()
+
+
+# ----------------------------------------------------------------------------- fresh_grads
+
+
+def _fresh_cases():
+    r = np.random.default_rng(5)
+
+    def t(*shape):
+        return mg.tensor(r.standard_normal(shape), requires_grad=True)
+
+    x4 = t(2, 3, 4, 5)
+    rm, rv = mg.zeros(3, dtype=np.float64), mg.ones(3, dtype=np.float64)
+    return {
+        "batch_norm train": lambda: F.batch_norm(x4, rm, rv, t(3), t(3), training=True),
+        "batch_norm eval": lambda: F.batch_norm(x4, rm, rv, t(3), t(3)),
+        "batch_norm no affine": lambda: F.batch_norm(x4, None, None, training=True),
+        "layer_norm": lambda: F.layer_norm(x4, (4, 5), t(4, 5), t(4, 5)),
+        "interpolate nearest": lambda: F.interpolate(x4, scale_factor=2),
+        "interpolate bilinear": lambda: F.interpolate(x4, size=(3, 7), mode="bilinear"),
+        "embedding": lambda: F.embedding(mg.tensor(np.array([[0, 2], [2, 1]])), t(3, 4)),
+        "gelu": lambda: F.gelu(x4),
+        "gelu tanh": lambda: F.gelu(x4, approximate="tanh"),
+        "elu": lambda: F.elu(x4),
+        "silu": lambda: F.silu(x4),
+        "dropout2d": lambda: F.dropout2d(x4, 0.5),
+    }
+
+
+@pytest.mark.parametrize("name", list(_fresh_cases()))
+def test_fresh_grads_promise(name):
+    """These Functions claim fresh_grads (their gradients become .grad without the
+    engine's copy), so no returned gradient may share memory with the incoming
+    gradient, an input, anything ctx saved, or another returned gradient."""
+    y = _fresh_cases()[name]()
+    ctx = y.grad_fn
+    assert ctx.fn.fresh_grads
+    held = [t.numpy() for t in ctx.inputs if isinstance(t, mg.Tensor)]
+    held += [a for a in (ctx.saved_tensors or ()) if isinstance(a, np.ndarray)]
+    held += [a for a in vars(ctx).values() if isinstance(a, np.ndarray)]
+    g = np.random.default_rng(0).standard_normal(y.shape)
+    held.append(g)
+    returned = ctx.fn.backward(ctx, g)
+    returned = [
+        a for a in (returned if isinstance(returned, tuple) else (returned,)) if a is not None
+    ]
+    assert returned
+    for i, a in enumerate(returned):
+        assert not any(np.shares_memory(a, h) for h in held), f"{name}: gradient {i} aliases"
+        assert not any(np.shares_memory(a, b) for b in returned[i + 1 :])

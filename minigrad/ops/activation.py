@@ -312,8 +312,9 @@ def _normal_cdf32(x: np.ndarray) -> np.ndarray:
     np.negative(z, out=z)
     np.exp(z, out=z)
     half_erfc *= z
-    half_erfc *= f(0.5)  # Phi(-|x|)
-    return np.where(x > 0, f(1) - half_erfc, half_erfc)
+    half_erfc *= f(0.5)  # Phi(-|x|); Phi(x) = 1 - Phi(-x) for x > 0
+    np.subtract(f(1), half_erfc, out=half_erfc, where=x > 0)
+    return half_erfc
 
 
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
@@ -324,6 +325,8 @@ class GELU(Function):
     """Exact: out = a Phi(a);  dL/da = g (Phi(a) + a phi(a)), phi the normal density.
     Tanh form: out = a (1 + tanh u) / 2, u = sqrt(2/pi) (a + 0.044715 a^3);
     dL/da = g [(1 + tanh u) / 2 + a (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 a^2) / 2]."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, a, approximate="none"):
@@ -344,8 +347,14 @@ class GELU(Function):
             du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
             return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du)
         a, cdf = ctx.saved_tensors
-        pdf = np.exp(-0.5 * a * a) * a.dtype.type(1 / np.sqrt(2 * np.pi))
-        return g * (cdf + a * pdf)
+        d = a * a  # dPhi term: a phi(a) = a e^(-a^2 / 2) / sqrt(2 pi)
+        d *= -0.5
+        np.exp(d, out=d)
+        d *= a
+        d *= a.dtype.type(1 / np.sqrt(2 * np.pi))
+        d += cdf
+        d *= g
+        return d
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
@@ -358,6 +367,8 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
 
 class ELU(Function):
     """out = a where a > 0, alpha (e^a - 1) otherwise;  dL/da = g or g alpha e^a."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, a, alpha=1.0):
@@ -381,16 +392,29 @@ def elu(x: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 class SiLU(Function):
     """out = a sigmoid(a) (swish);  dL/da = g s (1 + a (1 - s)), s = sigmoid(a)."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, a):
-        s = _sigmoid(a).astype(a.dtype, copy=False)
+        # s = 1 / (1 + e^-a) in place; e^-a overflows to inf for a << 0, giving s = 0
+        # exactly as it should (and relative accuracy in both tails)
+        s = np.negative(a)
+        with np.errstate(over="ignore"):
+            np.exp(s, out=s)
+        s += 1
+        np.reciprocal(s, out=s)
         ctx.save_for_backward(a, s)
         return a * s
 
     @staticmethod
     def backward(ctx, g):
         a, s = ctx.saved_tensors
-        return g * s * (1 + a * (1 - s))
+        d = 1 - s
+        d *= a
+        d += 1
+        d *= s
+        d *= g
+        return d
 
 
 def silu(x: Any, inplace: bool = False) -> Tensor:
@@ -402,6 +426,8 @@ def silu(x: Any, inplace: bool = False) -> Tensor:
 class FeatureDropout(Function):
     """Channel dropout: out = a m, with one m per (example, channel) broadcast over
     the rest, m = 0 (probability p) or 1 / (1 - p);  dL/da = g m."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, a, p=0.5, batched=True):

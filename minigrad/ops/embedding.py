@@ -25,6 +25,8 @@ __all__ = ["embedding", "one_hot"]
 class Embedding(Function):
     """out = W[idx];  dL/dW = scatter-add of g into the picked rows."""
 
+    fresh_grads = True  # backward returns newly allocated arrays only
+
     @staticmethod
     def forward(ctx, weight, indices=None, padding_idx=None, scale_grad_by_freq=False):
         ctx.indices, ctx.num = indices, weight.shape[0]

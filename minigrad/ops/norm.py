@@ -57,12 +57,21 @@ def _check_param(p: Any, shape: tuple, name: str, op: str) -> None:
 
 
 class BatchNorm(Function):
-    """Per channel (axis 1) over the batch and spatial axes; see the module docstring.
+    """Per channel c over the batch and spatial axes (m elements each); see the
+    module docstring.  With gamma per channel the backward factors:
+
+        dL/dx = gamma / sigma (g - sum(g) / m - x_hat sum(g x_hat) / m)
+              = gamma / sigma (g - dL/dbeta / m - x_hat dL/dgamma / m),
+
+    so the two parameter gradients are the only reductions.  Computed on the view
+    (N, C, L), L the spatial size, with channel vectors broadcast as (C, 1).
 
     Training: the batch statistics are used, and the running ones (when given)
     move toward them in place: r <- (1 - momentum) r + momentum s, with the
     unbiased variance (m / (m - 1)) for running_var, as PyTorch does.
     """
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(
@@ -76,44 +85,51 @@ class BatchNorm(Function):
         momentum=0.1,
         eps=1e-5,
     ):
-        axes = (0, *range(2, x.ndim))
-        stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        m = x3.shape[0] * x3.shape[2]
         if training:
-            x_hat, mean, var, invstd = _standardize(x, axes, eps)
+            mean = x3.sum(axis=2).sum(axis=0) / m
+            x_hat = x3 - mean[:, None]
+            var = np.einsum("ncl,ncl->c", x_hat, x_hat) / m  # biased
             if running_mean is not None:
-                m = x.size // x.shape[1]
                 running_mean *= 1 - momentum
-                running_mean += momentum * mean.reshape(-1)
+                running_mean += momentum * mean
                 running_var *= 1 - momentum
-                running_var += (momentum * m / (m - 1)) * var.reshape(-1)
+                running_var += (momentum * m / (m - 1)) * var
         else:
-            mean = running_mean.reshape(stat_shape).astype(x.dtype)
-            invstd = 1.0 / np.sqrt(
-                running_var.reshape(stat_shape).astype(x.dtype) + x.dtype.type(eps)
-            )
-            x_hat = (x - mean) * invstd
-        gamma = None if weight is None else weight.reshape(stat_shape)
-        ctx.save_for_backward(x_hat, invstd, gamma)
-        ctx.axes, ctx.training = axes, training
-        out = x_hat if gamma is None else x_hat * gamma
-        return out if bias is None else out + bias.reshape(stat_shape)
+            x_hat = x3 - running_mean.astype(x.dtype)[:, None]
+            var = running_var.astype(x.dtype)
+        invstd = (1.0 / np.sqrt(var + x.dtype.type(eps))).astype(x.dtype, copy=False)
+        x_hat *= invstd[:, None]
+        ctx.save_for_backward(x_hat, invstd, weight)
+        ctx.training, ctx.m = training, m
+        if weight is not None:
+            out = x_hat * weight[:, None]
+        else:  # never hand out the array saved for backward
+            out = x_hat.copy()
+        if bias is not None:
+            out += bias[:, None]
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
-        x_hat, invstd, gamma = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx = gw = gb = None
-        if need_x:
-            g_hat = g if gamma is None else g * gamma
+        x_hat, invstd, weight = ctx.saved_tensors
+        g3 = g.reshape(x_hat.shape)
+        gb = g3.sum(axis=2).sum(axis=0)  # dL/dbeta = sum g
+        gw = np.einsum("ncl,ncl->c", g3, x_hat)  # dL/dgamma = sum g x_hat
+        gx = None
+        if ctx.needs_input_grad[0]:
+            k = invstd if weight is None else invstd * weight  # gamma / sigma
             if ctx.training:
-                gx = _standardize_backward(g_hat, x_hat, invstd, ctx.axes)
+                m = ctx.m
+                gx = x_hat * (-gw / m)[:, None]
+                gx += g3
+                gx -= (gb / m)[:, None]
+                gx *= k[:, None]
             else:
-                gx = g_hat * invstd
-        if need_w:
-            gw = np.sum(g * x_hat, axis=ctx.axes)
-        if need_b:
-            gb = np.sum(g, axis=ctx.axes)
-        return gx, gw, gb
+                gx = g3 * k[:, None]
+            gx = gx.reshape(g.shape)
+        return gx, (gw if weight is not None else None), (gb if ctx.needs_input_grad[2] else None)
 
 
 def batch_norm(
@@ -172,6 +188,8 @@ def batch_norm(
 class LayerNorm(Function):
     """Per example over the last k axes (``normalized_shape``); gamma and beta have
     that shape, elementwise."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
     def forward(ctx, x, weight, bias, k=1, eps=1e-5):

@@ -43,20 +43,33 @@ _MODES = ("nearest", "nearest-exact", *_LINEAR_MODES)
 
 
 def _map_axis(m: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
-    """y = M x along ``axis`` (M is (out, in)); the last axis is one matrix product."""
+    """y = M x along ``axis`` (M is (out, in)), as matrix products: the last axis is
+    one product; another axis is viewed as (leading..., n, rest) and multiplied from
+    the left, batched over the leading axes (3-5x faster here than tensordot, whose
+    result needs a transposing copy)."""
     if axis == x.ndim - 1:
         return x @ m.T
-    return np.moveaxis(np.tensordot(m, x, axes=(1, axis)), 0, axis)
+    x = np.ascontiguousarray(x)
+    lead, n = x.shape[:axis], x.shape[axis]
+    y = m @ x.reshape(*lead, n, -1)
+    return y.reshape(*lead, m.shape[0], *x.shape[axis + 1 :])
 
 
 class Resample(Function):
-    """y = x mapped by ``matrices[k]`` along spatial axis 2 + k; dL/dx by their transposes."""
+    """y = x mapped by ``matrices[k]`` along spatial axis 2 + k; dL/dx by their
+    transposes.  Nearest modes also pass ``sources`` (the one input index each
+    output copies, the column of the 1 in each row), so that forward is a gather."""
+
+    fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, matrices=()):
+    def forward(ctx, x, matrices=(), sources=None):
         ctx.matrices = matrices
         for k, m in enumerate(matrices):
-            x = _map_axis(m, x, 2 + k)
+            if sources is not None:
+                x = np.take(x, sources[k], axis=2 + k)
+            else:
+                x = _map_axis(m, x, 2 + k)
         return np.ascontiguousarray(x)
 
     @staticmethod
@@ -66,9 +79,10 @@ class Resample(Function):
         return np.ascontiguousarray(g)
 
 
-def _nearest_matrix(n_in: int, n_out: int, scale: float | None, exact: bool, dtype) -> np.ndarray:
+def _nearest_matrix(n_in: int, n_out: int, scale: float | None, exact: bool, dtype) -> tuple:
     """One 1 per row, at PyTorch's nearest source index (computed in float32, as its
-    CPU kernel does, so that the two agree where dst * s is close to an integer)."""
+    CPU kernel does, so that the two agree where dst * s is close to an integer);
+    also that index per row."""
     if scale is not None and scale > 0:
         s = np.float32(1.0 / scale)
     else:
@@ -83,7 +97,7 @@ def _nearest_matrix(n_in: int, n_out: int, scale: float | None, exact: bool, dty
         src = np.minimum(np.floor(dst * s).astype(np.int64), n_in - 1)
     m = np.zeros((n_out, n_in), dtype=dtype)
     m[np.arange(n_out), src] = 1
-    return m
+    return m, src
 
 
 def _linear_matrix(
@@ -188,9 +202,11 @@ def interpolate(
             _linear_matrix(i, o, s, bool(align_corners), dtype)
             for i, o, s in zip(in_sizes, out_sizes, scales)
         )
-    else:
-        mats = tuple(
-            _nearest_matrix(i, o, s, mode == "nearest-exact", dtype)
-            for i, o, s in zip(in_sizes, out_sizes, scales)
-        )
-    return Resample.apply(input, matrices=mats)
+        return Resample.apply(input, matrices=mats)
+    pairs = [
+        _nearest_matrix(i, o, s, mode == "nearest-exact", dtype)
+        for i, o, s in zip(in_sizes, out_sizes, scales)
+    ]
+    return Resample.apply(
+        input, matrices=tuple(m for m, _ in pairs), sources=tuple(i for _, i in pairs)
+    )
