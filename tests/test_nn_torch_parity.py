@@ -254,3 +254,22 @@ def test_small_model_state_dict_moves_between_torch_and_minigrad():
     fresh.eval()
     fa, _ = fresh(x, label)
     np.testing.assert_allclose(fa.detach().numpy(), ta.detach().numpy(), rtol=1e-6)
+
+
+def test_loss_weights_are_buffers_as_in_torch():
+    r = np.random.default_rng(2)
+    w = np.array([1.0, 2.0, 0.5])
+    x, y = r.standard_normal((4, 3)), np.array([0, 1, 2, 1])
+    p, t = r.uniform(0.05, 0.95, (4, 3)), (r.random((4, 3)) > 0.5).astype(float)
+    cases = [
+        ("CrossEntropyLoss", {"weight": w}, (x, y)),
+        ("NLLLoss", {"weight": w}, (x, y)),
+        ("BCELoss", {"weight": w}, (p, t)),
+        ("BCEWithLogitsLoss", {"weight": w, "pos_weight": np.array([1.0, 3.0, 2.0])}, (x, t)),
+    ]
+    for name, kw, (a, b) in cases:
+        ours = getattr(nn, name)(**kw)
+        theirs = getattr(tnn, name)(**{k: torch.tensor(v) for k, v in kw.items()})
+        assert list(ours.state_dict()) == list(theirs.state_dict()) == list(kw)
+        got = ours(mg.tensor(a), mg.tensor(b)).item()
+        assert got == pytest.approx(theirs(torch.tensor(a), torch.tensor(b)).item(), rel=1e-12)
