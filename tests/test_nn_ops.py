@@ -521,3 +521,36 @@ def test_fresh_grads_promise(name):
     for i, a in enumerate(returned):
         assert not any(np.shares_memory(a, h) for h in held), f"{name}: gradient {i} aliases"
         assert not any(np.shares_memory(a, b) for b in returned[i + 1 :])
+
+
+def test_empty_batches_give_empty_outputs_and_gradients_as_in_torch():
+    rm, rv = mg.zeros(3), mg.ones(3)
+    for fn, shape in [
+        (lambda x: F.batch_norm(x, rm, rv, training=True), (0, 3, 2)),
+        (lambda x: F.batch_norm(x, rm, rv), (0, 3, 2, 2)),
+        (lambda x: F.layer_norm(x, (3,)), (0, 3)),
+        (lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), (0, 3, 2, 2)),
+        (lambda x: F.interpolate(x, size=3), (0, 3, 2)),
+        (F.gelu, (0, 4)),
+    ]:
+        x = mg.zeros(*shape, requires_grad=True)
+        y = fn(x)
+        assert y.shape[0] == 0
+        y.sum().backward()
+        assert x.grad.shape == shape
+    assert rm.numpy().tolist() == [0, 0, 0] and rv.numpy().tolist() == [1, 1, 1]  # no update
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: F.layer_norm(x, (4, 5)),
+        lambda x: F.batch_norm(x, None, None, training=True),
+        lambda x: F.interpolate(x, scale_factor=1),
+    ],
+)
+def test_outputs_never_alias_what_backward_saved(fn):
+    x = t64(RNG.standard_normal((2, 3, 4, 5)), True)
+    y = fn(x)
+    saved = [a for a in (y.grad_fn.saved_tensors or ()) if isinstance(a, np.ndarray)]
+    assert not any(np.shares_memory(y.numpy(), a) for a in saved + [x.numpy()])

@@ -33,12 +33,12 @@ __all__ = ["batch_norm", "layer_norm"]
 
 
 def _standardize(x: np.ndarray, axes: tuple, eps: float) -> tuple:
-    """x_hat, the mean, the biased variance and 1 / sigma (statistics keep their axes)."""
-    mean = x.mean(axis=axes, keepdims=True)
-    xc = x - mean
-    var = np.mean(xc * xc, axis=axes, keepdims=True)
+    """x_hat and 1 / sigma (which keeps the reduced axes, for broadcasting)."""
+    x_hat = x - x.mean(axis=axes, keepdims=True)
+    var = np.mean(x_hat * x_hat, axis=axes, keepdims=True)
     invstd = 1.0 / np.sqrt(var + x.dtype.type(eps))
-    return xc * invstd, mean, var, invstd
+    x_hat *= invstd
+    return x_hat, invstd
 
 
 def _standardize_backward(g_hat: np.ndarray, x_hat: np.ndarray, invstd: Any, axes: tuple):
@@ -85,13 +85,13 @@ class BatchNorm(Function):
         momentum=0.1,
         eps=1e-5,
     ):
-        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        x3 = x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
         m = x3.shape[0] * x3.shape[2]
-        if training:
-            mean = x3.sum(axis=2).sum(axis=0) / m
+        if training:  # (an empty batch gives zero statistics and updates nothing)
+            mean = x3.sum(axis=2).sum(axis=0) / max(m, 1)
             x_hat = x3 - mean[:, None]
-            var = np.einsum("ncl,ncl->c", x_hat, x_hat) / m  # biased
-            if running_mean is not None:
+            var = np.einsum("ncl,ncl->c", x_hat, x_hat) / max(m, 1)  # biased
+            if running_mean is not None and m > 0:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
                 running_var *= 1 - momentum
@@ -121,7 +121,7 @@ class BatchNorm(Function):
         if ctx.needs_input_grad[0]:
             k = invstd if weight is None else invstd * weight  # gamma / sigma
             if ctx.training:
-                m = ctx.m
+                m = max(ctx.m, 1)
                 gx = x_hat * (-gw / m)[:, None]
                 gx += g3
                 gx -= (gb / m)[:, None]
@@ -165,7 +165,7 @@ def batch_norm(
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating)):
         raise TypeError(f"{op}: momentum must be a number, got {momentum!r}")
-    if training and np.prod(shape) // max(C, 1) <= 1:
+    if training and np.prod(shape) // max(C, 1) == 1:
         raise ValueError(
             f"{op}: expected more than 1 value per channel when training, got input of "
             f"shape {shape}"
@@ -194,11 +194,13 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, k=1, eps=1e-5):
         axes = tuple(range(x.ndim - k, x.ndim))
-        x_hat, _, _, invstd = _standardize(x, axes, eps)
+        x_hat, invstd = _standardize(x, axes, eps)
         ctx.save_for_backward(x_hat, invstd, weight)
         ctx.axes, ctx.lead = axes, tuple(range(x.ndim - k))
-        out = x_hat if weight is None else x_hat * weight
-        return out if bias is None else out + bias
+        out = x_hat * weight if weight is not None else x_hat.copy()  # never the saved array
+        if bias is not None:
+            out += bias
+        return out
 
     @staticmethod
     def backward(ctx, g):

@@ -51,7 +51,7 @@ def _map_axis(m: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
         return x @ m.T
     x = np.ascontiguousarray(x)
     lead, n = x.shape[:axis], x.shape[axis]
-    y = m @ x.reshape(*lead, n, -1)
+    y = m @ x.reshape(*lead, n, int(np.prod(x.shape[axis + 1 :], dtype=np.int64)))
     return y.reshape(*lead, m.shape[0], *x.shape[axis + 1 :])
 
 
