@@ -101,7 +101,7 @@ def test_batchnorm_reset_and_errors():
         bn(mg.zeros(2, 3, 4, 4))
     with pytest.raises(ValueError, match="BatchNorm2d: expected a 4-d input, got 2-d"):
         nn.BatchNorm2d(3)(mg.zeros(2, 3))
-    with pytest.raises(ValueError, match="running_mean must have shape \\(5,\\), got \\(3,\\)"):
+    with pytest.raises(ValueError, match=r"BatchNorm1d: built for 3 channels .* shape \(4, 5\)"):
         bn(mg.zeros(4, 5))
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         bn(mg.zeros(1, 3))

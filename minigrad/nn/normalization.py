@@ -83,10 +83,15 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: Any) -> Tensor:
-        ndim = np.ndim(x.numpy() if isinstance(x, Tensor) else x)
-        if ndim not in self._dims:
+        shape = np.shape(x.numpy() if isinstance(x, Tensor) else x)
+        if len(shape) not in self._dims:
             want = " or ".join(f"{d}-d" for d in self._dims)
-            raise ValueError(f"{type(self).__name__}: expected a {want} input, got {ndim}-d")
+            raise ValueError(f"{type(self).__name__}: expected a {want} input, got {len(shape)}-d")
+        if shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}: built for {self.num_features} channels (num_features), "
+                f"got an input of shape {shape}"
+            )
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             count = self.num_batches_tracked.numpy()

@@ -48,9 +48,9 @@ def _standardize_backward(g_hat: np.ndarray, x_hat: np.ndarray, invstd: Any, axe
     return (g_hat - mean_g - x_hat * mean_gx) * invstd
 
 
-def _check_param(p: Any, shape: tuple, name: str, op: str) -> None:
+def _check_param(p: Any, shape: tuple, name: str, op: str, why: str) -> None:
     if p is not None and np.shape(unwrap(p)) != shape:
-        raise ValueError(f"{op}: {name} must have shape {shape}, got {np.shape(unwrap(p))}")
+        raise ValueError(f"{op}: {name} has shape {np.shape(unwrap(p))}, expected {shape} ({why})")
 
 
 # ---------------------------------------------------------------- batch norm
@@ -155,10 +155,14 @@ def batch_norm(
     if len(shape) < 2:
         raise ValueError(f"{op}: input must have shape (N, C, ...), got {shape}")
     C = shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
-        _check_param(t, (C,), name, op)
-    _check_param(weight, (C,), "weight", op)
-    _check_param(bias, (C,), "bias", op)
+    why = f"one entry per channel of the input of shape {shape}"
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        _check_param(t, (C,), name, op, why)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
@@ -238,6 +242,6 @@ def layer_norm(
             f"{op}: normalized_shape={norm} must be the last dimensions of the input, got "
             f"input of shape {shape}"
         )
-    _check_param(weight, norm, "weight", op)
-    _check_param(bias, norm, "bias", op)
+    _check_param(weight, norm, "weight", op, "normalized_shape")
+    _check_param(bias, norm, "bias", op, "normalized_shape")
     return LayerNorm.apply(input, weight, bias, k=len(norm), eps=float(eps))
