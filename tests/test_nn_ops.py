@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
@@ -554,3 +556,39 @@ def test_outputs_never_alias_what_backward_saved(fn):
     y = fn(x)
     saved = [a for a in (y.grad_fn.saved_tensors or ()) if isinstance(a, np.ndarray)]
     assert not any(np.shares_memory(y.numpy(), a) for a in saved + [x.numpy()])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    oh=st.integers(1, 9),
+    ow=st.integers(1, 9),
+    mode=st.sampled_from(["nearest", "nearest-exact", "bilinear"]),
+    corners=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_interpolate_fuzz_against_reference(h, w, oh, ow, mode, corners, seed):
+    x = np.random.default_rng(seed).standard_normal((1, 2, h, w))
+    ac = corners if mode == "bilinear" else None
+    out = F.interpolate(t64(x), size=(oh, ow), mode=mode, align_corners=ac)
+    ref = interpolate_ref(x, (oh, ow), mode, bool(ac))
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 5),
+    c=st.integers(1, 4),
+    spatial=st.lists(st.integers(1, 4), min_size=0, max_size=2),
+    seed=st.integers(0, 1000),
+)
+def test_batch_norm_fuzz_against_reference(n, c, spatial, seed):
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n, c, *spatial)) * r.uniform(0.1, 10) + r.uniform(-5, 5)
+    w, b = r.standard_normal(c), r.standard_normal(c)
+    mean, var, _ = channel_stats(x)
+    out = F.batch_norm(t64(x), None, None, t64(w), t64(b), training=True)
+    np.testing.assert_allclose(
+        out.numpy(), batch_norm_ref(x, mean, var, w, b, 1e-5), rtol=1e-9, atol=1e-10
+    )
