@@ -68,24 +68,28 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = np.zeros_like(param)
         state["step"] += 1
         t = state["step"]
-        decay = None
-        if wd != 0:
-            if self._decoupled:
-                decay = (lr * wd) * param  # theta (1 - lr wd) = theta - lr wd theta
-            else:
-                g = g + wd * param
+        if wd != 0 and not self._decoupled:
+            g = g + wd * param
+        # one scratch array, reused for each term (fresh temporaries cost page faults)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1 - b1) * g
+        tmp = np.multiply(g, g, dtype=param.dtype)
+        tmp *= 1 - b2
         v *= b2
-        v += (1 - b2) * (g * g)
+        v += tmp
+        np.multiply(g, 1 - b1, out=tmp)
+        m *= b1
+        m += tmp
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        step_size = lr / (1 - b1**t)
-        denom = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
-        delta = step_size * m / denom
-        return delta if decay is None else delta + decay
+        np.sqrt(v, out=tmp)  # the denominator sqrt(v) / sqrt(1 - beta2^t) + eps
+        tmp /= math.sqrt(1 - b2**t)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - b1**t)  # the Adam step
+        if wd != 0 and self._decoupled:  # theta (1 - lr wd) - step = theta - (step + lr wd theta)
+            tmp += (lr * wd) * param
+        return tmp
 
 
 class AdamW(Adam):
