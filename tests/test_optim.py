@@ -898,3 +898,14 @@ def test_scheduler_state_dict_resumes(make, tmp_path):
         assert [g["momentum"] for g in opt2.param_groups] == [
             g["momentum"] for g in opt.param_groups
         ]
+
+
+@pytest.mark.parametrize("make", OPTIMIZER_FACTORIES)
+def test_steps_update_the_parameter_array_in_place(make):
+    # references to the array (tied layers, p.data, views) see the update
+    p = nn.Parameter(np.ones((2, 3)))
+    arr, view = p.numpy(), p.numpy()[0]
+    p.grad = mg.tensor(np.full((2, 3), 0.5))
+    opt = make([p])
+    opt.step()
+    assert p.numpy() is arr and not np.all(view == 1)
