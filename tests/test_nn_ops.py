@@ -592,3 +592,15 @@ def test_batch_norm_fuzz_against_reference(n, c, spatial, seed):
     np.testing.assert_allclose(
         out.numpy(), batch_norm_ref(x, mean, var, w, b, 1e-5), rtol=1e-9, atol=1e-10
     )
+
+
+@pytest.mark.parametrize(
+    "fn,shape",
+    [(F.dropout2d, (3, 4, 2, 2)), (F.dropout1d, (3, 4, 5)), (F.dropout1d, (4, 5))],
+)
+def test_channel_dropout_gradcheck_with_a_fixed_mask(fn, shape):
+    def seeded(a):  # the same mask at every evaluation: reseed before drawing it
+        mg.manual_seed(7)
+        return fn(a, p=0.4)
+
+    assert mg.gradcheck(seeded, [t64(RNG.standard_normal(shape), True)])
