@@ -909,3 +909,21 @@ def test_steps_update_the_parameter_array_in_place(make):
     opt = make([p])
     opt.step()
     assert p.numpy() is arr and not np.all(view == 1)
+
+
+@pytest.mark.parametrize("make", OPTIMIZER_FACTORIES)
+def test_step_bumps_the_version_counter_so_a_stale_graph_refuses_backward(make):
+    # PyTorch's guard: a graph that saved a parameter cannot backward after a step
+    # changed it.  Active once the tape's version counters are merged (branch tape);
+    # then optimizer._apply_update must write through an in-place op.
+    p = nn.Parameter(np.ones(3))
+    if not hasattr(p, "_version"):
+        pytest.skip("Tensor has no version counter on this branch (the tape's in-place ops)")
+    x = mg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    loss = (p * x).sum()
+    before = p._version
+    p.grad = mg.tensor(np.ones(3))
+    make([p]).step()
+    assert p._version > before
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
