@@ -604,3 +604,12 @@ def test_channel_dropout_gradcheck_with_a_fixed_mask(fn, shape):
         return fn(a, p=0.4)
 
     assert mg.gradcheck(seeded, [t64(RNG.standard_normal(shape), True)])
+
+
+def test_embedding_backward_uses_the_indices_of_the_forward_pass():
+    idx = mg.tensor(np.array([0, 1, 1]))
+    w = t64(np.zeros((3, 2)), True)
+    out = F.embedding(idx, w)
+    idx.numpy()[:] = 2  # the caller reuses its index buffer before backward
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [2, 2], [0, 0]])

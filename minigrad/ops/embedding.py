@@ -51,7 +51,8 @@ def _index_array(x: Any, op: str) -> np.ndarray:
     a = np.asarray(unwrap(x))
     if a.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be integers, got dtype {a.dtype}")
-    return a.astype(np.int64, copy=False)
+    # a copy: backward reads the indices, which the caller may change in the meantime
+    return a.astype(np.int64, copy=True)
 
 
 def embedding(
