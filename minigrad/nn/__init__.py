@@ -3,19 +3,31 @@
 ``from minigrad import nn``; ``nn.functional`` is the functional API.
 """
 
-from minigrad.nn import functional, init
+from minigrad.nn import functional, init, utils
 from minigrad.nn.activation import (
-    Dropout,
+    ELU,
+    GELU,
     LeakyReLU,
     LogSoftmax,
     ReLU,
     Sigmoid,
+    SiLU,
     Softmax,
     Softplus,
     Tanh,
 )
-from minigrad.nn.container import Flatten, ModuleList, Sequential, Unflatten
+from minigrad.nn.container import (
+    Flatten,
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+    Unflatten,
+)
 from minigrad.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from minigrad.nn.dropout import Dropout, Dropout1d, Dropout2d
+from minigrad.nn.embedding import Embedding
 from minigrad.nn.linear import Identity, Linear
 from minigrad.nn.local import LocallyConnected2d, TiledConv2d
 from minigrad.nn.loss import (
@@ -29,8 +41,11 @@ from minigrad.nn.loss import (
     NLLLoss,
 )
 from minigrad.nn.module import Module, Parameter
+from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from minigrad.nn.pool import (
+    AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
     AvgPool1d,
     AvgPool2d,
@@ -42,10 +57,12 @@ from minigrad.nn.pool import (
     MaxUnpool2d,
 )
 from minigrad.nn.tied import TiedConvTranspose2d, TiedLinear
+from minigrad.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "functional",
     "init",
+    "utils",
     "Module",
     "Parameter",
     "Linear",
@@ -62,7 +79,9 @@ __all__ = [
     "LPPool2d",
     "MaxUnpool1d",
     "MaxUnpool2d",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "LocallyConnected2d",
     "TiledConv2d",
@@ -71,13 +90,28 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "Softplus",
+    "GELU",
+    "ELU",
+    "SiLU",
     "Softmax",
     "LogSoftmax",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "LayerNorm",
+    "Embedding",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
     "Flatten",
     "Unflatten",
     "Sequential",
     "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
     "TiedLinear",
     "TiedConvTranspose2d",
     "MSELoss",

@@ -4,6 +4,10 @@ Weight layouts are PyTorch's: convolution (C_out, C_in/groups, k...), transpose
 convolution (C_in, C_out/groups, k...).  ``Conv2d`` also offers the book's untied
 bias (``bias='location'``: one bias per output unit, sec. 9.5), which needs the
 input size to know how many output locations there are.
+
+``padding_mode`` ('zeros', 'reflect', 'replicate', 'circular'), as in PyTorch:
+any mode but 'zeros' pads the input with ``F.pad`` in that mode first and then
+convolves without padding.  Transpose convolutions take 'zeros' only.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from minigrad import functional as F
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.checks import int_tuple
@@ -20,16 +25,7 @@ from minigrad.tensor import Tensor
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "conv_output_size"]
 
 IntOrTuple = Union[int, tuple]
-
-
-def _op(name: str):
-    """The functional op, looked up when called (the op modules load independently)."""
-    from minigrad import functional as F
-
-    fn = getattr(F, name, None)
-    if fn is None:
-        raise NotImplementedError(f"minigrad.functional.{name} is not available in this build")
-    return fn
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _channels(name: str, in_channels: Any, out_channels: Any) -> None:
@@ -70,11 +66,21 @@ class _ConvNd(Module):
         groups: int = 1,
         bias_shape: tuple | None = None,
         output_padding: IntOrTuple = 0,
+        padding_mode: str = "zeros",
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
         n, name = self._ndim, type(self).__name__
         _channels(name, in_channels, out_channels)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(
+                f"{name}: padding_mode must be one of {', '.join(PADDING_MODES)}, "
+                f"got {padding_mode!r}"
+            )
+        if self._transposed and padding_mode != "zeros":
+            raise ValueError(
+                f'{name}: only padding_mode="zeros" is supported, got {padding_mode!r}'
+            )
         if (
             not isinstance(groups, (int, np.integer))
             or groups <= 0
@@ -92,7 +98,13 @@ class _ConvNd(Module):
             padding if isinstance(padding, str) else int_tuple(padding, n, f"{name}: padding", 0)
         )
         self.dilation = int_tuple(dilation, n, f"{name}: dilation", 1)
+        self.transposed = self._transposed
         self.output_padding = int_tuple(output_padding, n, f"{name}: output_padding", 0)
+        self.padding_mode = padding_mode
+        # (before, after) pairs from the last axis on, as F.pad takes them
+        self._reversed_padding_repeated_twice = _pad_pairs(
+            self.padding, self.kernel_size, self.dilation, self.stride, name
+        )
         if self._transposed:
             wshape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
@@ -112,7 +124,7 @@ class _ConvNd(Module):
     def _options(self) -> dict:
         opts = {
             "stride": self.stride,
-            "padding": self.padding,
+            "padding": self.padding if self.padding_mode == "zeros" else 0,
             "dilation": self.dilation,
             "groups": self.groups,
         }
@@ -137,7 +149,39 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+    def _padded(self, x: Any) -> Any:
+        """The input padded in ``padding_mode`` (any mode but 'zeros', which the
+        convolution does itself)."""
+        if self.padding_mode == "zeros":
+            return x
+        return F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+
+
+def _pad_pairs(padding: Any, kernel: tuple, dilation: tuple, stride: tuple, name: str) -> tuple:
+    """Padding as F.pad's flat (before, after) pairs, last axis first.  'same' splits
+    d (k - 1) with the odd one after, as PyTorch does; 'full' is d (k - 1) each side."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same", "full"):
+            raise ValueError(
+                f"{name}: padding must be an int, a tuple, 'valid', 'same' or 'full', "
+                f"got {padding!r}"
+            )
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(f"{name}: padding='same' needs stride 1, got stride={stride}")
+        extent = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if padding == "valid":
+            pairs = [(0, 0)] * len(kernel)
+        elif padding == "full":
+            pairs = [(e, e) for e in extent]
+        else:
+            pairs = [(e // 2, e - e // 2) for e in extent]
+    else:
+        pairs = [(p, p) for p in padding]
+    return tuple(v for pair in reversed(pairs) for v in pair)
 
 
 class Conv1d(_ConvNd):
@@ -155,6 +199,7 @@ class Conv1d(_ConvNd):
         dilation: IntOrTuple = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         dtype: Any = np.float32,
     ) -> None:
         super().__init__(
@@ -166,11 +211,12 @@ class Conv1d(_ConvNd):
             dilation,
             groups,
             (out_channels,) if bias else None,
+            padding_mode=padding_mode,
             dtype=dtype,
         )
 
     def forward(self, x: Any) -> Tensor:
-        return _op("conv1d")(x, self.weight, self.bias, **self._options())
+        return F.conv1d(self._padded(x), self.weight, self.bias, **self._options())
 
 
 class Conv2d(_ConvNd):
@@ -193,6 +239,7 @@ class Conv2d(_ConvNd):
         dilation: IntOrTuple = 1,
         groups: int = 1,
         bias: bool | str | None = True,
+        padding_mode: str = "zeros",
         input_size: tuple | None = None,
         dtype: Any = np.float32,
     ) -> None:
@@ -229,6 +276,7 @@ class Conv2d(_ConvNd):
             dilation,
             groups,
             bias_shape,
+            padding_mode=padding_mode,
             dtype=dtype,
         )
         self.bias_mode = mode
@@ -238,13 +286,13 @@ class Conv2d(_ConvNd):
 
     def forward(self, x: Any) -> Tensor:
         if self.bias_mode == "location":
-            hw = tuple(np.shape(getattr(x, "data", x))[-2:])
+            hw = tuple(np.shape(x.numpy() if isinstance(x, Tensor) else x)[-2:])
             if hw != self.input_size:
                 raise ValueError(
                     f"Conv2d with bias='location' was built for inputs of size "
                     f"{self.input_size}, got {hw}"
                 )
-        return _op("conv2d")(x, self.weight, self.bias, **self._options())
+        return F.conv2d(self._padded(x), self.weight, self.bias, **self._options())
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -265,6 +313,7 @@ class _ConvTransposeNd(_ConvNd):
         groups: int = 1,
         bias: bool = True,
         dilation: IntOrTuple = 1,
+        padding_mode: str = "zeros",
         dtype: Any = np.float32,
     ) -> None:
         super().__init__(
@@ -277,6 +326,7 @@ class _ConvTransposeNd(_ConvNd):
             groups,
             (out_channels,) if bias else None,
             output_padding=output_padding,
+            padding_mode=padding_mode,
             dtype=dtype,
         )
 
@@ -284,7 +334,8 @@ class _ConvTransposeNd(_ConvNd):
         opts = self._options()
         if output_size is not None:
             opts["output_size"] = output_size
-        return _op(f"conv_transpose{self._ndim}d")(x, self.weight, self.bias, **opts)
+        op = F.conv_transpose1d if self._ndim == 1 else F.conv_transpose2d
+        return op(x, self.weight, self.bias, **opts)
 
 
 class ConvTranspose1d(_ConvTransposeNd):

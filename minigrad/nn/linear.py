@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
-from minigrad.ops.linalg import linear
 from minigrad.tensor import Tensor
 
-__all__ = ["Linear", "Identity", "linear"]
+__all__ = ["Linear", "Identity"]
 
 
 def fan_in_uniform_(t: Parameter, fan_in: int) -> None:
@@ -59,7 +59,7 @@ class Linear(Module):
         default_init_(self.weight, self.bias, self.in_features)
 
     def forward(self, x: Any) -> Tensor:
-        return linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

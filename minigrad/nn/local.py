@@ -16,8 +16,9 @@ from typing import Any, Union
 
 import numpy as np
 
+from minigrad import functional as F
 from minigrad.autograd import unwrap
-from minigrad.nn.conv import _channels, _op, conv_output_size
+from minigrad.nn.conv import _channels, conv_output_size
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.checks import int_tuple
@@ -79,7 +80,7 @@ class LocallyConnected2d(Module):
                 f"LocallyConnected2d: built for inputs of size {self.input_size} "
                 f"(input_size: one kernel per output location), got input shape {shape}"
             )
-        return _op("locally_connected2d")(x, self.weight, self.bias, self.stride, self.padding)
+        return F.locally_connected2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return (
@@ -120,7 +121,7 @@ class TiledConv2d(Module):
         default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
 
     def forward(self, x: Any) -> Tensor:
-        return _op("tiled_conv2d")(x, self.weight, self.bias, self.stride, self.padding)
+        return F.tiled_conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return (

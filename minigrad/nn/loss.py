@@ -1,11 +1,17 @@
-"""Losses and regularizers as Modules (options in the constructor, like PyTorch's)."""
+"""Losses and regularizers as Modules (options in the constructor, like PyTorch's).
+
+A class weight (and BCEWithLogitsLoss's ``pos_weight``) is registered as a buffer,
+as in PyTorch, so it is in the state dict under the same name when given.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from minigrad import functional as F
 from minigrad.nn.module import Module
-from minigrad.ops import loss as L
 from minigrad.tensor import Tensor
 
 __all__ = [
@@ -25,21 +31,30 @@ class _Loss(Module):
         super().__init__()
         self.reduction = reduction
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _as_buffer(weight))
+
+
+def _as_buffer(w: Any) -> Any:
+    if w is None or isinstance(w, (Tensor, np.ndarray)):
+        return w
+    return np.asarray(w)
 
 
 class MSELoss(_Loss):
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.mse_loss(input, target, self.reduction)
+        return F.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.l1_loss(input, target, self.reduction)
+        return F.l1_loss(input, target, self.reduction)
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(_WeightedLoss):
     def __init__(
         self,
         weight: Any = None,
@@ -47,42 +62,38 @@ class CrossEntropyLoss(_Loss):
         reduction: str = "mean",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+        super().__init__(weight, reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.cross_entropy(
+        return F.cross_entropy(
             input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
         )
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     def __init__(
         self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
     ) -> None:
-        super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
 
-class BCELoss(_Loss):
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.weight = weight
-
+class BCELoss(_WeightedLoss):
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.binary_cross_entropy(input, target, self.weight, self.reduction)
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
-        super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        super().__init__(weight, reduction)
+        self.register_buffer("pos_weight", _as_buffer(pos_weight))
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.binary_cross_entropy_with_logits(
+        return F.binary_cross_entropy_with_logits(
             input, target, self.weight, self.reduction, self.pos_weight
         )
 
@@ -93,7 +104,7 @@ class KLDivLoss(_Loss):
         self.log_target = log_target
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.kl_div(input, target, self.reduction, self.log_target)
+        return F.kl_div(input, target, self.reduction, self.log_target)
 
 
 class KLSparsity(Module):
@@ -104,7 +115,7 @@ class KLSparsity(Module):
         self.rho, self.beta = rho, beta
 
     def forward(self, h: Any) -> Tensor:
-        return L.kl_sparsity(h, self.rho) * self.beta
+        return F.kl_sparsity(h, self.rho) * self.beta
 
     def extra_repr(self) -> str:
         return f"rho={self.rho}, beta={self.beta}"

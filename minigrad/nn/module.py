@@ -6,10 +6,19 @@ its attributes, so that ``parameters()`` can walk the whole model and
 (``"encoder.0.weight"``).  A Parameter shared by two modules (tied weights) is
 the same object in both places: ``parameters()`` yields it once, and the tape
 sums the gradients of its two uses into its one ``.grad``.
+
+Buffers (``register_buffer``: BatchNorm's running statistics) are Tensors that
+are state but not learned: in ``state_dict()``, never in ``parameters()``.
+
+Calling a module runs its forward pre-hooks, ``forward``, then its forward hooks
+(``register_forward_pre_hook`` / ``register_forward_hook``, each returning a
+handle whose ``remove()`` takes the hook off), as PyTorch does.
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable
@@ -19,7 +28,7 @@ import numpy as np
 from minigrad.device import as_device
 from minigrad.tensor import Tensor, _parse_to
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Parameter", "Module", "RemovableHandle"]
 
 
 class Parameter(Tensor):
@@ -43,6 +52,29 @@ class Parameter(Tensor):
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` (and the pre-hook) return: ``handle.remove()``
+    takes the hook off (a second call does nothing); also a context manager that
+    removes the hook on exit."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.id = next(RemovableHandle._ids)
+        self._hooks = weakref.ref(hooks)  # the handle does not keep the module alive
+
+    def remove(self) -> None:
+        hooks = self._hooks()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
 class Module:
     """Base class of layers and models.
 
@@ -56,6 +88,8 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------------ registration
@@ -87,7 +121,7 @@ class Module:
                 )
             modules[name] = None
         elif name in buffers:
-            buffers[name] = None if value is None else _as_array(value)
+            buffers[name] = None if value is None else _as_buffer(value, name)
         else:
             object.__setattr__(self, name, value)
 
@@ -122,9 +156,11 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
-        """A non-learnable array that belongs in the state dict (e.g. running statistics)."""
+        """A non-learnable Tensor that belongs in the state dict (e.g. running statistics);
+        a Tensor is kept as is, an array is wrapped without a copy.  ``persistent=False``
+        keeps it out of the state dict."""
         self._forget(name)
-        self._buffers[name] = None if value is None else _as_array(value)
+        self._buffers[name] = None if value is None else _as_buffer(value, name)
         non_persistent = self.__dict__.setdefault("_non_persistent", set())
         if persistent:
             non_persistent.discard(name)  # re-registered as persistent (as in PyTorch)
@@ -134,15 +170,96 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(
+                f"add_module: module name must be a non-empty string without '.', got {name!r}"
+            )
         self._forget(name)
         self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` ("encoder.0"); "" is self."""
+        m = self
+        for part in target.split(".") if target else ():
+            child = m._modules.get(part)
+            if child is None:
+                raise AttributeError(
+                    f"get_submodule: {type(m).__name__} has no submodule {part!r} (in {target!r})"
+                )
+            m = child
+        return m
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at the dotted path ``target`` ("encoder.0.weight")."""
+        mod, _, name = target.rpartition(".")
+        owner = self.get_submodule(mod)
+        p = owner._parameters.get(name)
+        if p is None:
+            raise AttributeError(f"get_parameter: {type(owner).__name__} has no parameter {name!r}")
+        return p
+
+    # ------------------------------------------------------------------ hooks
+    def register_forward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a value it returns replaces
+        the positional arguments (a non-tuple becomes a 1-tuple).  With
+        ``with_kwargs=True``: ``hook(module, args, kwargs)``, returning None or a pair
+        ``(args, kwargs)``.  ``prepend``: run before the hooks already registered."""
+        return _add_hook(self._forward_pre_hooks, (hook, with_kwargs, False), prepend)
+
+    def register_forward_hook(
+        self,
+        hook: Callable,
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward; a value it returns
+        replaces the output.  With ``with_kwargs=True``: ``hook(module, args, kwargs,
+        output)``.  ``always_call``: run it even when forward raised (then re-raise)."""
+        return _add_hook(self._forward_hooks, (hook, with_kwargs, always_call), prepend)
 
     # ------------------------------------------------------------------ forward
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._forward_pre_hooks or self._forward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        for hook, with_kwargs, _ in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(
+                            f"forward pre-hook {hook!r} registered with_kwargs=True must return "
+                            f"None or a tuple (args, kwargs), got {type(res).__name__}"
+                        )
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        hooks = list(self._forward_hooks.values())
+        try:
+            out = self.forward(*args, **kwargs)
+        except BaseException:
+            for hook, with_kwargs, always in hooks:
+                if always:
+                    hook(self, args, kwargs, None) if with_kwargs else hook(self, args, None)
+            raise
+        for hook, with_kwargs, _ in hooks:
+            res = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
 
     # ------------------------------------------------------------------ traversal
     def named_modules(
@@ -191,13 +308,13 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         for mod_prefix, m in self.named_modules(prefix):
             for name, b in m._buffers.items():
                 if b is not None:
                     yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
 
-    def buffers(self) -> Iterator[np.ndarray]:
+    def buffers(self) -> Iterator[Tensor]:
         for _, b in self.named_buffers():
             yield b
 
@@ -371,5 +488,21 @@ def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
             p.grad = Tensor._wrap(np.zeros_like(p._data))
 
 
-def _as_array(value: Any) -> np.ndarray:
-    return np.asarray(value._data if isinstance(value, Tensor) else value)
+def _as_buffer(value: Any, name: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor._wrap(value)
+    raise TypeError(
+        f"buffer {name!r} must be a Tensor, an ndarray or None, got {type(value).__name__}"
+    )
+
+
+def _add_hook(hooks: OrderedDict, entry: tuple, prepend: bool) -> RemovableHandle:
+    if not callable(entry[0]):
+        raise TypeError(f"a hook must be callable, got {entry[0]!r}")
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = entry
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.nn.conv import Conv2d, _op
-from minigrad.nn.linear import Linear, fan_in_uniform_, linear
+from minigrad import functional as F
+from minigrad.nn.conv import Conv2d
+from minigrad.nn.linear import Linear, fan_in_uniform_
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
 
@@ -43,7 +44,7 @@ class TiedLinear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Any) -> Tensor:
-        return linear(x, self.weight.T, self.bias)
+        return F.linear(x, self.weight.T, self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -106,7 +107,7 @@ class TiedConvTranspose2d(Module):
         }
         if output_size is not None:
             opts["output_size"] = output_size
-        return _op("conv_transpose2d")(x, self.weight, self.bias, **opts)
+        return F.conv_transpose2d(x, self.weight, self.bias, **opts)
 
     def extra_repr(self) -> str:
         return (

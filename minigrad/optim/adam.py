@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.optim.optimizer import Optimizer, _grad
+from minigrad.optim.optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -49,54 +49,47 @@ class Adam(Optimizer):
 
     def _validate_group(self, g: dict) -> None:
         name = type(self).__name__
-        self._check_numbers(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"])
+        self._check_nonnegative(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"])
         if not isinstance(g["betas"], (tuple, list)) or len(g["betas"]) != 2:
             raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {g['betas']!r}")
         g["betas"] = tuple(g["betas"])
         b1, b2 = g["betas"]
         self._check_numbers(beta1=b1, beta2=b2)
-        if g["lr"] < 0:
-            raise ValueError(f"{name}: invalid learning rate lr={g['lr']} (must be >= 0)")
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"{name}: betas must be in [0, 1), got {g['betas']}")
-        if g["eps"] < 0:
-            raise ValueError(f"{name}: invalid eps {g['eps']} (must be >= 0)")
-        if g["weight_decay"] < 0:
-            raise ValueError(f"{name}: invalid weight_decay {g['weight_decay']} (must be >= 0)")
 
-    def step(self) -> None:
-        for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-            wd, amsgrad = group["weight_decay"], group["amsgrad"]
-            for p in group["params"]:
-                g = _grad(p, group["maximize"])
-                if g is None:
-                    continue
-                state = self.state.setdefault(id(p), {})
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p._data)
-                    state["exp_avg_sq"] = np.zeros_like(p._data)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = np.zeros_like(p._data)
-                state["step"] += 1
-                t = state["step"]
-                if wd != 0:
-                    if self._decoupled:
-                        p._data *= 1 - lr * wd
-                    else:
-                        g = g + wd * p._data
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m *= b1
-                m += (1 - b1) * g
-                v *= b2
-                v += (1 - b2) * (g * g)
-                if amsgrad:
-                    np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                    v = state["max_exp_avg_sq"]
-                step_size = lr / (1 - b1**t)
-                denom = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
-                p._data -= (step_size * m / denom).astype(p.dtype, copy=False)
+    def _delta(self, param: np.ndarray, g: np.ndarray, state: dict, group: dict) -> np.ndarray:
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(param)
+        state["step"] += 1
+        t = state["step"]
+        if wd != 0 and not self._decoupled:
+            g = g + wd * param
+        # one scratch array, reused for each term (fresh temporaries cost page faults)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        tmp = np.multiply(g, g, dtype=param.dtype)
+        tmp *= 1 - b2
+        v *= b2
+        v += tmp
+        np.multiply(g, 1 - b1, out=tmp)
+        m *= b1
+        m += tmp
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        np.sqrt(v, out=tmp)  # the denominator sqrt(v) / sqrt(1 - beta2^t) + eps
+        tmp /= math.sqrt(1 - b2**t)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - b1**t)  # the Adam step
+        if wd != 0 and self._decoupled:  # theta (1 - lr wd) - step = theta - (step + lr wd theta)
+            tmp += (lr * wd) * param
+        return tmp
 
 
 class AdamW(Adam):

@@ -2,19 +2,24 @@
 
 Each optimizer keeps ``param_groups``, a list of dicts holding a ``'params'``
 list and that group's options (lr, momentum, ...), and ``state``, a dict from
-Parameter to its buffers (momentum, Adam's moments).  ``step()`` updates
-``param``'s array in place, one whole array at a time; it never writes into
-``param.grad``, which may be shared with other code.
+Parameter to its buffers (momentum, Adam's moments), as in PyTorch.
+
+``step()`` is written once, here: for every parameter with a gradient it asks the
+subclass for the update (``_delta``: the amount to subtract, computed from the
+parameter, its gradient, its state and its group's options) and subtracts it in
+place with ``_apply_update``, the one function that writes a parameter.  It never
+writes into ``param.grad``, which may be shared with other code.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from minigrad.autograd import enable_grad
 from minigrad.nn.module import zero_grads
 from minigrad.tensor import Tensor
 
@@ -27,7 +32,7 @@ class Optimizer:
     def __init__(self, params: Iterable[Any], defaults: dict) -> None:
         self.defaults = dict(defaults)
         self.param_groups: list[dict] = []
-        self.state: dict = {}  # id(param) -> dict of buffers
+        self.state: dict = {}  # Parameter -> dict of buffers (keyed by the object, as PyTorch)
         if isinstance(params, Tensor):
             raise TypeError(
                 "optimizer params must be an iterable of Tensors or of dicts (parameter "
@@ -78,12 +83,43 @@ class Optimizer:
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
                 raise TypeError(f"{type(self).__name__}: {k} must be a number, got {v!r}")
 
+    def _check_nonnegative(self, **options: Any) -> None:
+        """Each option a real number >= 0 (TypeError / ValueError naming it)."""
+        self._check_numbers(**options)
+        for k, v in options.items():
+            if v < 0:
+                what = "learning rate lr" if k == "lr" else k
+                raise ValueError(f"{type(self).__name__}: invalid {what}={v} (must be >= 0)")
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget gradients: ``grad = None`` (or a fresh zero array; never zeroed in place)."""
         zero_grads((p for g in self.param_groups for p in g["params"]), set_to_none)
 
-    def step(self) -> None:
-        raise NotImplementedError
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient, once.
+
+        ``closure``, if given, re-evaluates the model (zero_grad, forward, backward)
+        and returns the loss; it is called first, with grad enabled, and its loss is
+        returned (PyTorch's protocol, which L-BFGS-style optimizers need and the
+        others accept)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            maximize = group.get("maximize", False)
+            for p in group["params"]:
+                g = _grad(p, maximize)
+                if g is None:
+                    continue
+                state = self.state.setdefault(p, {})
+                _apply_update(p, self._delta(p._data, g, state, group))
+        return loss
+
+    def _delta(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> Any:
+        """The optimizer's update equations: how much to subtract from ``param``
+        (arrays; ``grad`` must not be modified; ``state`` is updated in place)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define _delta()")
 
     # ------------------------------------------------------------------ state dicts
     def state_dict(self) -> dict:
@@ -95,17 +131,17 @@ class Optimizer:
         for g in self.param_groups:
             ids = []
             for p in g["params"]:
-                index.setdefault(id(p), len(index))
-                ids.append(index[id(p)])
+                index.setdefault(p, len(index))
+                ids.append(index[p])
             groups.append(
                 {**{k: copy.deepcopy(v) for k, v in g.items() if k != "params"}, "params": ids}
             )
         state = {}
         for g in self.param_groups:
             for p in g["params"]:
-                s = self.state.get(id(p))
+                s = self.state.get(p)
                 if s:
-                    state[index[id(p)]] = {
+                    state[index[p]] = {
                         k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
                         for k, v in s.items()
                     }
@@ -154,7 +190,7 @@ class Optimizer:
                 elif isinstance(v, np.ndarray):
                     v = v.item()
                 entry[k] = v
-            new_state[id(p)] = entry
+            new_state[p] = entry
         for mine, theirs in zip(self.param_groups, groups):
             for k, v in theirs.items():
                 if k != "params":
@@ -169,6 +205,12 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {g[k]}")
         return "\n".join(lines) + "\n)"
+
+
+def _apply_update(p: Tensor, delta: Any) -> None:
+    """``p <- p - delta`` in place: the one place where optimizers write parameters
+    (the Parameter object, and so ties and references, stay the same)."""
+    p._data -= np.asarray(delta).astype(p.dtype, copy=False)
 
 
 def _grad(p: Tensor, maximize: bool) -> np.ndarray | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.optim.optimizer import Optimizer, _grad
+from minigrad.optim.optimizer import Optimizer
 
 __all__ = ["SGD"]
 
@@ -44,38 +44,25 @@ class SGD(Optimizer):
         )
 
     def _validate_group(self, g: dict) -> None:
-        self._check_numbers(
+        self._check_nonnegative(
             lr=g["lr"],
             momentum=g["momentum"],
-            dampening=g["dampening"],
             weight_decay=g["weight_decay"],
         )
-        if g["lr"] < 0:
-            raise ValueError(f"SGD: invalid learning rate lr={g['lr']} (must be >= 0)")
-        if g["momentum"] < 0:
-            raise ValueError(f"SGD: invalid momentum {g['momentum']} (must be >= 0)")
-        if g["weight_decay"] < 0:
-            raise ValueError(f"SGD: invalid weight_decay {g['weight_decay']} (must be >= 0)")
+        self._check_numbers(dampening=g["dampening"])
         if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
             raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
 
-    def step(self) -> None:
-        for group in self.param_groups:
-            lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
-            for p in group["params"]:
-                g = _grad(p, group["maximize"])
-                if g is None:
-                    continue
-                if wd != 0:
-                    g = g + wd * p._data
-                if mu != 0:
-                    state = self.state.setdefault(id(p), {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype, copy=True)
-                    else:
-                        buf *= mu
-                        buf += (1 - damp) * g
-                    g = g + mu * buf if nesterov else buf
-                p._data -= (lr * g).astype(p.dtype, copy=False)
+    def _delta(self, param: np.ndarray, g: np.ndarray, state: dict, group: dict) -> np.ndarray:
+        mu, wd = group["momentum"], group["weight_decay"]
+        if wd != 0:
+            g = g + wd * param
+        if mu != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, dtype=param.dtype, copy=True)
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * g
+            g = g + mu * buf if group["nesterov"] else buf
+        return group["lr"] * g
