@@ -565,6 +565,25 @@ GUARD = {
         fingerprint=True,
         unsaved=(0,),  # a padded private copy of the input is saved
     ),
+    "gelu": Guard("GELU", lambda: (F.gelu, [_t(3)]), (0,)),
+    "gelu_tanh": Guard("GELU", lambda: (lambda a: F.gelu(a, approximate="tanh"), [_t(3)]), (0,)),
+    "elu": Guard("ELU", lambda: (F.elu, [_t(3)]), (0,)),
+    "silu": Guard("SiLU", lambda: (F.silu, [_t(3)]), (0,)),
+    "batch_norm": Guard(
+        "BatchNorm",
+        lambda: (
+            lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+            [_t(4, 3), _t(3, seed=1), _t(3, seed=2)],
+        ),
+        (1,),
+        unsaved=(0, 2),  # the standardized copy of x is saved, not x
+    ),
+    "layer_norm": Guard(
+        "LayerNorm",
+        lambda: (lambda x, w, b: F.layer_norm(x, (3,), w, b), [_t(4, 3), _t(3, seed=1), _t(3)]),
+        (1,),
+        unsaved=(0, 2),
+    ),
     "kernels.c": Guard(
         "_C_",
         lambda: (kernels.c, [_t(4, 3, 3, 3), _t(2, 3, 6, 6, seed=1)]),
@@ -597,6 +616,7 @@ SAVES_ONLY_PRIVATE = {
     "Var": "the centred copy a - mean",
     "Softplus": "beta * a, a new array",
     "Dropout": "its random mask",
+    "FeatureDropout": "its random per-channel mask",
     "NLLPerSample": "per-sample weights built by nll_loss",
     "SoftmaxCrossEntropyPerSample": "softmax probabilities and weights it computed",
 }

@@ -180,7 +180,7 @@ def _arrays(module_or_tensors: Any) -> list:
     array of an iterable (named by position)."""
     if hasattr(module_or_tensors, "named_parameters"):
         out = [(n, p.numpy()) for n, p in module_or_tensors.named_parameters()]
-        out += list(module_or_tensors.named_buffers())
+        out += [(n, np.asarray(b)) for n, b in module_or_tensors.named_buffers()]
         return out
     if isinstance(module_or_tensors, (Tensor, np.ndarray)):
         raise TypeError(

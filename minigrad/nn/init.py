@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from minigrad.rng import get_rng
+from minigrad.tape import no_grad
 from minigrad.tensor import Tensor
 
 __all__ = [
@@ -81,8 +82,10 @@ def _fans(t: Tensor) -> tuple[int, int]:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t._data[...] = values.astype(t.dtype, copy=False)
-    return t
+    # An in-place op (not a raw array write): it bumps t's version counter, so a graph
+    # that saved t's old values refuses backward instead of using the new ones.
+    with no_grad():
+        return t.copy_(values.astype(t.dtype, copy=False))
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
@@ -96,8 +99,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
-    t._data[...] = val
-    return t
+    return _fill(t, np.full(t.shape, val))
 
 
 def zeros_(t: Tensor) -> Tensor:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minigrad.device import as_device
+from minigrad.tape import no_grad
 from minigrad.tensor import Tensor, _parse_to
 
 __all__ = ["Parameter", "Module", "RemovableHandle"]
@@ -448,9 +449,13 @@ class Module:
                     f"load_state_dict for {type(self).__name__}: {name!r} has dtype "
                     f"{arr.dtype} in the state dict, which cannot be stored as {cur_arr.dtype}"
                 )
-            staged.append((cur_arr, arr))
-        for cur_arr, arr in staged:
-            cur_arr[...] = arr
+            staged.append((cur, arr))
+        for cur, arr in staged:  # in place (so ties and references stay), bumping versions
+            if isinstance(cur, Tensor):
+                with no_grad():
+                    cur.copy_(arr)
+            else:
+                cur[...] = arr
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr

@@ -13,6 +13,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from minigrad.tape import no_grad
 from minigrad.tensor import Tensor
 
 __all__ = [
@@ -128,5 +129,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     start = 0
     for p in params:
         n = p._data.size
-        p._data[...] = vec._data[start : start + n].reshape(p.shape)
+        with no_grad():  # in place, bumping p's version counter
+            p.copy_(vec._data[start : start + n].reshape(p.shape))
         start += n

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from minigrad.autograd import enable_grad
+from minigrad.autograd import enable_grad, no_grad
 from minigrad.nn.module import zero_grads
 from minigrad.tensor import Tensor
 
@@ -210,7 +210,8 @@ class Optimizer:
 def _apply_update(p: Tensor, delta: Any) -> None:
     """``p <- p - delta`` in place: the one place where optimizers write parameters
     (the Parameter object, and so ties and references, stay the same)."""
-    p._data -= np.asarray(delta).astype(p.dtype, copy=False)
+    with no_grad():  # an in-place op: bumps p's version counter, so a stale saved p is caught
+        p.sub_(np.asarray(delta).astype(p.dtype, copy=False))
 
 
 def _grad(p: Tensor, maximize: bool) -> np.ndarray | None:
