@@ -48,7 +48,8 @@ int main(void) {
 
 
 def _compiler() -> str:
-    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+    # sysconfig has no CC on Windows (MSVC builds): fall back to "cc" there too
+    return os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
 
 
 def detect_openmp() -> tuple[list[str], list[str]]:
@@ -67,7 +68,10 @@ def detect_openmp() -> tuple[list[str], list[str]]:
             f.write(OMP_TEST)
         for cflags, ldflags in candidates:
             exe = os.path.join(tmp, "omp_test")
-            cmd = [cc, *cflags, src, "-o", exe, *ldflags]
+            # the flags the real build will get from the environment too (e.g. a
+            # Homebrew libomp's -I and -L on macOS, see pyproject's cibuildwheel section)
+            env = [os.environ.get(v, "").split() for v in ("CPPFLAGS", "CFLAGS", "LDFLAGS")]
+            cmd = [cc, *env[0], *env[1], *cflags, src, "-o", exe, *ldflags, *env[2]]
             try:
                 r = subprocess.run(cmd, capture_output=True, timeout=60)
             except (OSError, subprocess.SubprocessError):
