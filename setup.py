@@ -15,6 +15,9 @@ libomp, say) the extensions build serially and a warning says so.
 Environment knobs (for developers):
   MINIGRAD_NO_OPENMP=1       force the serial build
   MINIGRAD_BUILD_ONLY=a,b    build only these extensions (faster rebuilds)
+  MINIGRAD_SANITIZE=address,undefined
+                             build with these -fsanitize= checkers (gcc/clang), -O1 -g and
+                             frame pointers, for tools/sanitize.sh (never for a release)
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ int main(void) {
 
 
 def _compiler() -> str:
-    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+    # sysconfig has no CC on Windows (MSVC builds): fall back to "cc" there too
+    return os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
 
 
 def detect_openmp() -> tuple[list[str], list[str]]:
@@ -64,7 +68,10 @@ def detect_openmp() -> tuple[list[str], list[str]]:
             f.write(OMP_TEST)
         for cflags, ldflags in candidates:
             exe = os.path.join(tmp, "omp_test")
-            cmd = [cc, *cflags, src, "-o", exe, *ldflags]
+            # the flags the real build will get from the environment too (e.g. a
+            # Homebrew libomp's -I and -L on macOS, see pyproject's cibuildwheel section)
+            env = [os.environ.get(v, "").split() for v in ("CPPFLAGS", "CFLAGS", "LDFLAGS")]
+            cmd = [cc, *env[0], *env[1], *cflags, src, "-o", exe, *ldflags, *env[2]]
             try:
                 r = subprocess.run(cmd, capture_output=True, timeout=60)
             except (OSError, subprocess.SubprocessError):
@@ -82,6 +89,23 @@ def detect_openmp() -> tuple[list[str], list[str]]:
 RUNTIME_CLIENT = os.path.join("src_c", "mg_runtime_client.c")
 
 
+def sanitizer_flags() -> tuple[list[str], list[str]]:
+    """(compile_args, link_args) for MINIGRAD_SANITIZE=address,undefined (or a subset).
+
+    -O1 keeps the stacks readable; -fno-sanitize-recover makes UBSan stop at the first
+    report; the extension links the sanitizer runtimes dynamically, so Python must be
+    started with libasan preloaded (tools/sanitize.sh does it)."""
+    wanted = [s.strip() for s in os.environ.get("MINIGRAD_SANITIZE", "").split(",") if s.strip()]
+    if not wanted:
+        return [], []
+    known = {"address", "undefined", "leak", "thread"}
+    if set(wanted) - known:
+        raise SystemExit(f"MINIGRAD_SANITIZE: unknown sanitizer(s) {sorted(set(wanted) - known)}")
+    flag = "-fsanitize=" + ",".join(wanted)
+    cflags = [flag, "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-O1", "-g"]
+    return cflags, [flag]
+
+
 def extensions() -> list[Extension]:
     omp_c, omp_l = detect_openmp()
     on_windows = sys.platform == "win32"
@@ -96,6 +120,8 @@ def extensions() -> list[Extension]:
         else ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-wrapv", "-fvisibility=hidden"]
     )
     cflags += omp_c
+    san_c, san_l = ([], []) if on_windows else sanitizer_flags()
+    cflags += san_c  # after -O3, so the sanitizer build's -O1 wins
     # Recorded so that mg.show_config() can report how the kernels were built.
     macros = [
         ("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
@@ -120,7 +146,7 @@ def extensions() -> list[Extension]:
                 include_dirs=[np.get_include(), "src_c"],
                 define_macros=macros,
                 extra_compile_args=cflags,
-                extra_link_args=omp_l,
+                extra_link_args=omp_l + san_l,
                 depends=headers,
             )
         )
