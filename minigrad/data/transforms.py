@@ -108,7 +108,9 @@ class ToTensor:
             raise ValueError(f"ToTensor: pic should be 2/3 dimensional, got {pic.ndim} dimensions")
         image = pic[None] if pic.ndim == 2 else pic.transpose(2, 0, 1)
         if image.dtype == np.uint8:
-            return Tensor._wrap(np.divide(image, np.float32(255), dtype=np.float32))
+            out = image.astype(np.float32)  # a contiguous copy
+            out /= np.float32(255)
+            return Tensor._wrap(out)
         return Tensor._wrap(np.ascontiguousarray(image))
 
     def __repr__(self) -> str:
@@ -120,9 +122,25 @@ class Normalize:
     Tensor (..., C, H, W); ``mean`` and ``std`` hold one value or one per channel."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], inplace: bool = False):
-        self.mean = list(mean) if np.ndim(mean) else [float(mean)]
-        self.std = list(std) if np.ndim(std) else [float(std)]
+        self.mean = [float(m) for m in np.ravel(mean)]
+        self.std = [float(s) for s in np.ravel(std)]
         self.inplace = inplace
+        self._cache: dict = {}  # (dtype, channels) -> checked (mean, std) arrays (C, 1, 1)
+
+    def _stats(self, dtype: np.dtype, channels: int) -> tuple:
+        key = (dtype, channels)
+        if key not in self._cache:  # checked once per dtype and channel count
+            mean = np.asarray(self.mean, dtype=dtype)
+            std = np.asarray(self.std, dtype=dtype)
+            if np.any(std == 0):
+                raise ValueError(f"Normalize: std evaluated to zero after conversion to {dtype}")
+            if mean.size not in (1, channels) or std.size not in (1, channels):
+                raise ValueError(
+                    f"Normalize: mean and std need 1 or {channels} values (the channels), got "
+                    f"{mean.size} and {std.size}"
+                )
+            self._cache[key] = (mean.reshape(-1, 1, 1), std.reshape(-1, 1, 1))
+        return self._cache[key]
 
     def __call__(self, tensor: Tensor) -> Tensor:
         if not isinstance(tensor, Tensor):
@@ -134,21 +152,14 @@ class Normalize:
             raise ValueError(
                 f"Normalize: expected a tensor image of size (..., C, H, W), got {x.shape}"
             )
-        mean = np.asarray(self.mean, dtype=x.dtype)
-        std = np.asarray(self.std, dtype=x.dtype)
-        if np.any(std == 0):
-            raise ValueError(f"Normalize: std evaluated to zero after conversion to {x.dtype}")
-        if mean.ndim != 1 or mean.size not in (1, x.shape[-3]) or std.size not in (1, x.shape[-3]):
-            raise ValueError(
-                f"Normalize: mean and std need 1 or {x.shape[-3]} values (the channels), got "
-                f"{mean.size} and {std.size}"
-            )
-        mean, std = mean.reshape(-1, 1, 1), std.reshape(-1, 1, 1)
+        mean, std = self._stats(x.dtype, x.shape[-3])
         if self.inplace:
             np.subtract(x, mean, out=x)
             np.divide(x, std, out=x)
             return tensor
-        return Tensor._wrap((x - mean) / std)
+        out = x - mean
+        out /= std
+        return Tensor._wrap(out)
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
