@@ -549,3 +549,34 @@ def test_downloaded_files_respect_the_umask(tmp_path, monkeypatch):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+
+
+def test_the_data_lines_of_pytorch_examples_run(tmp_path):
+    # pytorch/examples' mnist/main.py and vae/main.py, imports and data folder changed
+    _write_fake_mnist(tmp_path, 130)
+    import minigrad as torch
+    from minigrad.data import datasets, transforms
+
+    transform = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
+    )
+    dataset1 = datasets.MNIST(tmp_path, train=True, download=True, transform=transform)
+    dataset2 = datasets.MNIST(tmp_path, train=False, transform=transform)
+    train_loader = torch.utils.data.DataLoader(dataset1, **{"batch_size": 64})
+    test_loader = torch.utils.data.DataLoader(dataset2, **{"batch_size": 1000})
+    data, target = next(iter(train_loader))
+    assert data.shape == (64, 1, 28, 28) and data.dtype == np.float32
+    assert target.shape == (64,) and target.dtype == np.int64
+    assert len(train_loader.dataset) == 130 and len(train_loader) == 3 and len(test_loader) == 1
+    np.testing.assert_allclose(
+        data.numpy(), (dataset1.data[:64, None] / 255 - 0.1307) / 0.3081, rtol=1e-5, atol=1e-6
+    )
+
+    train_loader = torch.utils.data.DataLoader(
+        datasets.MNIST(tmp_path, train=True, download=True, transform=transforms.ToTensor()),
+        batch_size=128,
+        shuffle=True,
+    )
+    data, _ = next(iter(train_loader))
+    flat = data.view(-1, 784)
+    assert flat.shape == (128, 784) and 0 <= flat.numpy().min() and flat.numpy().max() <= 1
