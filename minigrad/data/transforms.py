@@ -154,7 +154,9 @@ class Normalize:
             )
         mean, std = self._stats(x.dtype, x.shape[-3])
         if self.inplace:
-            np.subtract(x, mean, out=x)
+            if hasattr(tensor, "sub_"):  # in-place ops move the version counter, as in PyTorch
+                return tensor.sub_(Tensor._wrap(mean)).div_(Tensor._wrap(std))
+            np.subtract(x, mean, out=x)  # (before in-place ops existed)
             np.divide(x, std, out=x)
             return tensor
         out = x - mean
