@@ -68,7 +68,8 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5
 def train(model: nn.Module, train_set, test_x, test_y, args, name: str) -> dict:
     """Adam on the cross-entropy; test accuracy on the first 2,000 test images about ten
     times an epoch (the curve in accuracy.png) and on the whole test set after each."""
-    loader = D.DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
+    # shuffled by the global generator, seeded with --seed before each model is built
+    loader = D.DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True)
     opt = optim.Adam(model.parameters(), lr=args.lr)
     every = max(1, len(loader) // 10)
     history = {"train_loss": [], "test_accuracy": [], "epoch_seconds": [], "curve": []}

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
+import io
 import os
 import pathlib
 import shutil
+import stat
 import struct
 import urllib.error
+import zlib
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import minigrad as mg
 import minigrad.data as D
 from minigrad.data import datasets as dsmod
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def _shared_data() -> pathlib.Path:
+    """../shared/data next to the checkout (or next to the folder of worktrees)."""
+    for parent in pathlib.Path(__file__).resolve().parents[1:4]:
+        if (parent / "shared" / "data" / "mnist").is_dir():
+            return parent / "shared" / "data"
+    return pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SHARED = _shared_data()
 needs_mnist = pytest.mark.skipif(
     not (SHARED / "mnist" / "t10k-labels-idx1-ubyte.gz").exists(),
     reason="MNIST files not present in ../shared/data",
@@ -242,80 +256,6 @@ def test_mnist_download_from_a_local_mirror(tmp_path, monkeypatch):
     assert list(ds.targets[:3]) == [7, 2, 1]
 
 
-# ----------------------------------------------------------------------------- loaders
-
-
-class _ListDataset:
-    """A dataset without array indexing: the loader must collate item by item."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        if not isinstance(i, int):
-            raise TypeError("int indices only")
-        return np.full(3, i, dtype=np.float64), i
-
-
-@pytest.mark.parametrize(
-    "n, bs, drop_last", [(10, 3, False), (10, 3, True), (9, 3, True), (5, 8, False)]
-)
-@pytest.mark.parametrize("shuffle", [False, True])
-def test_dataloader_covers_each_example_once(n, bs, drop_last, shuffle):
-    dl = D.DataLoader(_ListDataset(n), batch_size=bs, shuffle=shuffle, drop_last=drop_last, seed=1)
-    seen = []
-    batches = list(dl)
-    assert len(batches) == len(dl)
-    for x, y in batches:
-        assert x.dtype == np.float32 and y.dtype == np.int64
-        assert x.shape == (len(y), 3)
-        np.testing.assert_array_equal(x[:, 0], y)
-        if drop_last:
-            assert len(y) == bs
-        seen.extend(y.tolist())
-    if drop_last:
-        assert len(seen) == (n // bs) * bs and len(set(seen)) == len(seen)
-    else:
-        assert sorted(seen) == list(range(n))
-    if not shuffle:
-        assert seen == sorted(seen)
-
-
-def test_dataloader_shuffle_is_seeded_and_changes_per_epoch():
-    ds = D.Digits()
-
-    def epoch_labels(dl):
-        return np.concatenate([y for _, y in dl])
-
-    a = D.DataLoader(ds, 100, shuffle=True, seed=3)
-    b = D.DataLoader(ds, 100, shuffle=True, seed=3)
-    e1, e2 = epoch_labels(a), epoch_labels(a)
-    np.testing.assert_array_equal(e1, epoch_labels(b))
-    assert not np.array_equal(e1, e2)
-    np.testing.assert_array_equal(np.sort(e1), np.sort(ds.targets))
-
-
-def test_dataloader_rejects_bad_batch_size():
-    with pytest.raises(ValueError, match="batch_size"):
-        D.DataLoader(D.Digits(), batch_size=0)
-
-
-def test_random_split_is_a_disjoint_cover():
-    ds = D.Digits()
-    parts = D.random_split(ds, [0.7, 0.2, 0.1], seed=0)
-    assert sum(len(p) for p in parts) == len(ds)
-    all_idx = np.concatenate([p.indices for p in parts])
-    assert len(np.unique(all_idx)) == len(ds)
-    a, b = D.random_split(ds, [1000, 797], seed=0)
-    x, y = a[np.arange(4)]
-    np.testing.assert_array_equal(y, ds.targets[a.indices[:4]])
-    with pytest.raises(ValueError, match="lengths"):
-        D.random_split(ds, [10, 10])
-
-
 # ----------------------------------------------------------------------------- transforms
 
 
@@ -363,3 +303,280 @@ def test_array_dataset_refuses_non_positive_max_value():
 
     with pytest.raises(ValueError, match="max_value"):  # images were all NaN
         ArrayDataset(np.zeros((2, 3, 3)), [0, 1], max_value=0)
+
+
+# ----------------------------------------------------------------------------- torchvision's API
+
+
+def test_transforms_to_tensor_follows_torchvision():
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, size=(5, 7), dtype=np.uint8)
+    t = D.ToTensor()(gray)
+    assert isinstance(t, mg.Tensor) and t.dtype == np.float32 and t.shape == (1, 5, 7)
+    np.testing.assert_array_equal(t.numpy()[0], gray.astype(np.float32) / np.float32(255))
+    rgb = rng.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    t = D.ToTensor()(rgb)
+    assert t.shape == (3, 5, 7)
+    np.testing.assert_array_equal(t.numpy()[2], rgb[:, :, 2] / np.float32(255))
+    f = rng.random((4, 4)).astype(np.float64)  # not bytes: values and dtype kept
+    t = D.ToTensor()(f)
+    assert t.dtype == np.float64 and t.shape == (1, 4, 4)
+    np.testing.assert_array_equal(t.numpy()[0], f)
+    with pytest.raises(ValueError, match="2/3 dimensional"):
+        D.ToTensor()(np.zeros((1, 2, 3, 4), np.uint8))
+    with pytest.raises(TypeError, match="pic"):
+        D.ToTensor()(mg.tensor(gray))
+
+
+def test_transforms_normalize_follows_torchvision():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).random((2, 3, 4, 5)).astype(np.float32)
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)
+    got = D.Normalize(mean, std)(mg.tensor(x))
+    tm, ts = torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
+    want = ((torch.from_numpy(x) - tm) / ts).numpy()
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    one = D.Normalize((0.1307,), (0.3081,))(mg.tensor(x[:, :1]))  # mnist/main.py's
+    np.testing.assert_allclose(one.numpy(), (x[:, :1] - 0.1307) / 0.3081, rtol=1e-5)
+    t = mg.tensor(x.copy())
+    assert D.Normalize(mean, std, inplace=True)(t) is t
+    np.testing.assert_allclose(t.numpy(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "mean, std, x, error, match",
+    [
+        ((0.5,), (0.0,), np.ones((1, 2, 2), np.float32), ValueError, "std evaluated to zero"),
+        ((0.5,), (1.0,), np.ones((1, 2, 2), np.int64), TypeError, "float tensor"),
+        ((0.5,), (1.0,), np.ones((2, 2), np.float32), ValueError, "C, H, W"),
+        ((0.5, 0.5), (1.0, 1.0), np.ones((3, 2, 2), np.float32), ValueError, "channels"),
+    ],
+)
+def test_transforms_normalize_refuses(mean, std, x, error, match):
+    with pytest.raises(error, match=match):
+        D.Normalize(mean, std)(mg.tensor(x))
+
+
+def test_compose_and_lambda():
+    pipeline = D.Compose([D.ToTensor(), D.Lambda(lambda t: t * 2), D.Flatten(3)])
+    out = pipeline(np.full((2, 2), 255, np.uint8))
+    assert isinstance(out, mg.Tensor) and out.shape == (4,)
+    np.testing.assert_array_equal(out.numpy(), 2.0)
+    with pytest.raises(TypeError, match="callable"):
+        D.Lambda(3)
+    # the corruptions keep the kind they are given: a Tensor in, a Tensor out
+    assert isinstance(D.MaskingNoise(0.5, seed=0)(mg.ones(3, 4)), mg.Tensor)
+    assert isinstance(D.GaussianNoise(0.5, seed=0)(np.ones((3, 4))), np.ndarray)
+
+
+def test_mnist_takes_torchvision_arguments_in_order(tmp_path):
+    images, labels = _write_fake_mnist(tmp_path, 5)
+    seen = []
+
+    def transform(img):
+        seen.append((img.dtype, img.shape))
+        return D.ToTensor()(img)
+
+    ds = D.MNIST(str(tmp_path), False, transform, lambda y: y + 100, False)
+    x, y = ds[3]
+    assert seen == [(np.uint8, (28, 28))]  # the raw image, as torchvision hands a PIL image
+    assert isinstance(x, mg.Tensor) and x.shape == (1, 28, 28) and x.dtype == np.float32
+    np.testing.assert_array_equal(x.numpy()[0], images[3] / np.float32(255))
+    assert y == int(labels[3]) + 100
+    assert ds.classes[0] == "0 - zero" and ds.class_to_idx["9 - nine"] == 9
+    # without a transform: the same values, as an array
+    plain_x, plain_y = D.MNIST(tmp_path, train=False)[3]
+    assert isinstance(plain_x, np.ndarray) and type(plain_y) is int
+    np.testing.assert_array_equal(plain_x, x.numpy())
+
+
+def test_batches_of_transformed_examples_match_the_examples(tmp_path):
+    _write_fake_mnist(tmp_path, 6)
+    tf = D.Compose([D.ToTensor(), D.Normalize((0.1307,), (0.3081,))])
+    ds = D.MNIST(tmp_path, train=False, transform=tf)
+    xb, yb = ds[np.array([4, 1])]
+    for row, i in enumerate([4, 1]):
+        x, y = ds[i]
+        np.testing.assert_array_equal(np.asarray(xb)[row], x.numpy())
+        assert int(np.asarray(yb)[row]) == y
+
+
+def test_mnist_finds_torchvisions_folder(tmp_path):
+    _write_fake_mnist(tmp_path / "MNIST" / "raw", 3, gz=False)
+    assert len(D.MNIST(tmp_path, train=True)) == 3
+
+
+@pytest.mark.parametrize("label", [10, 255])
+def test_mnist_refuses_a_label_outside_0_to_9(tmp_path, label):
+    images, labels = _write_fake_mnist(tmp_path, 4)
+    labels[2] = label
+    D.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(D.IDXError, match=f"label {label} at index 2 is outside 0-9"):
+        D.MNIST(tmp_path, train=False)
+    assert len(D.MNIST(tmp_path, train=True)) == 4  # the train files are intact
+
+
+# ----------------------------------------------------------------------------- IDX: bounded reads
+
+
+def _peak_and_error(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        err = None
+    except Exception as e:  # noqa: BLE001 - returned for the caller to check
+        err = e
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, err
+
+
+def test_idx_gzip_is_not_inflated_past_what_the_header_declares(tmp_path):
+    # the header declares 10 bytes; the stream inflates to 256 MB of zeros behind them.
+    # The old reader inflated all of it before looking at the header.
+    header = struct.pack(">II", 0x00000801, 10)
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    body = [comp.compress(header + bytes(10))]
+    zeros = bytes(1 << 20)
+    body += [comp.compress(zeros) for _ in range(256)]
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(b"".join(body) + comp.flush())
+    assert path.stat().st_size < 300_000
+    peak, err = _peak_and_error(lambda: D.read_idx(path))
+    assert isinstance(err, D.IDXError) and "trailing bytes" in str(err)
+    assert peak < 8_000_000, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_idx_header_claiming_more_than_the_gzip_can_hold(tmp_path):
+    # 4 GB of uint8 claimed by a 40-byte gzip: refused before any allocation
+    path = tmp_path / "claim.gz"
+    path.write_bytes(gzip.compress(struct.pack(">IIII", 0x00000803, 2**16, 2**8, 2**8)))
+    peak, err = _peak_and_error(lambda: D.read_idx(path))
+    assert isinstance(err, D.IDXError) and "can hold" in str(err)
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_sizes_whose_product_overflows_64_bits(tmp_path, gz):
+    # 65536^4 = 2^64 wrapped to 0 in the old int64 product, so a header-only file
+    # "matched" and then failed in reshape with a bare ValueError
+    raw = struct.pack(">I4I", 0x00000804, *(4 * [65536]))
+    path = tmp_path / "wrap"
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(D.IDXError):
+        D.read_idx(path)
+
+
+# ----------------------------------------------------------------------------- downloads, hardened
+
+
+class _Response(io.BytesIO):
+    """What urlopen returns, enough for download_url."""
+
+
+def _opener(behaviour: dict):
+    """urlopen stand-in: behaviour[url] is bytes to serve or an exception to raise."""
+
+    def urlopen(url, timeout=None):
+        what = behaviour[url]
+        if isinstance(what, BaseException):
+            raise what
+        return what() if callable(what) else _Response(what)
+
+    return urlopen
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        http.client.RemoteDisconnected("Remote end closed connection without response"),
+        http.client.BadStatusLine("HTTP/1.1 999 ???"),
+        http.client.IncompleteRead(b"partial", 100),
+        ConnectionResetError(104, "Connection reset by peer"),
+        urllib.error.HTTPError("http://a/f", 503, "Service Unavailable", None, None),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_download_tries_the_next_mirror_after_a_protocol_error(tmp_path, monkeypatch, failure):
+    monkeypatch.setattr(dsmod, "_urlopen", _opener({"http://a/f": failure, "http://b/f": b"abc"}))
+    dest = tmp_path / "f"
+    D.download_url(["http://a/f", "http://b/f"], str(dest), md5=_md5(b"abc"), size=3)
+    assert dest.read_bytes() == b"abc"
+    assert os.listdir(tmp_path) == ["f"]
+
+
+def test_download_stops_reading_past_the_expected_size(tmp_path, monkeypatch):
+    class Endless:
+        reads = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, n):
+            Endless.reads += 1
+            return bytes(n)
+
+    monkeypatch.setattr(dsmod, "_urlopen", _opener({"http://a/f": Endless, "http://b/f": b"abc"}))
+    dest = tmp_path / "f"
+    D.download_url(["http://a/f", "http://b/f"], str(dest), md5=_md5(b"abc"), size=3)
+    assert dest.read_bytes() == b"abc" and Endless.reads == 1
+
+
+def test_download_failure_says_why_on_its_first_line(tmp_path, monkeypatch):
+    reason = "[Errno -3] Temporary failure in name resolution"
+    monkeypatch.setattr(dsmod, "_urlopen", _opener({"http://a/f": urllib.error.URLError(reason)}))
+    with pytest.raises(ConnectionError) as info:
+        D.download_url(["http://a/f"], str(tmp_path / "f"))
+    first = str(info.value).splitlines()[0]  # what the examples print in their note
+    assert reason in first and "network" in first
+    monkeypatch.setattr(dsmod, "_urlopen", _opener({"http://a/f": b"xyz"}))
+    with pytest.raises(ValueError) as info:
+        D.download_url(["http://a/f"], str(tmp_path / "f"), md5="0" * 32)
+    assert "MD5" in str(info.value) and "wrong bytes" in str(info.value).splitlines()[0]
+    assert not os.listdir(tmp_path)
+
+
+def test_downloaded_files_respect_the_umask(tmp_path, monkeypatch):
+    monkeypatch.setattr(dsmod, "_urlopen", _opener({"http://a/f": b"abc"}))
+    old = os.umask(0o022)
+    try:
+        D.download_url(["http://a/f"], str(tmp_path / "f"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+
+
+def test_the_data_lines_of_pytorch_examples_run(tmp_path):
+    # pytorch/examples' mnist/main.py and vae/main.py, imports and data folder changed
+    _write_fake_mnist(tmp_path, 130)
+    import minigrad as torch
+    from minigrad.data import datasets, transforms
+
+    transform = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
+    )
+    dataset1 = datasets.MNIST(tmp_path, train=True, download=True, transform=transform)
+    dataset2 = datasets.MNIST(tmp_path, train=False, transform=transform)
+    train_loader = torch.utils.data.DataLoader(dataset1, **{"batch_size": 64})
+    test_loader = torch.utils.data.DataLoader(dataset2, **{"batch_size": 1000})
+    data, target = next(iter(train_loader))
+    assert data.shape == (64, 1, 28, 28) and data.dtype == np.float32
+    assert target.shape == (64,) and target.dtype == np.int64
+    assert len(train_loader.dataset) == 130 and len(train_loader) == 3 and len(test_loader) == 1
+    np.testing.assert_allclose(
+        data.numpy(), (dataset1.data[:64, None] / 255 - 0.1307) / 0.3081, rtol=1e-5, atol=1e-6
+    )
+
+    train_loader = torch.utils.data.DataLoader(
+        datasets.MNIST(tmp_path, train=True, download=True, transform=transforms.ToTensor()),
+        batch_size=128,
+        shuffle=True,
+    )
+    data, _ = next(iter(train_loader))
+    flat = data.view(-1, 784)
+    assert flat.shape == (128, 784) and 0 <= flat.numpy().min() and flat.numpy().max() <= 1

@@ -1,24 +1,36 @@
-"""Datasets: the shipped 8x8 digits, MNIST and Fashion-MNIST.
+"""Datasets: the shipped 8x8 digits, MNIST and Fashion-MNIST, as torchvision has them.
 
-Every dataset here is array-backed: ``ds.data`` holds the raw images (uint8 or float32,
-shape (N, H, W)), ``ds.targets`` the int64 labels. ``ds[i]`` gives ``(image, label)`` with
-the image as float32 (1, H, W) scaled to [0, 1], then passed through ``transform``; ``ds[idx]``
-with an integer array gives a whole batch at once (the DataLoader uses this, so a batch costs
-one fancy-index, not a Python loop over examples).
+Every dataset here is array-backed: ``ds.data`` holds the raw images (N, H, W) (uint8 for
+MNIST), ``ds.targets`` the int64 labels. An example ``ds[i]`` is ``(image, label)`` with
+``label`` an int and, as in torchvision:
+
+- with a ``transform``, ``image = transform(raw)``, where ``raw`` is the (H, W) image as
+  torchvision hands a PIL image over: uint8 0..255 for MNIST and Fashion-MNIST, float32
+  in [0, 1] for others. ``transforms.ToTensor()`` turns either into a float32 Tensor
+  (1, H, W) in [0, 1]; ``target_transform`` likewise receives the label;
+- without one, ``image`` is that float32 (1, H, W) in [0, 1] as a NumPy array (where
+  torchvision would give a PIL image, which nothing here uses).
+
+``ds[indices]`` with an integer array, list or slice gives a whole batch: ``(images,
+labels)``, arrays (B, 1, H, W) and (B,) without transforms (one fancy-index, no Python
+loop), else the transformed examples stacked. It is also the batch fast path the
+DataLoader uses (``get_batch``, see ``minigrad.utils.data``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import tempfile
-import urllib.error
 import urllib.request
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from minigrad.data.idx import read_idx
+from minigrad.data.idx import IDXError, read_idx
+from minigrad.utils.data.collate import default_collate
+from minigrad.utils.data.dataset import Dataset, _index_array, _is_index
+from minigrad.utils.files import atomic_write
 
 __all__ = [
     "load_digits",
@@ -32,7 +44,7 @@ __all__ = [
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DIGITS_PATH = os.path.join(_HERE, "digits.npz")
 
-Transform = Optional[Callable[[np.ndarray], np.ndarray]]
+Transform = Optional[Callable[[Any], Any]]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -48,11 +60,9 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-class ArrayDataset:
-    """Images (N, H, W) with values 0..max_value and int64 labels (N,).
-
-    Items are ``(image, label)``: image float32 (1, H, W) in [0, 1], then ``transform``.
-    """
+class ArrayDataset(Dataset):
+    """Images (N, H, W) with values 0..max_value and int64 labels (N,); examples as
+    described in the module docstring."""
 
     def __init__(
         self,
@@ -60,6 +70,7 @@ class ArrayDataset:
         targets: np.ndarray,
         max_value: float,
         transform: Transform = None,
+        target_transform: Transform = None,
     ):
         data = np.asarray(data)
         targets = np.asarray(targets, dtype=np.int64)
@@ -75,17 +86,47 @@ class ArrayDataset:
         self.targets = targets
         self.max_value = float(max_value)
         self.transform = transform
+        self.target_transform = target_transform
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index):
-        images = self.data[index]
-        # a leading channel axis: (H, W) -> (1, H, W), (B, H, W) -> (B, 1, H, W)
-        images = images[..., None, :, :].astype(np.float32) / np.float32(self.max_value)
-        if self.transform is not None:
-            images = self.transform(images)
-        return images, self.targets[index]
+    def raw_image(self, index: int) -> np.ndarray:
+        """The (H, W) image a transform receives: uint8 as stored when the pixels are
+        bytes 0..255, else float32 scaled to [0, 1]."""
+        image = self.data[index]
+        if image.dtype == np.uint8 and self.max_value == 255:
+            return image
+        return image.astype(np.float32) / np.float32(self.max_value)
+
+    def _scaled(self, images: np.ndarray) -> np.ndarray:
+        """(..., H, W) -> float32 (..., 1, H, W) in [0, 1], as ToTensor would."""
+        return images[..., None, :, :].astype(np.float32) / np.float32(self.max_value)
+
+    def __getitem__(self, index: Any) -> tuple:
+        if not _is_index(index):
+            if isinstance(index, slice):
+                index = np.arange(len(self))[index]
+            return self.get_batch(_index_array(index, type(self).__name__))
+        index = int(index)
+        if self.transform is None:
+            image = self._scaled(self.data[index])
+        else:
+            image = self.transform(self.raw_image(index))
+        target = int(self.targets[index])
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def get_batch(self, indices: np.ndarray) -> tuple:
+        """``(images, labels)`` of the examples at ``indices``: one fancy-index without
+        transforms, else each example transformed and the results stacked."""
+        if self.transform is None and self.target_transform is None:
+            return self._scaled(self.data[indices]), self.targets[indices]
+        images, targets = zip(*(self[int(i)] for i in indices)) if len(indices) else ((), ())
+        if not images:
+            raise ValueError(f"{type(self).__name__}: an empty batch of transformed examples")
+        return default_collate(list(images)), default_collate(list(targets))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -98,26 +139,26 @@ class ArrayDataset:
 class Digits(ArrayDataset):
     """The shipped 8x8 digits (1797 images, values 0..16 scaled to [0, 1])."""
 
-    def __init__(self, transform: Transform = None):
+    def __init__(self, transform: Transform = None, target_transform: Transform = None):
         images, labels = load_digits()
-        super().__init__(images, labels, max_value=16.0, transform=transform)
+        super().__init__(images, labels, 16.0, transform, target_transform)
 
 
 # ----------------------------------------------------------------------------- IDX datasets
 
 _RESOURCES = {
-    # name: (train images, train labels, test images, test labels), each (file, md5 of .gz)
+    # train images, train labels, test images, test labels: (file, bytes, md5 of the .gz)
     "mnist": (
-        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        ("train-images-idx3-ubyte.gz", 9912422, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", 28881, "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", 1648877, "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", 4542, "ec29112dd5afa0611ce80d1b7f02629c"),
     ),
     "fashion-mnist": (
-        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        ("train-images-idx3-ubyte.gz", 26421880, "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", 29515, "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", 4422102, "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", 5148, "bb300cfdad3c16e7a12a480ee83cd310"),
     ),
 }
 _MIRRORS = {
@@ -135,59 +176,84 @@ _MIRRORS = {
 # The opener used for downloads; tests replace it to simulate a network.
 _urlopen = urllib.request.urlopen
 
-
-def _md5(path: str) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+# What one mirror can raise while being read: URLError/HTTPError, sockets, TLS and
+# timeouts are OSErrors; a server that breaks the protocol (a bad status line, a body cut
+# short) raises http.client.HTTPException, which is none of those; ValueError for a URL
+# urllib cannot open.
+_MIRROR_ERRORS = (OSError, http.client.HTTPException, ValueError, EOFError)
 
 
-def download_url(urls: list[str], dest: str, md5: str | None = None, timeout: float = 30.0) -> str:
-    """Fetch the first of ``urls`` that works into ``dest``, atomically.
+class _BadDownload(Exception):
+    """A mirror answered with the wrong bytes (size or checksum)."""
 
-    The bytes go to a temporary file in dest's folder, are checked against ``md5`` and only
-    then renamed onto ``dest``, so an interrupted or corrupt download never leaves a
-    half-written file under the real name. Raises ConnectionError when no URL can be read
-    (network unreachable), ValueError on a checksum mismatch.
+
+def _fetch(url: str, out, timeout: float, size: int | None, md5: str | None) -> None:
+    digest = hashlib.md5()
+    got = 0
+    with _urlopen(url, timeout=timeout) as response:
+        while True:
+            chunk = response.read(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+            if size is not None and got > size:  # stop reading: no unbounded download
+                raise _BadDownload(f"more than the expected {size} bytes")
+            digest.update(chunk)
+            out.write(chunk)
+    if size is not None and got != size:
+        raise _BadDownload(f"{got} bytes, expected {size}")
+    if md5 is not None and digest.hexdigest() != md5:
+        raise _BadDownload(f"MD5 {digest.hexdigest()} does not match the expected {md5}")
+
+
+def download_url(
+    urls: list[str],
+    dest: str,
+    md5: str | None = None,
+    timeout: float = 30.0,
+    size: int | None = None,
+) -> str:
+    """Fetch the first of ``urls`` that works into ``dest``, atomically; returns ``dest``.
+
+    Each mirror in turn: the bytes go to a temporary file next to ``dest`` (written by
+    ``minigrad.utils.files.atomic_write``), reading stops past ``size`` bytes, and only a
+    file of the right ``size`` and ``md5`` is renamed onto ``dest``; any failure moves on
+    to the next mirror. Raises ValueError when a mirror answered with wrong bytes and
+    none with the right ones, ConnectionError when none could be read (network
+    unreachable); the first line of either message says why.
     """
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    errors = []
+    name = os.path.basename(dest)
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    errors, bad_bytes = [], False
     for url in urls:
-        fd, tmp = tempfile.mkstemp(prefix=".download-", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as out:
-                with _urlopen(url, timeout=timeout) as response:
-                    for chunk in iter(lambda r=response: r.read(1 << 20), b""):
-                        out.write(chunk)
-            if md5 is not None:
-                got = _md5(tmp)
-                if got != md5:
-                    errors.append(f"{url}: MD5 {got} does not match the expected {md5}")
-                    continue
-            os.replace(tmp, dest)
+            with atomic_write(dest) as out:
+                _fetch(url, out, timeout, size, md5)
             return dest
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except _BadDownload as e:
             errors.append(f"{url}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    checksum_failed = any("MD5" in e for e in errors)
-    message = f"could not download {os.path.basename(dest)}:\n  " + "\n  ".join(errors)
-    if checksum_failed:
-        raise ValueError(message)
-    raise ConnectionError(message + "\n(is the network reachable? or pass root= to local files)")
+            bad_bytes = True
+        except _MIRROR_ERRORS as e:
+            errors.append(f"{url}: {type(e).__name__}: {e}")
+    details = "\n  ".join(errors)
+    if bad_bytes:
+        raise ValueError(f"could not download {name}: wrong bytes from a mirror\n  {details}")
+    raise ConnectionError(
+        f"could not download {name}: no mirror could be read (is the network reachable? or "
+        f"pass root= a folder holding the files); first error: {errors[0] if errors else 'no URL'}"
+        f"\n  {details}"
+    )
 
 
-def _candidate_dirs(root: PathLike | None, folder: str) -> list[str]:
+def _candidate_dirs(root: PathLike | None, folder: str, torchvision_name: str) -> list[str]:
+    """root, root/<folder> (our layout, as in ../shared/data) and root/<Name>/raw (where
+    torchvision downloads), with root defaulting to $MINIGRAD_DATA."""
     if root is None:
         root = os.environ.get("MINIGRAD_DATA")
     if root is None:
         return []
     root = os.path.expanduser(os.fspath(root))
-    return [root, os.path.join(root, folder)]
+    return [root, os.path.join(root, folder), os.path.join(root, torchvision_name, "raw")]
 
 
 def _find_file(dirs: list[str], gz_name: str) -> str | None:
@@ -202,65 +268,90 @@ def _find_file(dirs: list[str], gz_name: str) -> str | None:
 
 class _IDXDataset(ArrayDataset):
     folder = ""
+    torchvision_name = ""
+    classes: list = []
 
     def __init__(
         self,
         root: PathLike | None = None,
         train: bool = True,
-        download: bool = False,
         transform: Transform = None,
+        target_transform: Transform = None,
+        download: bool = False,
     ):
-        dirs = _candidate_dirs(root, self.folder)
+        name = type(self).__name__
+        dirs = _candidate_dirs(root, self.folder, self.torchvision_name)
         if not dirs:
             if not download:
                 raise FileNotFoundError(
-                    f"{type(self).__name__}: no root given and $MINIGRAD_DATA is not set; "
+                    f"{name}: no root given and $MINIGRAD_DATA is not set; "
                     "pass root= (a folder with the IDX files) or download=True"
                 )
-            dirs = _candidate_dirs(os.path.join("~", ".cache", "minigrad"), self.folder)
-        (img_name, img_md5), (lbl_name, lbl_md5) = _RESOURCES[self.folder][
-            0 if train else 2 : 2 if train else 4
-        ]
+            dirs = _candidate_dirs(
+                os.path.join("~", ".cache", "minigrad"), self.folder, self.torchvision_name
+            )
+        resources = _RESOURCES[self.folder][0:2] if train else _RESOURCES[self.folder][2:4]
         paths = []
-        for name, md5 in ((img_name, img_md5), (lbl_name, lbl_md5)):
-            path = _find_file(dirs, name)
+        for file, size, md5 in resources:
+            path = _find_file(dirs, file)
             if path is None:
                 if not download:
                     raise FileNotFoundError(
-                        f"{type(self).__name__}: {name} not found in {' or '.join(dirs)}; "
+                        f"{name}: {file} not found in {' or '.join(dirs)}; "
                         "pass download=True to fetch it"
                     )
-                dest = os.path.join(dirs[1], name)  # root/<folder>/, like shared/data
-                path = download_url([m + name for m in _MIRRORS[self.folder]], dest, md5)
+                dest = os.path.join(dirs[1], file)  # root/<folder>/, like shared/data
+                urls = [m + file for m in _MIRRORS[self.folder]]
+                path = download_url(urls, dest, md5, size=size)
             paths.append(path)
         images = read_idx(paths[0], expected_magic=2051)
         labels = read_idx(paths[1], expected_magic=2049)
         if len(images) != len(labels):
-            raise ValueError(
-                f"{type(self).__name__}: {len(images)} images but {len(labels)} labels "
-                f"({paths[0]}, {paths[1]})"
+            raise IDXError(
+                f"{name}: {len(images)} images but {len(labels)} labels ({paths[0]}, {paths[1]})"
+            )
+        bad = np.flatnonzero(labels >= len(self.classes))
+        if bad.size:
+            raise IDXError(
+                f"{paths[1]}: label {int(labels[bad[0]])} at index {int(bad[0])} is outside "
+                f"0-{len(self.classes) - 1} ({bad.size} such labels); is this a {name} label file?"
             )
         self.root = os.path.dirname(paths[0])
         self.train = train
-        super().__init__(images, labels.astype(np.int64), max_value=255.0, transform=transform)
+        super().__init__(images, labels, 255.0, transform, target_transform)
+
+    @property
+    def class_to_idx(self) -> dict:
+        return {c: i for i, c in enumerate(self.classes)}
 
 
 class MNIST(_IDXDataset):
-    """MNIST handwritten digits, 28x28 (60,000 train / 10,000 test).
+    """MNIST handwritten digits, 28x28 (60,000 train / 10,000 test), with torchvision's
+    signature ``MNIST(root, train=True, transform=None, target_transform=None,
+    download=False)``.
 
-    Files are looked for in ``root`` (else ``$MINIGRAD_DATA``) and ``root/mnist``, gzip or
-    raw. ``download=True`` fetches missing files from public mirrors into ``root/mnist``
+    Files (gzip or raw) are looked for in ``root`` (else ``$MINIGRAD_DATA``),
+    ``root/mnist`` and ``root/MNIST/raw`` (torchvision's folder). ``download=True``
+    fetches missing files from public mirrors into ``root/mnist``
     (``~/.cache/minigrad/mnist`` when neither root nor $MINIGRAD_DATA is given), checking
-    each file's MD5. Items: (float32 image (1, 28, 28) in [0, 1], int64 label).
+    each file's size and MD5. A label outside 0-9 makes the files an IDXError.
     """
 
     folder = "mnist"
+    torchvision_name = "MNIST"
+    classes = [
+        "0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+        "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine",
+    ]  # fmt: skip
 
 
 class FashionMNIST(_IDXDataset):
-    """Fashion-MNIST article images, 28x28 (60,000 train / 10,000 test).
-
-    Files are looked for in ``root`` (else ``$MINIGRAD_DATA``) and ``root/fashion-mnist``.
-    """
+    """Fashion-MNIST article images, 28x28 (60,000 train / 10,000 test), as MNIST; files
+    in ``root``, ``root/fashion-mnist`` or ``root/FashionMNIST/raw``."""
 
     folder = "fashion-mnist"
+    torchvision_name = "FashionMNIST"
+    classes = [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ]  # fmt: skip
