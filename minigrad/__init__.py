@@ -83,6 +83,8 @@ float32 = _np.float32
 float64 = _np.float64
 int64 = _np.int64
 
-# Subpackages users reach as mg.nn, mg.optim, mg.kernels, mg.data, mg.models.
+# Subpackages users reach as mg.nn, mg.optim, mg.book_conv, mg.data, mg.models
+# (mg.kernels: book_conv's old name, kept as an alias).
 from minigrad import data, kernels, models, nn, optim  # noqa: E402
+from minigrad.ops import book_conv  # noqa: E402
 from minigrad.serialization import CheckpointError, load, save  # noqa: E402

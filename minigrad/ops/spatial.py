@@ -1,0 +1,380 @@
+"""What every op over batches of 1-d or 2-d signals shares: convolution and transpose
+convolution, locally connected and tiled convolution, pooling, and the book's c, g, h.
+
+* ``conv_output_size`` / ``transposed_size``: the one place a sliding window's output
+  length (and its inverse, a transpose convolution's) is computed.
+* ``Spatial``: the one adapter between a public op's arguments and the batched 2-d
+  (N, C, H, W) arrays every C kernel takes.  It checks the input's rank and dtype,
+  adds the batch axis of an unbatched input and the unit height of a 1-d one (to every
+  operand alike), parses the op's int-or-tuple arguments for its dimensionality,
+  applies the NaN policy (``minigrad.ops.checks``), calls the ``Function``, and gives
+  the result back in the caller's layout.  Every error it raises starts with the name
+  of the function the user called.
+
+A 1-d op is its 2-d op on images of height one: (N, C, L) is viewed as (N, C, 1, L),
+a kernel of size k as (1, k), stride s as (1, s), padding p as (0, p).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from minigrad.autograd import Function
+from minigrad.ops.checks import INDEX_MAX, int_tuple, reject_nan, reject_nan_through
+from minigrad.tensor import Tensor, as_tensor
+
+IntOrTuple = Union[int, Sequence[int]]
+Padding = Union[int, Sequence[int], str]
+
+# --------------------------------------------------------------------------- sizes
+
+
+def conv_output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: Union[int, tuple, str] = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
+    """Output length of a sliding window along one axis (PyTorch's rule)::
+
+        floor((size + p_before + p_after - dilation * (kernel - 1) - 1) / stride) + 1
+
+    ``padding`` is an int (both sides), a (before, after) pair, or 'valid' (0),
+    'full' (dilation * (kernel - 1) each side: every partial overlap, the book's
+    full convolution) or 'same' (the input length; stride 1).  ``ceil_mode``
+    rounds up instead, as pooling may, but a last window must still start inside
+    the input or its left padding.  The result is < 1 when the dilated window is
+    wider than the padded input; callers say what is wrong."""
+    if padding == "same":
+        return size
+    lo, hi = _padding_pair(padding, kernel, dilation)
+    span = size + lo + hi - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    n = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (n - 1) * stride >= size + lo:
+        n -= 1
+    return n
+
+
+def transposed_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: Union[int, tuple] = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+) -> int:
+    """The inverse of ``conv_output_size``: the output length of a transpose
+    convolution (and of max unpooling, dilation 1), which is the smallest input
+    length a convolution maps to ``size``, plus ``output_padding`` to pick one of
+    the ``stride`` lengths it maps there::
+
+        (size - 1) * stride - p_before - p_after + dilation * (kernel - 1) + 1 + output_padding
+    """
+    lo, hi = _padding_pair(padding, kernel, dilation)
+    return (size - 1) * stride - lo - hi + dilation * (kernel - 1) + 1 + output_padding
+
+
+def conv_padding(
+    padding: Padding, kernel: Sequence[int], dilation: Sequence[int] = (1, 1)
+) -> tuple[int, int, int, int]:
+    """A 2-d convolution's padding as (top, bottom, left, right): an int or (p_h, p_w)
+    pads both sides alike; 'valid' is none; 'full' is dilation * (k - 1) on each side
+    (every partial overlap of kernel and input is an output: the book's full
+    convolution); 'same' keeps the input size at stride 1, the odd zero of an even
+    kernel going at the end (bottom / right), as in PyTorch."""
+    if not isinstance(padding, str):
+        ph, pw = int_tuple(padding, 2, "padding")
+        return (ph, ph, pw, pw)
+    out = []
+    for k, d in zip(kernel, dilation):
+        extent = d * (k - 1)
+        lo = {"valid": 0, "full": extent, "same": extent // 2}[padding]
+        out += [lo, extent - lo if padding == "same" else lo]
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _padding_pair(padding: Union[int, tuple, str], kernel: int, dilation: int) -> tuple:
+    if padding == "valid":
+        return 0, 0
+    if padding == "full":
+        return dilation * (kernel - 1), dilation * (kernel - 1)
+    if isinstance(padding, tuple):
+        return padding
+    return padding, padding
+
+
+# --------------------------------------------------------------------------- the adapter
+
+_LAYOUTS = {1: ("(N, C, L)", "(C, L)"), 2: ("(N, C, H, W)", "(C, H, W)")}
+
+
+class Spatial:
+    """One call of a window op, from the user's arguments to the caller's layout.
+
+    ``Spatial(op, ndim, input)`` takes the caller's input (ndim = 1 or 2 spatial
+    axes, with or without the batch axis when ``unbatched`` allows); ``.x`` is
+    that Tensor and ``.shape`` the (N, C, H, W) shape the kernels see it in.
+    ``operand`` takes weights and biases the same way (``shape_of`` gives their
+    kernel-side shape), ``ints`` / ``padding`` / ``output_size`` / ``sizes`` parse
+    and check the geometry, and ``call`` runs the Function under the NaN policy on
+    views of the arrays in those shapes, returning the result in the caller's.
+    """
+
+    __slots__ = ("op", "ndim", "unbatched", "x", "shape", "named", "views", "nan_scan", "what")
+
+    def __init__(
+        self,
+        op: str,
+        ndim: int,
+        input: Any,
+        *,
+        unbatched: bool = True,
+        layouts: tuple[str, str] | None = None,
+        nan_scan: str = "inputs",
+        name: str = "input",
+    ) -> None:
+        self.op, self.ndim, self.nan_scan, self.what = op, ndim, nan_scan, name
+        x = as_tensor(input)
+        if x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must have dtype float32 or float64, got {x.dtype}")
+        batched, single = layouts or _LAYOUTS[ndim]
+        if x.ndim != ndim + 2 and not (unbatched and x.ndim == ndim + 1):
+            also = f" or {ndim + 1}-d {single} (one unbatched example)" if unbatched else ""
+            raise ValueError(
+                f"{op}: {name} must be {ndim + 2}-d {batched}{also}, got shape {x.shape}"
+            )
+        if 0 in x.shape[x.ndim - ndim - 1 :]:
+            raise ValueError(
+                f"{op}: {name} must not be empty (only the batch may be 0), got shape {x.shape}"
+            )
+        self.x, self.named, self.views = x, {name: x}, {}
+        self.unbatched = x.ndim == ndim + 1
+        shape = x.shape
+        if self.unbatched:
+            shape = (1, *shape)
+        if ndim == 1:
+            shape = (*shape[:2], 1, shape[2])
+        self.shape = shape
+        if shape != x.shape:
+            self.views[id(x)] = shape
+
+    def operand(
+        self,
+        name: str,
+        value: Any,
+        layouts: tuple[str, str] | None = None,
+        unit_axes: tuple[int, ...] = (),
+    ) -> Tensor:
+        """A weight or bias: a Tensor of the input's dtype, of the rank its
+        ``layouts`` (1-d op, 2-d op) give when given; a 1-d op's operand is seen by
+        the kernels with unit axes at ``unit_axes`` (positions in the 2-d layout)."""
+        t = as_tensor(value)
+        if t.dtype != self.x.dtype:
+            raise TypeError(
+                f"{self.op}: {name} has dtype {t.dtype}, expected {self.x.dtype} (the "
+                f"{self.what}'s)"
+            )
+        if layouts is not None:
+            layout = layouts[self.ndim - 1]
+            rank = layout.count(",") + 1
+            if t.ndim != rank:
+                raise ValueError(
+                    f"{self.op}: {name} must be {rank}-d {layout}, got shape {t.shape}"
+                )
+        self.named[name] = t
+        if self.ndim == 1 and unit_axes:
+            shape = list(t.shape)
+            for a in unit_axes:
+                shape.insert(a, 1)
+            self.views[id(t)] = tuple(shape)
+        return t
+
+    def shape_of(self, t: Any) -> tuple:
+        """The shape the kernels see an operand (or the input) in."""
+        return self.views.get(id(t), np.shape(t))
+
+    def view(self, a: np.ndarray, shape: tuple) -> np.ndarray:
+        """Have ``call`` hand the array ``a`` to the Function in ``shape``."""
+        if a.shape != shape:
+            self.views[id(a)] = shape
+        return a
+
+    def ints(
+        self, name: str, value: IntOrTuple, minimum: int | None = None, fill: int = 1
+    ) -> tuple[int, int]:
+        """An int-or-tuple argument as (height, width).  A 2-d op also takes a
+        1-tuple (PyTorch expands it); a 1-d op's value is the width, the height
+        being ``fill`` (1 for kernel, stride and dilation, 0 for padding)."""
+        if self.ndim == 1:
+            return (fill, int_tuple(value, 1, f"{self.op}: {name}", minimum)[0])
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            value = value[0]
+        return int_tuple(value, 2, f"{self.op}: {name}", minimum)  # type: ignore[return-value]
+
+    def sizes(self, name: str, value: Sequence[int]) -> tuple[int, int]:
+        """A requested size (``output_size``) as (height, width): a sequence of ndim
+        ints, or ndim + 2 with batch and channels first (as PyTorch accepts).
+        Entries must be ints >= 1 (a float is refused, not truncated)."""
+        n = self.ndim
+        if not isinstance(value, (tuple, list, np.ndarray)) or len(value) not in (n, n + 2):
+            raise ValueError(
+                f"{self.op}: {name} must be a sequence of {n} ints (or {n + 2} with batch "
+                f"and channels), got {value!r}"
+            )
+        vals = int_tuple(tuple(value)[-n:], n, f"{self.op}: {name}", 1)
+        return (1, vals[0]) if n == 1 else vals  # type: ignore[return-value]
+
+    def padding(
+        self,
+        padding: Padding,
+        kernel: Sequence[int],
+        stride: tuple,
+        dilation: tuple,
+        symmetric: bool = False,
+    ) -> tuple[int, int, int, int]:
+        """Padding as (top, bottom, left, right) (see ``conv_padding``), checked:
+        ints >= 0; 'same' needs stride 1, and odd kernels when the op pads both
+        sides alike (``symmetric``)."""
+        if not isinstance(padding, str):
+            ph, pw = self.ints("padding", padding, 0, fill=0)
+            return (ph, ph, pw, pw)
+        if padding not in ("valid", "same", "full"):
+            raise ValueError(
+                f"{self.op}: padding must be an int, a tuple, 'valid', 'same' or 'full', "
+                f"got {padding!r}"
+            )
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(
+                f"{self.op}: padding='same' needs stride 1, got stride={self.shown(stride)}"
+            )
+        if padding == "same" and symmetric and any(k % 2 == 0 for k in kernel):
+            raise ValueError(
+                f"{self.op}: padding='same' needs stride 1 and odd kernel sizes, got kernel "
+                f"{self.shown(kernel)}"
+            )
+        return conv_padding(padding, kernel, dilation)
+
+    def output_size(
+        self,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        pad: Sequence[int],
+        dilation: Sequence[int] = (1, 1),
+        ceil_mode: bool = False,
+        what: str = "kernel",
+    ) -> tuple[int, int]:
+        """(H_out, W_out) of windows ``kernel`` over the input padded by ``pad``
+        (top, bottom, left, right); a ValueError when a window is wider than the
+        padded input, or when the output plane is too large for the kernels."""
+        in_hw = self.shape[2:]
+        out = tuple(
+            conv_output_size(n, k, s, (pad[2 * i], pad[2 * i + 1]), d, ceil_mode)
+            for i, (n, k, s, d) in enumerate(zip(in_hw, kernel, stride, dilation))
+        )
+        if min(out) < 1:
+            extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+            padded = tuple(n + pad[2 * i] + pad[2 * i + 1] for i, n in enumerate(in_hw))
+            raise ValueError(
+                f"{self.op}: {what} (dilated extent {self.shown(extent)}) is larger than the "
+                f"padded input ({self.shown(padded)}); check {what}, padding and dilation"
+            )
+        if out[0] * out[1] > INDEX_MAX:
+            raise ValueError(
+                f"{self.op}: the output plane {self.shown(out)} would have more than "
+                f"2**31 - 1 positions"
+            )
+        return out  # type: ignore[return-value]
+
+    def shown(self, hw: Sequence[Any]) -> tuple:
+        """A (height, width) pair as the caller sees it: (width,) for a 1-d op."""
+        return tuple(hw[1:]) if self.ndim == 1 else tuple(hw)
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn.apply(*args, **kwargs)`` under the NaN policy, on the arrays in the
+        kernels' shapes and with the result in the caller's (one node on the tape).
+
+        NaN policy (see ``minigrad.ops.checks``): ``nan_scan='inputs'`` scans the
+        caller's operands before the kernel runs; ``'output'`` (the memory-bound
+        pooling kernels) scans the smaller result and searches the operands only
+        when it holds a NaN.  Either way the message names the operand and the
+        first NaN's index in the shape the caller passed."""
+        named = self.named
+        if self.nan_scan == "inputs":
+            reject_nan(self.op, **{k: t._data for k, t in named.items()})
+        drop = (self.ndim == 1, self.unbatched)
+        try:
+            if self.views or any(drop):
+                shapes = tuple(self.views.get(id(a)) for a in args)
+                viewed = _Viewed if fn.fresh_grads else _ViewedShared
+                out = viewed.apply(*args, fn=fn, shapes=shapes, drop=drop, **kwargs)
+            else:
+                out = fn.apply(*args, **kwargs)
+        except (ValueError, TypeError) as e:  # the kernels' own checks: say who called
+            msg = str(e)
+            if msg.startswith(self.op + ":"):
+                raise
+            head, sep, rest = msg.partition(": ")
+            if sep and "2d" in head and " " not in head:  # a kernel's name (conv2d_forward)
+                msg = rest
+            raise type(e)(f"{self.op}: {msg}") from None
+        if self.nan_scan == "output":
+            reject_nan_through(self.op, out._data, **{k: t._data for k, t in named.items()})
+        return out
+
+    def restore(self, a: np.ndarray) -> np.ndarray:
+        """A kernel-side (N, C, H, W) array (pooling's indices) in the caller's layout."""
+        shape = a.shape
+        if self.ndim == 1:
+            shape = (*shape[:2], *shape[3:])
+        if self.unbatched:
+            shape = shape[1:]
+        return a.reshape(shape)
+
+
+class _Viewed(Function):
+    """``fn`` (a Function on (N, C, H, W) arrays) on arrays of the caller's shapes:
+    forward views argument i in ``shapes[i]`` (None: as given), runs ``fn.forward``
+    and views the result without the unit height of a 1-d op and the batch axis of
+    an unbatched input (``drop``); backward views the gradient the other way, runs
+    ``fn.backward`` and returns each input's gradient in that input's shape.
+
+    One node per call, sharing its ctx with ``fn`` (what fn saves is what the tape
+    checks); as views of fn's fresh arrays, the gradients stay fresh."""
+
+    fresh_grads = True  # for fresh_grads Functions (the others get _ViewedShared)
+
+    @staticmethod
+    def forward(ctx, *args, fn=None, shapes=(), drop=(False, False), **kwargs):
+        ctx.viewed_fn = fn
+        ctx.viewed_shapes = tuple(None if s is None else a.shape for a, s in zip(args, shapes))
+        args = tuple(a if s is None else a.reshape(s) for a, s in zip(args, shapes))
+        y = fn.forward(ctx, *args, **kwargs)
+        ctx.viewed_out = y.shape
+        drop_h, drop_n = drop
+        shape = y.shape[1:] if drop_n else y.shape
+        if drop_h:
+            shape = (*shape[:-2], shape[-1])
+        return y.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        grads = ctx.viewed_fn.backward(ctx, g.reshape(ctx.viewed_out))
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        return tuple(
+            gi if gi is None or s is None else gi.reshape(s)
+            for gi, s in zip(grads, ctx.viewed_shapes)
+        )
+
+
+class _ViewedShared(_Viewed):
+    """``_Viewed`` for a Function whose gradients may be shared (not fresh_grads)."""
+
+    fresh_grads = False
