@@ -48,6 +48,9 @@ def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> t
     truncated (int(1.5) would quietly be 1); a wrong count is a ValueError, as is
     an entry below ``minimum`` when given or past 64 bits.
     """
+    if type(value) is int and -INT64_MAX <= value <= INT64_MAX:  # the common case, fast
+        if minimum is None or value >= minimum:
+            return (value,) * n
     form = {1: "an int or a 1-tuple of ints", 2: "an int or a pair of ints"}.get(
         n, f"an int or a tuple of {n} ints"
     )

@@ -73,10 +73,10 @@ def _window(a: Spatial, kernel_size, stride, padding, dilation=1, ceil_mode=Fals
     s = k if stride is None else a.ints("stride", stride, 1)
     p = a.ints("padding", padding, 0, fill=0)
     d = a.ints("dilation", dilation, 1)
-    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(
             f"{a.op}: padding must be at most half the kernel size "
-            f"({a.shown(tuple(ki // 2 for ki in k))}), got {a.shown(p)}"
+            f"({a.shown((k[0] // 2, k[1] // 2))}), got {a.shown(p)}"
         )
     out = a.output_size(k, s, (p[0], p[0], p[1], p[1]), d, ceil_mode, "kernel_size")
     return k, s, p, d, out

@@ -50,9 +50,12 @@ def conv_output_size(
     rounds up instead, as pooling may, but a last window must still start inside
     the input or its left padding.  The result is < 1 when the dilated window is
     wider than the padded input; callers say what is wrong."""
-    if padding == "same":
+    if type(padding) is tuple:
+        lo, hi = padding
+    elif padding == "same":
         return size
-    lo, hi = _padding_pair(padding, kernel, dilation)
+    else:
+        lo, hi = _padding_pair(padding, kernel, dilation)
     span = size + lo + hi - dilation * (kernel - 1) - 1
     if span < 0:
         return 0
@@ -142,27 +145,27 @@ class Spatial:
     ) -> None:
         self.op, self.ndim, self.nan_scan, self.what = op, ndim, nan_scan, name
         x = as_tensor(input)
-        if x.dtype not in (np.float32, np.float64):
+        shape = x._data.shape
+        if x._data.dtype not in (np.float32, np.float64):
             raise TypeError(f"{op}: {name} must have dtype float32 or float64, got {x.dtype}")
-        batched, single = layouts or _LAYOUTS[ndim]
-        if x.ndim != ndim + 2 and not (unbatched and x.ndim == ndim + 1):
+        if len(shape) != ndim + 2 and not (unbatched and len(shape) == ndim + 1):
+            batched, single = layouts or _LAYOUTS[ndim]
             also = f" or {ndim + 1}-d {single} (one unbatched example)" if unbatched else ""
             raise ValueError(
-                f"{op}: {name} must be {ndim + 2}-d {batched}{also}, got shape {x.shape}"
+                f"{op}: {name} must be {ndim + 2}-d {batched}{also}, got shape {shape}"
             )
-        if 0 in x.shape[x.ndim - ndim - 1 :]:
+        if 0 in shape[len(shape) - ndim - 1 :]:
             raise ValueError(
-                f"{op}: {name} must not be empty (only the batch may be 0), got shape {x.shape}"
+                f"{op}: {name} must not be empty (only the batch may be 0), got shape {shape}"
             )
         self.x, self.named, self.views = x, {name: x}, {}
-        self.unbatched = x.ndim == ndim + 1
-        shape = x.shape
+        self.unbatched = len(shape) == ndim + 1
         if self.unbatched:
             shape = (1, *shape)
         if ndim == 1:
             shape = (*shape[:2], 1, shape[2])
         self.shape = shape
-        if shape != x.shape:
+        if shape != x._data.shape:
             self.views[id(x)] = shape
 
     def operand(
@@ -274,9 +277,9 @@ class Spatial:
         (top, bottom, left, right); a ValueError when a window is wider than the
         padded input, or when the output plane is too large for the kernels."""
         in_hw = self.shape[2:]
-        out = tuple(
-            conv_output_size(n, k, s, (pad[2 * i], pad[2 * i + 1]), d, ceil_mode)
-            for i, (n, k, s, d) in enumerate(zip(in_hw, kernel, stride, dilation))
+        out = (
+            conv_output_size(in_hw[0], kernel[0], stride[0], pad[0:2], dilation[0], ceil_mode),
+            conv_output_size(in_hw[1], kernel[1], stride[1], pad[2:4], dilation[1], ceil_mode),
         )
         if min(out) < 1:
             extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
