@@ -150,7 +150,7 @@ def c(K: object, V: object, s: IntOrPair = 1, padding: IntOrPair = 0) -> Tensor:
     a = Spatial("book_conv.c", 2, V, unbatched=False, name="V")
     k = a.operand("K", K, _K)
     conf = _conf(a, s, padding)
-    a.output_size(k.shape[2:], *conf[:3])
+    a.output_size(k.shape[2:], *conf[:3], channels=k.shape[0])
     return a.call(_C_, k, a.x, conf)
 
 
@@ -198,4 +198,5 @@ def h(
     )
     given = f"G's size {tuple(out_hw)} and K's {tuple(k_hw)} at stride {(sh, sw)}"
     in_hw = _size(a, "input_size", input_size, default, f"{given} and padding {(pt, pl)}")
+    a.check_plane(in_hw, k.shape[1])
     return a.call(_H_, k, a.x, conf, in_hw)

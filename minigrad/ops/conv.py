@@ -187,7 +187,7 @@ def _conv(op, ndim, input, weight, bias, stride, padding, dilation, groups) -> T
     d = a.ints("dilation", dilation, 1)
     k_hw = a.shape_of(w)[2:]
     pad = a.padding(padding, k_hw, s, d)
-    out_hw = a.output_size(k_hw, s, pad, d)
+    out_hw = a.output_size(k_hw, s, pad, d, channels=w.shape[0])
     b, kind = _bias(a, bias, w.shape[0], out_hw)
     return a.call(Conv2dFn, a.x, w, b, s, pad, d, g, kind)
 
@@ -332,6 +332,7 @@ def _conv_transpose(
             f"{op}: the output would be empty ({a.shown(out_hw)}); padding "
             f"{a.shown(p)} is too large"
         )
+    a.check_plane(out_hw, w.shape[1] * g)
     # The convolution this is the transpose of maps out_hw back to the input size. Its
     # padding after the image is p - output_padding, clipped at 0 (the extra rows of
     # output_padding are then never read by a full stride step). With dilation > stride

@@ -114,7 +114,7 @@ def _apply(
     s = a.ints("stride", stride, 1)
     kernel = a.shape_of(w)[4:6]
     pad = a.padding(padding, kernel, s, (1, 1), symmetric=True)
-    a.output_size(kernel, s, pad)
+    a.output_size(kernel, s, pad, channels=w.shape[0])
     return a.call(_LocalConvFn, a.x, w, b, s, pad[::2], tiled, op)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from minigrad._C import pool as _k
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function, is_grad_enabled
-from minigrad.ops.checks import INDEX_MAX, _is_int, int_arg, int_tuple
+from minigrad.ops.checks import _is_int, int_arg, int_tuple
 from minigrad.ops.spatial import Spatial, transposed_size
 from minigrad.tensor import Tensor, as_tensor
 
@@ -205,17 +205,15 @@ def _adaptive_size(a: Spatial, output_size: object) -> tuple[int, int]:
     (PyTorch refuses them; int(2.5) would quietly be 2)."""
     what = f"{a.op}: output_size"
     if a.ndim == 1:
-        return 1, int_tuple(output_size, 1, what, 1)[0]
-    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        hw = (1, int_tuple(output_size, 1, what, 1)[0])
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         hw = tuple(
             int(a.shape[2 + i]) if v is None else int_arg(v, what, 1)
             for i, v in enumerate(output_size)
         )
     else:
         hw = int_tuple(output_size, 2, what, 1)
-    if hw[0] * hw[1] > INDEX_MAX:
-        raise ValueError(f"{what}: a plane of {hw} would have more than 2**31 - 1 positions")
-    return hw  # type: ignore[return-value]
+    return a.check_plane(hw)  # type: ignore[return-value]
 
 
 def _adaptive_max_pool(op, ndim, input, output_size, return_indices):
@@ -381,10 +379,11 @@ def lp_pool2d(
     x^p of a negative x is NaN unless p is an integer, and a window cut short by
     ``ceil_mode`` has its sum scaled by (full window size / elements present).
 
-    Gradient: dy/dx = x^(p-1) / y^(p-1).  Where a window's sum is zero (y = 0, e.g.
-    an all-zero window) that is 0/0 for p > 1; we return 0 there (the minimum-norm
-    subgradient), never NaN.  For p = 1 the op is the window sum, whose true
-    derivative is 1 everywhere; at y = 0 we (like PyTorch) return 0 instead.
+    Gradient: dy/dx = x^(p-1) / y^(p-1).  Where a whole window is zero (y = 0) that is
+    0/0 for p > 1; we return 0 there (the minimum-norm subgradient), never NaN, as
+    PyTorch does.  Deviation from PyTorch: for p = 1 the op is the window sum, and we
+    return its derivative, 1, everywhere -- also at an all-zero window, where PyTorch
+    returns 0.
     """
     return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
 
@@ -434,11 +433,12 @@ def _max_unpool(op, ndim, input, indices, kernel_size, stride, padding, output_s
                 f"{op}: output_size {a.shown(out)} is not within one stride "
                 f"{a.shown(s)} of the default size {a.shown(default)}"
             )
-    if min(out) < 1 or out[0] * out[1] > INDEX_MAX:
+    if min(out) < 1:
         raise ValueError(
-            f"{op}: the output plane {a.shown(out)} must have between 1 and 2**31 - 1 "
-            "positions; check kernel_size, stride and padding"
+            f"{op}: the output would be empty ({a.shown(out)}); check kernel_size, stride "
+            "and padding"
         )
+    a.check_plane(out)
     idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")

@@ -456,7 +456,10 @@ def split(x: Any, split_size_or_sections: int | Sequence[int], dim: int = 0) -> 
             raise ValueError(f"split: split_size must be positive, got {size}")
         sizes = [min(size, n - s) for s in range(0, n, size)]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = list(split_size_or_sections)
+        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
+            raise TypeError(f"split: sections must be ints, got {split_size_or_sections!r}")
+        sizes = [int(s) for s in sizes]
         if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ValueError(
                 f"split: sections {sizes} must be non-negative and sum to {n} (dim {d})"

@@ -17,6 +17,7 @@ a kernel of size k as (1, k), stride s as (1, s), padding p as (0, p).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -112,6 +113,19 @@ def _padding_pair(padding: Union[int, tuple, str], kernel: int, dilation: int) -
         return padding
     return padding, padding
 
+
+def _memory() -> float:
+    """Physical memory in bytes (inf where the OS does not say)."""
+    global _MEMORY
+    if _MEMORY is None:
+        try:
+            _MEMORY = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):  # not POSIX
+            _MEMORY = float("inf")
+    return _MEMORY
+
+
+_MEMORY: float | None = None
 
 # --------------------------------------------------------------------------- the adapter
 
@@ -272,10 +286,12 @@ class Spatial:
         dilation: Sequence[int] = (1, 1),
         ceil_mode: bool = False,
         what: str = "kernel",
+        channels: int | None = None,
     ) -> tuple[int, int]:
         """(H_out, W_out) of windows ``kernel`` over the input padded by ``pad``
         (top, bottom, left, right); a ValueError when a window is wider than the
-        padded input, or when the output plane is too large for the kernels."""
+        padded input, or when the output (of ``channels``, default the input's) is
+        too large (see ``check_plane``)."""
         in_hw = self.shape[2:]
         out = (
             conv_output_size(in_hw[0], kernel[0], stride[0], pad[0:2], dilation[0], ceil_mode),
@@ -288,12 +304,26 @@ class Spatial:
                 f"{self.op}: {what} (dilated extent {self.shown(extent)}) is larger than the "
                 f"padded input ({self.shown(padded)}); check {what}, padding and dilation"
             )
-        if out[0] * out[1] > INDEX_MAX:
+        return self.check_plane(out, channels)
+
+    def check_plane(self, hw: tuple, channels: int | None = None) -> tuple:
+        """Refuse, before anything is allocated, an output plane of more positions
+        than the kernels index (2**31 - 1: no real image comes near), or an output
+        (N, channels, *hw) larger than this machine's memory."""
+        if hw[0] * hw[1] > INDEX_MAX:
             raise ValueError(
-                f"{self.op}: the output plane {self.shown(out)} would have more than "
-                f"2**31 - 1 positions"
+                f"{self.op}: the output plane {self.shown(hw)} would have more than "
+                "2**31 - 1 positions; check the sizes, strides and paddings"
             )
-        return out  # type: ignore[return-value]
+        c = self.shape[1] if channels is None else channels
+        need = self.shape[0] * c * hw[0] * hw[1] * self.x._data.itemsize
+        if need > _memory():
+            raise ValueError(
+                f"{self.op}: the output {(self.shape[0], c, *self.shown(hw))} would need "
+                f"{need / 2**30:.0f} GiB, more than this machine's memory "
+                f"({_memory() / 2**30:.0f} GiB); check the sizes"
+            )
+        return hw
 
     def shown(self, hw: Sequence[Any]) -> tuple:
         """A (height, width) pair as the caller sees it: (width,) for a 1-d op."""
