@@ -21,16 +21,9 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import numpy as _np  # noqa: E402
 
 from minigrad import functional  # noqa: E402
-from minigrad.autograd import (  # noqa: E402
-    Function,
-    GradcheckError,
-    enable_grad,
-    gradcheck,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from minigrad.autograd import Function, GradcheckError, gradcheck  # noqa: E402
 from minigrad.config import config, get_num_threads, set_num_threads, show_config  # noqa: E402
+from minigrad.device import accelerator, backends, cuda, device  # noqa: E402
 from minigrad.functional import (  # noqa: E402
     abs,
     cat,
@@ -40,14 +33,17 @@ from minigrad.functional import (  # noqa: E402
     exp,
     flatten,
     log,
+    log_softmax,
     matmul,
     maximum,
     mean,
     minimum,
     pad,
     permute,
+    relu,
     reshape,
     sigmoid,
+    softmax,
     split,
     sqrt,
     squeeze,
@@ -59,29 +55,82 @@ from minigrad.functional import (  # noqa: E402
     var,
     where,
 )
+
+# First: binds the ops behind Tensor's methods (tensor.py cannot import them, see there).
+from minigrad.ops import methods as _methods  # noqa: E402, F401, I001
+from minigrad.ops.assign import masked_fill  # noqa: E402
 from minigrad.ops.checks import get_nan_check, set_nan_check  # noqa: E402
-from minigrad.ops.reduce import amax, amin, max, min  # noqa: E402
-from minigrad.rng import manual_seed  # noqa: E402
+from minigrad.ops.reduce import amax, amin  # noqa: E402
+from minigrad.ops.tensor_ops import (  # noqa: E402
+    argmax,
+    argmin,
+    gather,
+    lerp,
+    max,
+    min,
+    norm,
+    topk,
+)
+from minigrad.rng import (  # noqa: E402
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from minigrad.tape import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from minigrad.tensor import (  # noqa: E402
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    IntTensor,
+    LongTensor,
     Tensor,
+    allclose,
     arange,
     as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
     full,
     full_like,
+    linspace,
     ones,
     ones_like,
     rand,
     rand_like,
+    randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
 )
 
+# dtypes, under NumPy's and PyTorch's names
 float32 = _np.float32
 float64 = _np.float64
 int64 = _np.int64
+int32 = _np.int32
+int16 = _np.int16
+int8 = _np.int8
+uint8 = _np.uint8
+float = _np.float32  # noqa: A001 - PyTorch's names
+double = _np.float64
+long = _np.int64
+int = _np.int32  # noqa: A001
+bool = _np.bool_  # noqa: A001
 
 # Subpackages users reach as mg.nn, mg.optim, mg.book_conv, mg.data, mg.models
 # (mg.kernels: book_conv's old name, kept as an alias).

@@ -682,3 +682,165 @@ def test_fresh_grads_functions_return_arrays_nobody_else_holds(name):
         assert isinstance(a, np.ndarray)
         assert not any(np.shares_memory(a, h) for h in held), f"{name}: gradient {i} aliases"
         assert not any(np.shares_memory(a, b) for b in returned[i + 1 :])
+
+
+# ------------------------------------------------------- several outputs
+
+
+class SinCos(Function):
+    """(sin a, cos a): two differentiable outputs."""
+
+    materialized: list = []
+
+    @staticmethod
+    def forward(ctx, a, materialize=True):
+        ctx.set_materialize_grads(materialize)
+        s, c = np.sin(a), np.cos(a)
+        ctx.save_for_backward(s, c)
+        return s, c
+
+    @staticmethod
+    def backward(ctx, gs, gc):
+        s, c = ctx.saved_tensors
+        SinCos.materialized.append((gs is not None, gc is not None))
+        out = 0
+        if gs is not None:
+            out = out + gs * c
+        if gc is not None:
+            out = out - gc * s
+        return out
+
+
+class TopTwo(Function):
+    """The largest element per row and its index: a value and a marked integer-free
+    index output (float, marked non-differentiable, to test the marking)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        idx = np.argmax(a, axis=1)
+        ctx.save_for_backward(idx)
+        pos = idx.astype(a.dtype)  # float, so only the marking makes it non-differentiable
+        ctx.mark_non_differentiable(pos)
+        ctx.shape = a.shape
+        return a[np.arange(a.shape[0]), idx], pos
+
+    @staticmethod
+    def backward(ctx, gv, gpos):
+        assert gpos is None  # never a gradient for a non-differentiable output
+        (idx,) = ctx.saved_tensors
+        g = np.zeros(ctx.shape)
+        g[np.arange(len(idx)), idx] = gv
+        return g
+
+
+def test_function_with_two_outputs_gradcheck_and_reference():
+    x = f64([0.3, -1.2, 2.0])
+    assert mg.gradcheck(lambda t: SinCos.apply(t)[0] * 2 + SinCos.apply(t)[1] ** 2, [x])
+    s, c = SinCos.apply(x)
+    assert s.grad_fn is c.grad_fn and s.requires_grad and c.requires_grad
+    (s * 3 + c).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.cos(x.numpy()) - np.sin(x.numpy()))
+
+
+def test_unused_output_gets_zeros_or_none():
+    x = f64([0.5, 1.0])
+    SinCos.materialized = []
+    s, _ = SinCos.apply(x)
+    s.sum().backward()
+    assert SinCos.materialized == [(True, True)]  # zeros for the unused cos
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(x.numpy()))
+    x.grad = None
+    SinCos.materialized = []
+    _, c = SinCos.apply(x, materialize=False)
+    c.sum().backward()
+    assert SinCos.materialized == [(False, True)]
+    np.testing.assert_allclose(x.grad.numpy(), -np.sin(x.numpy()))
+
+
+def test_both_outputs_feed_one_consumer_and_retain_grad():
+    x = f64([0.5, 1.0])
+    s, c = SinCos.apply(x)
+    c.retain_grad()
+    (s * c).sum().backward()
+    np.testing.assert_allclose(c.grad.numpy(), np.sin(x.numpy()))
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(2 * x.numpy()))
+
+
+def test_backward_from_the_second_output_as_root():
+    x = f64([0.5, 1.0])
+    _, c = SinCos.apply(x)
+    c.backward(mg.tensor(np.ones(2)))
+    np.testing.assert_allclose(x.grad.numpy(), -np.sin(x.numpy()))
+
+
+def test_non_differentiable_output():
+    x = f64([[1.0, 3.0, 2.0], [5.0, 4.0, 0.0]])
+    v, pos = TopTwo.apply(x)
+    assert v.requires_grad and not pos.requires_grad and pos.grad_fn is None
+    assert pos.dtype == np.float64 and pos.tolist() == [1.0, 0.0]
+    (v * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 2, 0], [2, 0, 0]])
+    assert mg.gradcheck(lambda t: TopTwo.apply(t)[0], [f64([[1.0, 3.0, 2.0]])])
+
+
+def test_in_place_on_one_output_of_several():
+    x = f64([[1.0, 3.0, 2.0], [5.0, 4.0, 0.0]])
+    v, pos = TopTwo.apply(x)
+    v += 1  # rebases v only (TopTwo saved no output)
+    (v * v).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 8, 0], [12, 0, 0]])
+    s, c = SinCos.apply(f64([0.3, 0.9]))
+    s += 1  # SinCos saved s: as in PyTorch, backward must refuse
+    with pytest.raises(RuntimeError, match="output 0 of SinCos"):
+        (s * c).sum().backward()
+
+
+def test_changed_saved_output_of_several_raises():
+    x = f64([0.3, 0.9])
+    s, c = SinCos.apply(x)
+    with mg.no_grad():
+        c.mul_(2)
+    with pytest.raises(RuntimeError, match=r"SinCos.backward: .*output 1 of SinCos"):
+        s.sum().backward()
+
+
+def test_saved_tensors_after_free_raises():
+    x = f64([0.3])
+    y = Cube.apply(x)
+    ctx = y.grad_fn
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        (a,) = ctx.saved_tensors
+
+
+# ------------------------------------------------------- the import layers
+
+
+def _minigrad_imports(module) -> set:
+    """Every minigrad module ``module``'s source imports, at any depth of the file."""
+    import ast
+    import inspect
+
+    found = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("minigrad"):
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("minigrad")}
+    return found
+
+
+def test_core_imports_go_one_way():
+    """tape <- tensor <- autograd <- ops: no module imports one above it, not even
+    inside a function (the old circle was held together by late imports)."""
+    from minigrad import autograd, device, rng, tape, tensor
+
+    def above(imports, allowed):
+        return {m for m in imports if not any(m.startswith(a) for a in allowed)}
+
+    assert above(_minigrad_imports(tape), ("minigrad._C",)) == set()
+    assert above(_minigrad_imports(device), ()) == set()
+    assert above(_minigrad_imports(rng), ("minigrad.device",)) == set()
+    allowed_tensor = ("minigrad.tape", "minigrad.device", "minigrad.rng", "minigrad._C")
+    assert above(_minigrad_imports(tensor), allowed_tensor) == set()
+    assert above(_minigrad_imports(autograd), allowed_tensor + ("minigrad.tensor",)) == set()

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from minigrad.tensor import Tensor
+from minigrad.device import as_device
+from minigrad.tensor import Tensor, _parse_to
 
 __all__ = ["Parameter", "Module"]
 
@@ -232,10 +233,15 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Convert every floating-point parameter and buffer to ``dtype``, in place
-        (the Parameter objects stay the same, so ties and optimizers still hold)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``:
+        convert every floating-point parameter and buffer to the dtype, in place (the
+        Parameter objects stay the same, so ties and optimizers still hold).  The only
+        device is the CPU: a GPU raises."""
+        dtype, device, _ = _parse_to(args, kwargs, "Module.to")
+        as_device(device, "Module.to")
+        if dtype is None:
+            return self
         for p in self.parameters():
             if np.issubdtype(p.dtype, np.floating):
                 p._data = p._data.astype(dtype)
@@ -245,6 +251,15 @@ class Module:
                 if b is not None and np.issubdtype(b.dtype, np.floating):
                     m._buffers[k] = b.astype(dtype)
         return self
+
+    def cpu(self) -> Module:
+        """Self: every module lives on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises: minigrad has no GPU backend."""
+        as_device("cuda", "Module.cuda()")
+        return self  # pragma: no cover - as_device raised
 
     def double(self) -> Module:
         return self.to(np.float64)

@@ -63,6 +63,7 @@ class _C_(Function):
     """Z = c(K, V)"""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, K, V, conf):
@@ -85,6 +86,7 @@ class _G_(Function):
     """A = g(G, V): the kernel gradient."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, G, V, conf, k_hw):
@@ -107,6 +109,7 @@ class _H_(Function):
     """B = h(K, G): the input gradient (transpose convolution)."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, K, G, conf, in_hw):

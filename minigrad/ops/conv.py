@@ -110,6 +110,7 @@ class Conv2dFn(Function):
     """y = c(w, x) + b.   dL/dx = h(w, g),   dL/dw = g(g, x),   dL/db = sum of g."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups, bias_kind):
@@ -202,6 +203,7 @@ class ConvTranspose2dFn(Function):
     convolution's input and output swapped,  dL/db = sum of g."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups, out_hw, reach_hw, bias_kind):

@@ -75,7 +75,8 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad  # save only what backward will read
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         try:
             return np.multiply(a, b)
         except ValueError:
@@ -98,7 +99,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # a: only for dL/db
         try:
             return np.true_divide(a, b)
         except ValueError:
@@ -366,7 +367,7 @@ class Where(Function):
 def where(cond: Any, a: Operand, b: Operand) -> Tensor:
     """``a`` where ``cond`` is true, else ``b`` (all three broadcast); ``cond``
     (a boolean Tensor or array) gets no gradient."""
-    return Where.apply(unwrap(cond), a, b)
+    return Where.apply(cond, a, b)
 
 
 # ---------------------------------------------------------------- dtype

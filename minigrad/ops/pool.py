@@ -337,6 +337,7 @@ class LpPool2dFn(Function):
     """y = (sum x^p)^(1/p); dy/dx = x^(p-1) y^(1-p), taken as 0 where y = 0."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, x, norm_type, kernel_size, stride, ceil_mode):
@@ -520,6 +521,7 @@ class WeightedAvgPool2dFn(Function):
     fixed window K; backward to x (scatter of K gy) and to K (sum of gy x-windows)."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
+    fingerprint_saved = True  # a C kernel reads the saved inputs in backward
 
     @staticmethod
     def forward(ctx, x, K, stride, padding):
