@@ -95,15 +95,14 @@ def _contig(a: np.ndarray) -> np.ndarray:
 
 
 class MaxPool2dFn(Function):
-    """y = max over each window; the backward sends gy to the argmax (saved indices).
-
-    ``sink`` (a list) receives the int64 indices, so the public function can
-    return them without running the kernel twice."""
+    """y = max over each window and, when asked, the int64 flat index (h*W + w in its
+    plane) of each maximum: a second output, non-differentiable.  The backward sends
+    gy to the element the index names."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want_indices, sink):
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want_indices):
         y, idx = _k.max_pool2d_forward(
             _contig(x),
             kernel_size,
@@ -114,42 +113,52 @@ class MaxPool2dFn(Function):
             want_indices,
             get_num_threads(),
         )
+        if not want_indices:  # inference: the kernel's faster values-only pass
+            return y
         ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(idx)
         ctx.input_hw = x.shape[2:]
-        sink.append(idx)
-        return y
+        return y, idx
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx, gy, gidx=None):
         (idx,) = ctx.saved_tensors
         return (_k.max_pool2d_backward(_contig(gy), idx, ctx.input_hw, get_num_threads()),)
 
 
 class AdaptiveMaxPool2dFn(Function):
-    """Max over adaptive windows; backward as for max pooling."""
+    """Max over adaptive windows (and the indices); backward as for max pooling."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, output_size, want_indices, sink):
+    def forward(ctx, x, output_size, want_indices):
         y, idx = _k.adaptive_max_pool2d_forward(
             _contig(x), output_size, want_indices, get_num_threads()
         )
+        if not want_indices:
+            return y
         ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(idx)
         ctx.input_hw = x.shape[2:]
-        sink.append(idx)
-        return y
+        return y, idx
 
     backward = MaxPool2dFn.backward
+
+
+def _pick(out: object, want: bool, return_indices: bool) -> object:
+    """The public result: values, or (values, indices) with ``return_indices``."""
+    if not want:
+        return out
+    return out if return_indices else out[0]
 
 
 def _max_pool(op, ndim, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     a = _pooling(op, ndim, input)
     k, s, p, d, _ = _window(a, kernel_size, stride, padding, dilation, bool(ceil_mode))
-    sink: list = []
     want = bool(return_indices) or _wants_grad(a.x)
-    y = a.call(MaxPool2dFn, a.x, k, s, p, d, bool(ceil_mode), want, sink)
-    return (y, Tensor(a.restore(sink[0]))) if return_indices else y
+    out = a.call(MaxPool2dFn, a.x, k, s, p, d, bool(ceil_mode), want)
+    return _pick(out, want, return_indices)
 
 
 def max_pool2d(
@@ -175,9 +184,11 @@ def max_pool2d(
     outputs NaN and its index names the window's first NaN in row-major order
     (PyTorch names the last one).
 
-    Deviation from PyTorch: a window that covers only padding (possible with
+    Deviations from PyTorch: a window that covers only padding (possible with
     dilation > 1, e.g. kernel 2, padding 1, dilation 3 on a 2x2 input) is a
-    ValueError; PyTorch outputs -inf there with an index outside the plane.
+    ValueError; PyTorch outputs -inf there with an index outside the plane.  A
+    window wider than the padded input is a ValueError also with ``ceil_mode``
+    (PyTorch then pools one partial window).
     """
     args = (kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     return _max_pool("max_pool2d", 2, input, *args)
@@ -219,10 +230,9 @@ def _adaptive_size(a: Spatial, output_size: object) -> tuple[int, int]:
 def _adaptive_max_pool(op, ndim, input, output_size, return_indices):
     a = _pooling(op, ndim, input)
     osz = _adaptive_size(a, output_size)
-    sink: list = []
     want = bool(return_indices) or _wants_grad(a.x)
-    y = a.call(AdaptiveMaxPool2dFn, a.x, osz, want, sink)
-    return (y, Tensor(a.restore(sink[0]))) if return_indices else y
+    out = a.call(AdaptiveMaxPool2dFn, a.x, osz, want)
+    return _pick(out, want, return_indices)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: IntPair, return_indices: bool = False):
@@ -440,12 +450,16 @@ def _max_unpool(op, ndim, input, indices, kernel_size, stride, padding, output_s
             "and padding"
         )
     a.check_plane(out)
-    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    # The indices go in positionally as a Tensor, so the tape guards them (an index
+    # changed in place after forward would move the gradient).
+    idx = as_tensor(indices)
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
     if idx.shape != a.x.shape:
         raise ValueError(f"{op}: indices must have the input's shape {a.x.shape}, got {idx.shape}")
-    idx = a.view(np.ascontiguousarray(idx, dtype=np.int64), a.shape)
+    if idx.dtype != np.int64 or not idx._data.flags.c_contiguous:
+        idx = Tensor(np.ascontiguousarray(idx._data, dtype=np.int64))
+    a.view(idx, a.shape)
     return a.call(MaxUnpool2dFn, a.x, idx, out)
 
 

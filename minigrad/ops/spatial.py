@@ -217,8 +217,9 @@ class Spatial:
         """The shape the kernels see an operand (or the input) in."""
         return self.views.get(id(t), np.shape(t))
 
-    def view(self, a: np.ndarray, shape: tuple) -> np.ndarray:
-        """Have ``call`` hand the array ``a`` to the Function in ``shape``."""
+    def view(self, a: Any, shape: tuple) -> Any:
+        """Have ``call`` hand ``a`` (a Tensor or array argument) to the Function in
+        ``shape``."""
         if a.shape != shape:
             self.views[id(a)] = shape
         return a
@@ -345,8 +346,7 @@ class Spatial:
         try:
             if self.views or any(drop):
                 shapes = tuple(self.views.get(id(a)) for a in args)
-                viewed = _Viewed if fn.fresh_grads else _ViewedShared
-                out = viewed.apply(*args, fn=fn, shapes=shapes, drop=drop, **kwargs)
+                out = _viewed(fn).apply(*args, shapes=shapes, drop=drop, **kwargs)
             else:
                 out = fn.apply(*args, **kwargs)
         except (ValueError, TypeError) as e:  # the kernels' own checks: say who called
@@ -358,56 +358,86 @@ class Spatial:
                 msg = rest
             raise type(e)(f"{self.op}: {msg}") from None
         if self.nan_scan == "output":
-            reject_nan_through(self.op, out._data, **{k: t._data for k, t in named.items()})
+            first = out[0] if type(out) is tuple else out
+            reject_nan_through(self.op, first._data, **{k: t._data for k, t in named.items()})
         return out
-
-    def restore(self, a: np.ndarray) -> np.ndarray:
-        """A kernel-side (N, C, H, W) array (pooling's indices) in the caller's layout."""
-        shape = a.shape
-        if self.ndim == 1:
-            shape = (*shape[:2], *shape[3:])
-        if self.unbatched:
-            shape = shape[1:]
-        return a.reshape(shape)
 
 
 class _Viewed(Function):
-    """``fn`` (a Function on (N, C, H, W) arrays) on arrays of the caller's shapes:
-    forward views argument i in ``shapes[i]`` (None: as given), runs ``fn.forward``
-    and views the result without the unit height of a 1-d op and the batch axis of
-    an unbatched input (``drop``); backward views the gradient the other way, runs
-    ``fn.backward`` and returns each input's gradient in that input's shape.
+    """A Function on (N, C, H, W) arrays (``fn``) applied to arrays of the caller's
+    shapes: forward views argument i in ``shapes[i]`` (None: as given), runs
+    ``fn.forward`` and views each result without the unit height of a 1-d op and
+    the batch axis of an unbatched input (``drop``); backward views the gradients
+    the other way, runs ``fn.backward`` and returns each input's gradient in that
+    input's shape.
 
-    One node per call, sharing its ctx with ``fn`` (what fn saves is what the tape
-    checks); as views of fn's fresh arrays, the gradients stay fresh."""
+    One node per call, sharing its ctx with ``fn``, and made per ``fn`` by
+    ``_viewed`` (a subclass of the same name and flags): the tape's messages and
+    ``grad_fn`` name fn, and what fn saves is what the tape guards.  As views of
+    fn's fresh arrays, the gradients stay fresh."""
 
-    fresh_grads = True  # for fresh_grads Functions (the others get _ViewedShared)
+    fn: Any = None  # the Function viewed (set on each subclass)
 
-    @staticmethod
-    def forward(ctx, *args, fn=None, shapes=(), drop=(False, False), **kwargs):
-        ctx.viewed_fn = fn
-        ctx.viewed_shapes = tuple(None if s is None else a.shape for a, s in zip(args, shapes))
+    @classmethod
+    def forward(cls, ctx, *args, shapes=(), drop=(False, False), **kwargs):
+        ctx.viewed_in = tuple(None if s is None else a.shape for a, s in zip(args, shapes))
         args = tuple(a if s is None else a.reshape(s) for a, s in zip(args, shapes))
-        y = fn.forward(ctx, *args, **kwargs)
-        ctx.viewed_out = y.shape
+        outs4 = cls.fn.forward(ctx, *args, **kwargs)
+        multi = type(outs4) is tuple
+        outs4 = outs4 if multi else (outs4,)
         drop_h, drop_n = drop
-        shape = y.shape[1:] if drop_n else y.shape
-        if drop_h:
-            shape = (*shape[:-2], shape[-1])
-        return y.reshape(shape)
+        outs = []
+        for y in outs4:
+            shape = y.shape[1:] if drop_n else y.shape
+            outs.append(y.reshape((*shape[:-2], shape[-1]) if drop_h else shape))
+        ctx.viewed_out = tuple(y.shape for y in outs4)
+        _keep_caller_views(ctx, outs4, outs)
+        return tuple(outs) if multi else outs[0]
 
-    @staticmethod
-    def backward(ctx, g):
-        grads = ctx.viewed_fn.backward(ctx, g.reshape(ctx.viewed_out))
-        if not isinstance(grads, tuple):
-            grads = (grads,)
+    @classmethod
+    def backward(cls, ctx, *grads):
+        grads = tuple(None if g is None else g.reshape(s) for g, s in zip(grads, ctx.viewed_out))
+        back = getattr(ctx, "viewed_saved", None)
+        if back is None:
+            gin = cls.fn.backward(ctx, *grads)
+        else:  # fn reads its saved outputs in its own shapes (the guard has run by now)
+            saved = ctx.saved_tensors
+            ctx.saved_tensors = tuple(a if s is None else a.reshape(s) for a, s in zip(saved, back))
+            try:
+                gin = cls.fn.backward(ctx, *grads)
+            finally:
+                ctx.saved_tensors = saved
+        if not isinstance(gin, tuple):
+            gin = (gin,)
         return tuple(
-            gi if gi is None or s is None else gi.reshape(s)
-            for gi, s in zip(grads, ctx.viewed_shapes)
+            g if g is None or s is None else g.reshape(s) for g, s in zip(gin, ctx.viewed_in)
         )
 
 
-class _ViewedShared(_Viewed):
-    """``_Viewed`` for a Function whose gradients may be shared (not fresh_grads)."""
+def _keep_caller_views(ctx: Any, outs4: tuple, outs: list) -> None:
+    """Where fn saved one of its outputs, keep instead the caller's view of it (the
+    array the output Tensor holds, which the tape's guard recognizes by identity);
+    ``_Viewed.backward`` hands fn its own shapes again."""
+    saved = ctx.saved_tensors
+    mine = {id(y): o for y, o in zip(outs4, outs)}
+    if any(id(a) in mine for a in saved):
+        ctx.viewed_saved = tuple(a.shape if id(a) in mine else None for a in saved)
+        ctx.save_for_backward(*(mine.get(id(a), a) for a in saved))
 
-    fresh_grads = False
+
+_VIEWED: dict = {}
+
+
+def _viewed(fn: Any) -> Any:
+    """The ``_Viewed`` subclass for ``fn``: fn's name, docstring and flags."""
+    cls = _VIEWED.get(fn)
+    if cls is None:
+        attrs = {
+            "fn": fn,
+            "__doc__": fn.__doc__,
+            "__module__": fn.__module__,
+            "fresh_grads": fn.fresh_grads,
+            "fingerprint_saved": fn.fingerprint_saved,
+        }
+        cls = _VIEWED[fn] = type(fn.__name__, (_Viewed,), attrs)
+    return cls
