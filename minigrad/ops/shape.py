@@ -4,14 +4,12 @@ padding, concatenation.  Each backward moves the gradient back the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
-
-if TYPE_CHECKING:
-    from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor
 
 
 def _dims(args: tuple) -> tuple:
@@ -167,7 +165,6 @@ def _is_advanced(index: Any) -> bool:
 
 def _plain_index(index: Any) -> Any:
     """Tensors inside an index become arrays; lists become integer/bool arrays."""
-    from minigrad.tensor import Tensor
 
     def conv(i):
         if isinstance(i, Tensor):
@@ -189,21 +186,28 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index=None):
-        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         try:
-            return a[index]
+            out = a[index]
         except IndexError as e:
             raise IndexError(
                 f"index {index!r} is invalid for a tensor of shape {a.shape}: {e}"
             ) from None
+        if _is_advanced(index):  # a private copy: the caller may change its index array
+            items = index if isinstance(index, tuple) else (index,)
+            copied = tuple(np.array(i) if isinstance(i, np.ndarray) else i for i in items)
+            index = copied if isinstance(index, tuple) else copied[0]
+        ctx.shape = a.shape
+        ctx.save_for_backward(index)
+        return out
 
     @staticmethod
     def backward(ctx, g):
+        (index,) = ctx.saved_tensors
         out = np.zeros(ctx.shape, dtype=g.dtype)
-        if _is_advanced(ctx.index) and not _picks_each_once(ctx.index, ctx.shape):
-            np.add.at(out, ctx.index, g)  # repeated positions must add up
+        if _is_advanced(index) and not _picks_each_once(index, ctx.shape):
+            np.add.at(out, index, g)  # repeated positions must add up
         else:
-            out[ctx.index] = g
+            out[index] = g
         return out
 
 
@@ -388,7 +392,7 @@ def _check_pad_axis(d: int, n: int, lo: int, hi: int, mode: str, shape: tuple) -
 class Cat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        ctx.bounds = [int(b) for b in np.cumsum([a.shape[axis] for a in arrays])[:-1]]
         ctx.axis = axis
         return np.concatenate(arrays, axis=axis)
 
