@@ -95,30 +95,19 @@ def _contig(a: np.ndarray) -> np.ndarray:
 
 
 class MaxPool2dFn(Function):
-    """y = max over each window and, when asked, the int64 flat index (h*W + w in its
-    plane) of each maximum: a second output, non-differentiable.  The backward sends
-    gy to the element the index names."""
+    """y = max over each window; the backward sends gy to the element the int64 flat
+    index (h*W + w in its plane) of each maximum names.  Those indices are a second,
+    non-differentiable output when the caller asks for them (``outputs=2``), else
+    kept for backward only (and not computed at all when no gradient is needed)."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want_indices):
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want, outputs):
         y, idx = _k.max_pool2d_forward(
-            _contig(x),
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            ceil_mode,
-            want_indices,
-            get_num_threads(),
+            _contig(x), kernel_size, stride, padding, dilation, ceil_mode, want, get_num_threads()
         )
-        if not want_indices:  # inference: the kernel's faster values-only pass
-            return y
-        ctx.save_for_backward(idx)
-        ctx.mark_non_differentiable(idx)
-        ctx.input_hw = x.shape[2:]
-        return y, idx
+        return _max_outputs(ctx, x, y, idx, want, outputs)
 
     @staticmethod
     def backward(ctx, gy, gidx=None):
@@ -132,33 +121,30 @@ class AdaptiveMaxPool2dFn(Function):
     fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, output_size, want_indices):
-        y, idx = _k.adaptive_max_pool2d_forward(
-            _contig(x), output_size, want_indices, get_num_threads()
-        )
-        if not want_indices:
-            return y
-        ctx.save_for_backward(idx)
-        ctx.mark_non_differentiable(idx)
-        ctx.input_hw = x.shape[2:]
-        return y, idx
+    def forward(ctx, x, output_size, want, outputs):
+        y, idx = _k.adaptive_max_pool2d_forward(_contig(x), output_size, want, get_num_threads())
+        return _max_outputs(ctx, x, y, idx, want, outputs)
 
     backward = MaxPool2dFn.backward
 
 
-def _pick(out: object, want: bool, return_indices: bool) -> object:
-    """The public result: values, or (values, indices) with ``return_indices``."""
-    if not want:
-        return out
-    return out if return_indices else out[0]
+def _max_outputs(ctx, x, y, idx, want, outputs):
+    """Max pooling's result: y alone (indices kept for backward when ``want``), or
+    (y, indices) with the indices marked non-differentiable."""
+    if want:
+        ctx.save_for_backward(idx)
+        ctx.input_hw = x.shape[2:]
+    if outputs == 1:
+        return y
+    ctx.mark_non_differentiable(idx)
+    return y, idx
 
 
 def _max_pool(op, ndim, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     a = _pooling(op, ndim, input)
     k, s, p, d, _ = _window(a, kernel_size, stride, padding, dilation, bool(ceil_mode))
-    want = bool(return_indices) or _wants_grad(a.x)
-    out = a.call(MaxPool2dFn, a.x, k, s, p, d, bool(ceil_mode), want)
-    return _pick(out, want, return_indices)
+    ri = bool(return_indices)
+    return a.call(MaxPool2dFn, a.x, k, s, p, d, bool(ceil_mode), ri or _wants_grad(a.x), 1 + ri)
 
 
 def max_pool2d(
@@ -230,9 +216,8 @@ def _adaptive_size(a: Spatial, output_size: object) -> tuple[int, int]:
 def _adaptive_max_pool(op, ndim, input, output_size, return_indices):
     a = _pooling(op, ndim, input)
     osz = _adaptive_size(a, output_size)
-    want = bool(return_indices) or _wants_grad(a.x)
-    out = a.call(AdaptiveMaxPool2dFn, a.x, osz, want)
-    return _pick(out, want, return_indices)
+    ri = bool(return_indices)
+    return a.call(AdaptiveMaxPool2dFn, a.x, osz, ri or _wants_grad(a.x), 1 + ri)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: IntPair, return_indices: bool = False):
