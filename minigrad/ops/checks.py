@@ -1,12 +1,19 @@
-"""Input checks shared by the C-kernel op families (conv, pool, local).
+"""Argument checks and the NaN policy of the C-kernel ops (conv, transpose conv,
+local/tiled, pooling, the book's c/g/h).
 
-NaN policy: the kernels refuse an input holding a NaN with a ``ValueError`` that
-names the argument and the first bad index, instead of letting the NaN spread
-silently through a whole batch (one NaN pixel poisons every output its window
-touches, and through the weight gradient every weight).  The scan runs at
-memory speed in C before any kernel work (for the memory-bound pooling kernels,
-on their output instead: see ``reject_nan_through``).  ``mg.set_nan_check(False)`` turns it
-off for users who want PyTorch's propagate-NaN behaviour or the last bit of speed.
+Arguments: ``int_arg`` / ``int_tuple`` parse every int-or-tuple argument: ints only
+(a float is refused, not truncated), within 64 bits, with the op and the argument
+named in the error.
+
+NaN policy: these ops refuse an input holding a NaN with a ``ValueError`` that
+names the op, the argument and the first bad index, instead of letting the NaN
+spread silently through a whole batch (one NaN pixel poisons every output its
+window touches, and through the weight gradient every weight).  It is applied in
+one place, ``Spatial.call`` (minigrad/ops/spatial.py), with one of two scans, both
+at memory speed in C: ``reject_nan`` on the operands before the kernel runs, or,
+for the memory-bound pooling kernels, ``reject_nan_through`` on their smaller
+output.  ``mg.set_nan_check(False)`` turns it off for users who want PyTorch's
+propagate-NaN behaviour or the last bit of speed.
 """
 
 from __future__ import annotations
