@@ -143,6 +143,15 @@ def test_adapter_matches_the_batched_2d_op_in_one_node_with_fresh_grads(name):
     assert mg.gradcheck(op, [mg.tensor(t.numpy(), requires_grad=True) for t in ins])
 
 
+def test_one_tensor_in_two_roles_is_viewed_in_each_roles_shape():
+    x = leaf(3, 4)  # unbatched 1-d input (C=3, L=4) and a location bias (C_out=3, L_out=4)
+    w = mg.tensor(np.zeros((3, 3, 1)))  # k = 1, so L_out = 4
+    y = F.conv1d(x, w, x)
+    np.testing.assert_array_equal(y.numpy(), x.numpy())
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((3, 4)))
+
+
 def test_adapter_errors_speak_in_the_callers_shapes():
     with pytest.raises(ValueError, match=r"conv1d: bias must have shape \(4,\) .* or \(4, 4\)"):
         F.conv1d(leaf(2, 3, 9), leaf(4, 3, 3), leaf(4, 1, 4), stride=2)

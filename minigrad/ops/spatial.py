@@ -210,6 +210,8 @@ class Spatial:
             shape = list(t.shape)
             for a in unit_axes:
                 shape.insert(a, 1)
+            if self.views.get(id(t), shape) != tuple(shape):  # one Tensor in two roles
+                t = t[...]  # (a view node of its own, so each role has its shape)
             self.views[id(t)] = tuple(shape)
         return t
 
