@@ -182,3 +182,18 @@ def test_pad_against_torch(data, mode):
     F.pad(x, pad, mode=mode).backward(mg.tensor(w))
     theirs.backward(torch.tensor(w))
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("widths", [(2**40, 0), (2**31, 2**31), (2**70, 0), (0, -(2**70))])
+def test_impossible_widths_are_refused_before_anything_is_allocated(mode, widths):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"^pad: "):
+            F.pad(mg.tensor(np.zeros((2, 3))), widths, mode=mode)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**24

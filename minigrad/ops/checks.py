@@ -18,6 +18,8 @@ propagate-NaN behaviour or the last bit of speed.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from minigrad._C.parallel import has_nan
@@ -74,6 +76,21 @@ def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> t
     if not vals or not all(_is_int(v) for v in vals):
         raise TypeError(f"{what} must be {form}, got {value!r}")
     return tuple(_check_range(int(v), value, what, minimum) for v in vals)
+
+
+def physical_memory() -> float:
+    """This machine's memory in bytes (inf where the OS does not say): an output
+    larger than it is refused before anything is allocated."""
+    global _MEMORY
+    if _MEMORY is None:
+        try:
+            _MEMORY = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):  # not POSIX
+            _MEMORY = float("inf")
+    return _MEMORY
+
+
+_MEMORY: float | None = None
 
 
 def set_nan_check(enabled: bool) -> None:

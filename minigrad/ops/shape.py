@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
+from minigrad.ops.checks import int_arg, physical_memory
 from minigrad.tensor import Tensor
 
 
@@ -342,7 +343,7 @@ def pad(
         raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
     if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
         raise TypeError(f"pad: pad must be a tuple of ints, got {tuple(pad)!r}")
-    pad = tuple(int(p) for p in pad)
+    pad = tuple(int_arg(p, "pad: each width") for p in pad)
     if len(pad) % 2 or len(pad) // 2 > len(shape):
         raise ValueError(
             f"pad: pad needs an even number of values, at most 2 per dimension "
@@ -361,7 +362,14 @@ def pad(
         widths[len(shape) - 1 - k] = (pad[2 * k], pad[2 * k + 1])
     for d, ((lo, hi), n) in enumerate(zip(widths, shape)):
         _check_pad_axis(d, n, lo, hi, mode, shape)
-    named = [n + lo + hi for n, (lo, hi) in zip(shape, widths)][len(shape) - len(pad) // 2 :]
+    out_shape = [n + lo + hi for n, (lo, hi) in zip(shape, widths)]
+    itemsize = np.asarray(unwrap(input)).dtype.itemsize
+    if float(np.prod(out_shape, dtype=float)) * itemsize > physical_memory():
+        raise ValueError(
+            f"pad: the padded output {tuple(out_shape)} would be larger than this machine's "
+            "memory; check the widths"
+        )
+    named = out_shape[len(shape) - len(pad) // 2 :]
     if mode in ("reflect", "replicate") and named and max(named) < 1:  # PyTorch's rule
         raise ValueError(f"pad: {mode} widths {pad} leave nothing of the input of shape {shape}")
     return Pad.apply(input, widths=tuple(widths), mode=mode, value=value)

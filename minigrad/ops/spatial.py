@@ -17,14 +17,19 @@ a kernel of size k as (1, k), stride s as (1, s), padding p as (0, p).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
 
 from minigrad.autograd import Function
-from minigrad.ops.checks import INDEX_MAX, int_tuple, reject_nan, reject_nan_through
+from minigrad.ops.checks import (
+    INDEX_MAX,
+    int_tuple,
+    physical_memory,
+    reject_nan,
+    reject_nan_through,
+)
 from minigrad.tensor import Tensor, as_tensor
 
 IntOrTuple = Union[int, Sequence[int]]
@@ -113,19 +118,6 @@ def _padding_pair(padding: Union[int, tuple, str], kernel: int, dilation: int) -
         return padding
     return padding, padding
 
-
-def _memory() -> float:
-    """Physical memory in bytes (inf where the OS does not say)."""
-    global _MEMORY
-    if _MEMORY is None:
-        try:
-            _MEMORY = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-        except (AttributeError, ValueError, OSError):  # not POSIX
-            _MEMORY = float("inf")
-    return _MEMORY
-
-
-_MEMORY: float | None = None
 
 # --------------------------------------------------------------------------- the adapter
 
@@ -320,11 +312,11 @@ class Spatial:
             )
         c = self.shape[1] if channels is None else channels
         need = self.shape[0] * c * hw[0] * hw[1] * self.x._data.itemsize
-        if need > _memory():
+        if need > physical_memory():
             raise ValueError(
                 f"{self.op}: the output {(self.shape[0], c, *self.shown(hw))} would need "
                 f"{need / 2**30:.0f} GiB, more than this machine's memory "
-                f"({_memory() / 2**30:.0f} GiB); check the sizes"
+                f"({physical_memory() / 2**30:.0f} GiB); check the sizes"
             )
         return hw
 
