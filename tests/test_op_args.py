@@ -370,3 +370,16 @@ def test_a_window_of_padding_only_is_refused_and_documented():
     with pytest.raises(ValueError, match=r"max_pool2d: .*only padding"):
         F.max_pool2d(t(np.zeros((1, 1, 2, 2))), 2, 1, 1, 3)
     assert "covers only padding" in F.max_pool2d.__doc__
+
+
+def test_remembered_pooling_geometry_still_refuses_floats_and_bools():
+    """Pooling remembers checked geometry per (shape, arguments); 2.0 == 2 and True == 1
+    as dict keys, so the memory must not let them through after 2 or 1 passed."""
+    x = t(X4)
+    F.max_pool2d(x, 2)
+    F.avg_pool2d(x, 1)
+    for bad in (2.0, (2, 2.0), np.float64(2.0)):
+        with pytest.raises(TypeError, match="max_pool2d: kernel_size"):
+            F.max_pool2d(x, bad)
+    with pytest.raises(TypeError, match="avg_pool2d: kernel_size"):
+        F.avg_pool2d(x, True)

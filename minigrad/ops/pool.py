@@ -68,7 +68,26 @@ def _pooling(op: str, ndim: int, input: object) -> Spatial:
 def _window(a: Spatial, kernel_size, stride, padding, dilation=1, ceil_mode=False) -> tuple:
     """(kernel, stride, padding, dilation) as (height, width) pairs, checked as
     PyTorch does: each >= 1, padding in [0, kernel // 2], and windows that fit the
-    padded input.  Returns them with the output size."""
+    padded input.  Returns them with the output size.
+
+    A training loop pools the same shapes with the same arguments on every step, so
+    the checked geometry is remembered (a failed check is not)."""
+    # by repr: 2.0 == 2 and True == 1 as dict keys, but only 2 is a valid size
+    args = repr((kernel_size, stride, padding, dilation, ceil_mode))
+    key = (a.op, a.shape, a.x._data.itemsize, args)
+    geometry = _WINDOWS.get(key)
+    if geometry is not None:
+        return geometry
+    if len(_WINDOWS) > 1024:
+        _WINDOWS.clear()
+    _WINDOWS[key] = geometry = _check_window(a, kernel_size, stride, padding, dilation, ceil_mode)
+    return geometry
+
+
+_WINDOWS: dict = {}
+
+
+def _check_window(a: Spatial, kernel_size, stride, padding, dilation, ceil_mode) -> tuple:
     k = a.ints("kernel_size", kernel_size, 1)
     s = k if stride is None else a.ints("stride", stride, 1)
     p = a.ints("padding", padding, 0, fill=0)
