@@ -16,8 +16,8 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import kernels
 from minigrad._C import conv as C
-from minigrad.ops import conv as conv_ops
 from minigrad.ops.checks import int_tuple
+from minigrad.ops.spatial import conv_padding
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -148,7 +148,7 @@ def test_conv2d_op_forward_and_backward(dtype, stride, padding, dilation, groups
     rng = np.random.default_rng(1)
     x, w = rand(rng, (2, 4, 7, 6), dtype), rand(rng, (6, 4 // groups, 3, 2), dtype)
     s, d = int_tuple(stride, 2, "s"), int_tuple(dilation, 2, "d")
-    pad = conv_ops._conv_padding("t", padding, (3, 2), s, d)
+    pad = conv_padding(padding, (3, 2), d)
     out_hw = (
         ref.out_size(7, 3, s[0], pad[0], pad[1], d[0]),
         ref.out_size(6, 2, s[1], pad[2], pad[3], d[1]),
@@ -547,7 +547,7 @@ def test_non_integer_sizes_are_refused_not_truncated():
             F.conv2d(x, w, **kw)
     with pytest.raises(TypeError, match="conv1d: stride"):
         F.conv1d(mg.tensor(np.ones((1, 1, 6))), mg.tensor(np.ones((1, 1, 2))), stride=(1.5,))
-    with pytest.raises(TypeError, match="kernels: s must be"):
+    with pytest.raises(TypeError, match="book_conv.c: s must be"):
         kernels.c(w, x, (1.5, 1))
 
 
@@ -568,9 +568,9 @@ def test_wrapper_refuses_non_integer_sizes():
 
 
 def test_book_kernels_explain_when_no_default_size_fits():
-    with pytest.raises(ValueError, match=r"kernels.g: no kernel size fits G's size \(5, 5\)"):
+    with pytest.raises(ValueError, match=r"book_conv.g: no kernel size fits G's size \(5, 5\)"):
         kernels.g(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)))
-    with pytest.raises(ValueError, match="kernels.h: no input size fits"):
+    with pytest.raises(ValueError, match="book_conv.h: no input size fits"):
         kernels.h(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)), padding=1)
 
 

@@ -183,9 +183,9 @@ def test_shape_and_reduction_errors(call, exc, msg):
     [
         (dict(pad=(1,)), "even number"),
         (dict(pad=(1, 1, 1, 1, 1, 1, 1, 1)), "at most 2 per dimension"),
-        (dict(pad=(-1, 1)), "non-negative"),
+        (dict(pad=(-5, 1)), "crop more than the 4 elements of dimension 2"),
         (dict(pad=(1, 1), mode="wrap"), "mode must be"),
-        (dict(pad=(4, 0), mode="reflect"), "smaller than the dimension"),
+        (dict(pad=(4, 0), mode="reflect"), "smaller than dimension 2 .size 4."),
     ],
 )
 def test_pad_errors(args, msg):

@@ -584,6 +584,22 @@ GUARD = {
         (1,),
         unsaved=(0, 2),
     ),
+    # The indices these save are an output (max pooling) or an input Tensor (unpooling):
+    # tests/test_window_adapter.py changes them in place and checks that backward refuses.
+    "max_pool2d": Guard(
+        "MaxPool2dFn", lambda: (lambda x: F.max_pool2d(x, 2), [_t(2, 3, 6, 6)]), ()
+    ),
+    "adaptive_max_pool2d": Guard(
+        "AdaptiveMaxPool2dFn", lambda: (lambda x: F.adaptive_max_pool2d(x, 3), [_t(2, 3, 6, 6)]), ()
+    ),
+    "max_unpool2d": Guard(
+        "MaxUnpool2dFn",
+        lambda: (
+            lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2),
+            [_t(1, 2, 4, 4)],
+        ),
+        (),
+    ),
     "kernels.c": Guard(
         "_C_",
         lambda: (kernels.c, [_t(4, 3, 3, 3), _t(2, 3, 6, 6, seed=1)]),
@@ -619,6 +635,8 @@ SAVES_ONLY_PRIVATE = {
     "FeatureDropout": "its random per-channel mask",
     "NLLPerSample": "per-sample weights built by nll_loss",
     "SoftmaxCrossEntropyPerSample": "softmax probabilities and weights it computed",
+    "TakeAlong": "the argmax indices max(dim) computed",
+    "GetItem": "its own copy of the index",
 }
 
 

@@ -848,6 +848,31 @@ def test_clamp_with_tensor_bounds_and_pow_zero_exponent():
     np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0])
 
 
+def test_clamp_tensor_bounds_get_gradients_as_in_pytorch():
+    """A bound that requires grad gets the gradient where it is the output (PyTorch's
+    clamp backward; min > max gives max); used to get none."""
+    X = np.array([-1.0, 0.5, 2.0, 0.3, -0.4, 1.7])
+    LO = np.array([0.0, 0.0, 0.0, 0.6, 0.2, 0.1])
+    HI = np.array([1.0, 1.0, 1.0, 0.4, 0.9, -0.2])  # the last three: lo > hi
+    x, lo, hi = (mg.tensor(a, requires_grad=True) for a in (X, LO, HI))
+    assert mg.gradcheck(lambda a, b, c: F.clamp(a, b, c), [x, lo, hi])
+    assert mg.gradcheck(lambda a, b: F.clamp(a, min=b), [x, lo])
+    assert mg.gradcheck(lambda a, c: F.clamp(a, max=c), [x, hi])
+    w = np.arange(1.0, 7.0)
+    (F.clamp(x, lo, hi) * mg.tensor(w)).sum().backward()
+    # reference from the definition: each output is x, lo or hi; that one gets w
+    out = np.minimum(np.maximum(X, LO), HI)
+    np.testing.assert_array_equal(x.grad.numpy(), np.where((X >= LO) & (X <= HI), w, 0))
+    np.testing.assert_array_equal(lo.grad.numpy(), np.where((X < LO) & (LO < HI), w, 0))
+    np.testing.assert_array_equal(hi.grad.numpy(), np.where((X > HI) | (HI < LO), w, 0))
+    np.testing.assert_array_equal(F.clamp(x, lo, hi).numpy(), out)
+    torch = pytest.importorskip("torch")
+    xt, lt, ht = (torch.tensor(a, requires_grad=True) for a in (X, LO, HI))
+    (torch.clamp(xt, lt, ht) * torch.tensor(w)).sum().backward()
+    for ours, theirs in ((x, xt), (lo, lt), (hi, ht)):
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
 def test_clamp_with_a_bound_that_broadcasts_the_output_larger():
     # the bound (2, 3) widens x (3,): backward used to fail writing a (2, 3) mask in place
     x = mg.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
@@ -928,11 +953,12 @@ def test_pad_fuzz(shape, data, mode):
     pad = []
     for k in range(n_dims):
         size = shape[len(shape) - 1 - k]
-        limit = size - 1 if mode == "reflect" else 3
+        limit = {"reflect": size - 1, "circular": size}.get(mode, 3)
         pad += [data.draw(st.integers(0, limit)), data.draw(st.integers(0, limit))]
     X = np.random.default_rng(0).standard_normal(shape)
     x = mg.tensor(X, requires_grad=True)
-    out = F.pad(x, tuple(pad), mode=mode, value=-2.0)
+    kwargs = {"value": -2.0} if mode == "constant" else {}  # PyTorch: no value otherwise
+    out = F.pad(x, tuple(pad), mode=mode, **kwargs)
     np.testing.assert_array_equal(out.numpy(), _pad_reference(X, tuple(pad), mode, -2.0))
     w = np.random.default_rng(1).standard_normal(out.shape)
     out.backward(w)

@@ -3,16 +3,14 @@ side, followed by its public function."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
 from minigrad.ops.shape import _check_dim
 from minigrad.rng import get_rng
-
-if TYPE_CHECKING:
-    from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, as_tensor
 
 
 def _check_axis(x: Any, dim: int, op: str) -> int:
@@ -222,8 +220,6 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
-        from minigrad.tensor import as_tensor
-
         return as_tensor(x)
     return Dropout.apply(x, p=p)
 

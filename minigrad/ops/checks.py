@@ -1,15 +1,24 @@
-"""Input checks shared by the C-kernel op families (conv, pool, local).
+"""Argument checks and the NaN policy of the C-kernel ops (conv, transpose conv,
+local/tiled, pooling, the book's c/g/h).
 
-NaN policy: the kernels refuse an input holding a NaN with a ``ValueError`` that
-names the argument and the first bad index, instead of letting the NaN spread
-silently through a whole batch (one NaN pixel poisons every output its window
-touches, and through the weight gradient every weight).  The scan runs at
-memory speed in C before any kernel work (for the memory-bound pooling kernels,
-on their output instead: see ``reject_nan_through``).  ``mg.set_nan_check(False)`` turns it
-off for users who want PyTorch's propagate-NaN behaviour or the last bit of speed.
+Arguments: ``int_arg`` / ``int_tuple`` parse every int-or-tuple argument: ints only
+(a float is refused, not truncated), within 64 bits, with the op and the argument
+named in the error.
+
+NaN policy: these ops refuse an input holding a NaN with a ``ValueError`` that
+names the op, the argument and the first bad index, instead of letting the NaN
+spread silently through a whole batch (one NaN pixel poisons every output its
+window touches, and through the weight gradient every weight).  It is applied in
+one place, ``Spatial.call`` (minigrad/ops/spatial.py), with one of two scans, both
+at memory speed in C: ``reject_nan`` on the operands before the kernel runs, or,
+for the memory-bound pooling kernels, ``reject_nan_through`` on their smaller
+output.  ``mg.set_nan_check(False)`` turns it off for users who want PyTorch's
+propagate-NaN behaviour or the last bit of speed.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -17,18 +26,44 @@ from minigrad._C.parallel import has_nan
 
 _enabled = True
 
+INT64_MAX = 2**63 - 1  # what a size or stride may be at all: the kernels take int64
+INDEX_MAX = 2**31 - 1  # the pooling kernels index one plane with C ints
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def int_arg(value: object, what: str, minimum: int | None = None) -> int:
+    """``value`` as a Python int: an int (not a bool, not a float: int(2.5) would
+    quietly be 2) in [minimum, 2**63 - 1].  ``what`` heads the error ("conv2d: groups")."""
+    if not _is_int(value):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    return _check_range(int(value), value, what, minimum)
+
+
+def _check_range(v: int, value: object, what: str, minimum: int | None) -> int:
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
+    if abs(v) > INT64_MAX:  # past 64 bits the kernels would raise a bare OverflowError
+        raise ValueError(f"{what} must fit in 64 bits (at most 2**63 - 1), got {value!r}")
+    return v
+
 
 def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> tuple[int, ...]:
     """``value`` (an int, or a tuple/list/range/1-d array of ``n`` ints) as a tuple of ints.
 
     ``what`` heads the error ("conv2d: stride").  Floats are refused rather than
     truncated (int(1.5) would quietly be 1); a wrong count is a ValueError, as is
-    an entry below ``minimum`` when given.
+    an entry below ``minimum`` when given or past 64 bits.
     """
+    if type(value) is int and -INT64_MAX <= value <= INT64_MAX:  # the common case, fast
+        if minimum is None or value >= minimum:
+            return (value,) * n
     form = {1: "an int or a 1-tuple of ints", 2: "an int or a pair of ints"}.get(
         n, f"an int or a tuple of {n} ints"
     )
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if _is_int(value):
         vals: tuple = (value,) * n
     elif isinstance(value, (tuple, list, range)) or (
         isinstance(value, np.ndarray) and value.ndim == 1
@@ -38,12 +73,24 @@ def int_tuple(value: object, n: int, what: str, minimum: int | None = None) -> t
             raise ValueError(f"{what} must be {form}, got {value!r} ({len(vals)} entries)")
     else:
         vals = ()
-    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
-    if not vals or not ints:
+    if not vals or not all(_is_int(v) for v in vals):
         raise TypeError(f"{what} must be {form}, got {value!r}")
-    if minimum is not None and any(v < minimum for v in vals):
-        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in vals)
+    return tuple(_check_range(int(v), value, what, minimum) for v in vals)
+
+
+def physical_memory() -> float:
+    """This machine's memory in bytes (inf where the OS does not say): an output
+    larger than it is refused before anything is allocated."""
+    global _MEMORY
+    if _MEMORY is None:
+        try:
+            _MEMORY = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):  # not POSIX
+            _MEMORY = float("inf")
+    return _MEMORY
+
+
+_MEMORY: float | None = None
 
 
 def set_nan_check(enabled: bool) -> None:

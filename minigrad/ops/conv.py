@@ -26,7 +26,8 @@ import numpy as np
 from minigrad._C import conv as _C
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function
-from minigrad.ops.checks import int_tuple, reject_nan
+from minigrad.ops.checks import int_arg
+from minigrad.ops.spatial import Spatial, transposed_size
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
@@ -34,40 +35,9 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 IntOrPair = Union[int, Sequence[int]]
 Padding = Union[int, Sequence[int], str]
 
-
-# ----------------------------------------------------------------------- arguments
-
-
-def _conv_padding(
-    fn: str, padding: Padding, kernel: tuple[int, int], stride: tuple, dilation: tuple
-) -> tuple[int, int, int, int]:
-    """Padding as (top, bottom, left, right) zeros around the input.
-
-    'valid' = none; 'full' = d*(k-1) on each side, so every partial overlap of kernel and
-    input is an output (the book's full convolution); 'same' keeps the input size and,
-    as in PyTorch, needs stride 1 and puts the odd zero of an even kernel at the end."""
-    if isinstance(padding, str):
-        extent = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding == "full":
-            return (extent[0], extent[0], extent[1], extent[1])
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{fn}: padding='same' needs stride 1, got stride={stride}")
-            top, left = extent[0] // 2, extent[1] // 2
-            return (top, extent[0] - top, left, extent[1] - left)
-        raise ValueError(
-            f"{fn}: padding must be an int, a tuple, 'valid', 'same' or 'full', got {padding!r}"
-        )
-    ph, pw = int_tuple(padding, 2, f"{fn}: padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{fn}: padding must be non-negative, got {padding!r}")
-    return (ph, ph, pw, pw)
-
-
-def _tensor(x: object) -> Tensor:
-    return x if isinstance(x, Tensor) else as_tensor(x)
+# weight layouts as (1-d op, 2-d op); a 1-d weight gains the unit height at axis 2
+_CONV_WEIGHT = ("(C_out, C_in/groups, k)", "(C_out, C_in/groups, kH, kW)")
+_TRANSPOSE_WEIGHT = ("(C_in, C_out/groups, k)", "(C_in, C_out/groups, kH, kW)")
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
@@ -75,41 +45,45 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _check_float(fn: str, name: str, t: Tensor) -> None:
-    if t.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{fn}: {name} must be float32 or float64, got {t.dtype}")
+# ----------------------------------------------------------------------- arguments
 
 
-def _check_operands(fn: str, x: Tensor, w: Tensor, w_layout: str, groups: object) -> None:
-    """A batched 4-d input, a 4-d weight (``w_layout`` names its axes) of the input's
-    dtype, and a positive int ``groups``: what conv2d and conv_transpose2d both need."""
-    if x.ndim != 4:
+def _check_groups(a: Spatial, c_in: int, w: tuple, groups: int, transposed: bool) -> None:
+    """Channels against groups: C_in and C_out divisible by groups, and the weight's
+    channel axis matching the input (axis 1 holds C_in/groups for a convolution;
+    axis 0 holds C_in for a transpose convolution)."""
+    op = a.op
+    if c_in % groups:
+        raise ValueError(f"{op}: input channels ({c_in}) must be divisible by groups ({groups})")
+    if transposed and w[0] != c_in:
         raise ValueError(
-            f"{fn}: input must be 4-d (N, C_in, H, W) or 3-d (C_in, H, W), got shape {x.shape}"
+            f"{op}: weight.shape[0] must equal the input channels ({c_in}), got weight shape {w}"
         )
-    if w.ndim != 4:
-        raise ValueError(f"{fn}: weight must be 4-d {w_layout}, got shape {w.shape}")
-    if w.dtype != x.dtype:
-        raise TypeError(
-            f"{fn}: weight has dtype {w.dtype} but input has {x.dtype}; they must match"
+    if not transposed and w[0] % groups:
+        raise ValueError(
+            f"{op}: output channels ({w[0]}, weight.shape[0]) must be divisible by groups "
+            f"({groups})"
         )
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    if not transposed and w[1] * groups != c_in:
+        raise ValueError(
+            f"{op}: weight.shape[1] must be input channels / groups = {c_in // groups}, got "
+            f"weight shape {w} for {c_in} input channels and groups={groups}"
+        )
 
 
-def _bias_kind(fn: str, bias: Tensor | None, c_out: int, out_spatial: tuple, dtype) -> str:
-    """'none', 'channel' (one per output channel) or 'location' (one per output unit)."""
+def _bias(a: Spatial, bias: object, c_out: int, out_hw: tuple) -> tuple:
+    """The bias operand and its kind: 'none', 'channel' (C_out,) or 'location' (one
+    per output unit: (C_out, H_out, W_out), or (C_out, L_out) for a 1-d op)."""
     if bias is None:
-        return "none"
-    if bias.dtype != dtype:
-        raise TypeError(f"{fn}: bias has dtype {bias.dtype} but input has {dtype}; they must match")
-    if bias.shape == (c_out,):
-        return "channel"
-    if bias.shape == (c_out, *out_spatial):
-        return "location"
+        return None, "none"
+    b = as_tensor(bias)
+    if b.shape == (c_out,):
+        return a.operand("bias", b), "channel"
+    if b.shape == (c_out, *a.shown(out_hw)):
+        return a.operand("bias", b, unit_axes=(1,)), "location"
     raise ValueError(
-        f"{fn}: bias must have shape ({c_out},) (per channel) or {(c_out, *out_spatial)} "
-        f"(per output location), got {bias.shape}"
+        f"{a.op}: bias must have shape ({c_out},) (per channel) or "
+        f"{(c_out, *a.shown(out_hw))} (per output location), got {b.shape}"
     )
 
 
@@ -129,7 +103,7 @@ def _bias_grad(g: np.ndarray, kind: str) -> np.ndarray | None:
     return None
 
 
-# ----------------------------------------------------------------------- conv2d
+# ----------------------------------------------------------------------- convolution
 
 
 class Conv2dFn(Function):
@@ -173,8 +147,6 @@ def conv2d(
     padding: Padding = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
-    *,
-    _fn: str = "conv2d",
 ) -> Tensor:
     """2-d convolution (cross-correlation, as in every deep-learning library), eq. 9.8::
 
@@ -187,47 +159,16 @@ def conv2d(
     G(i) .. G(i) + C_in/groups - 1.
     padding: int, (p_h, p_w), 'valid', 'same' (stride 1) or 'full' (d*(k-1) each side).
     """
-    fn = _fn  # conv1d reports errors under its own name
-    x, w = _tensor(input), _tensor(weight)
-    _check_float(fn, "input", x)
-    x_in = x  # the caller's array: a NaN's index is reported in its shape
-    unbatched = x.ndim == 3 and fn == "conv2d"  # one image (C_in, H, W), as PyTorch allows
-    if unbatched:
-        x = x.unsqueeze(0)
-    _check_operands(fn, x, w, "(C_out, C_in/groups, kH, kW)", groups)
-    s = int_tuple(stride, 2, f"{fn}: stride", 1)
-    d = int_tuple(dilation, 2, f"{fn}: dilation", 1)
-    pad = _conv_padding(fn, padding, w.shape[2:], s, d)
-    out_hw = _conv_out_size(fn, x.shape[2:], w.shape[2:], s, pad, d)
-    b = None if bias is None else _tensor(bias)
-    kind = _bias_kind(fn, b, w.shape[0], out_hw, x.dtype)
-    if fn == "conv2d":  # conv1d checks its own 3-d arrays, so indices read as the user's
-        reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
-    y = Conv2dFn.apply(x, w, b, s, pad, d, int(groups), kind)
-    return y.squeeze(0) if unbatched else y
-
-
-def _conv_out_size(fn, in_hw, k_hw, stride, pad, dilation) -> tuple[int, int]:
-    """H_out = floor((H + p_t + p_b - d*(k-1) - 1) / s) + 1, and the same for W."""
-    out = []
-    for size, k, s, p0, p1, d in zip(in_hw, k_hw, stride, pad[0::2], pad[1::2], dilation):
-        extent = d * (k - 1) + 1
-        if extent > size + p0 + p1:
-            raise ValueError(
-                f"{fn}: kernel (dilated extent {extent}) is larger than the padded input "
-                f"({size + p0 + p1}); check weight, padding and dilation"
-            )
-        out.append((size + p0 + p1 - extent) // s + 1)
-    return tuple(out)
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(
     input: object,
     weight: object,
     bias: object = None,
-    stride: Union[int, Sequence[int]] = 1,
-    padding: Union[int, Sequence[int], str] = 0,
-    dilation: Union[int, Sequence[int]] = 1,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
     groups: int = 1,
 ) -> Tensor:
     """1-d convolution: conv2d on images of height one.
@@ -235,25 +176,21 @@ def conv1d(
     input (N, C_in, L) or (C_in, L); weight (C_out, C_in/groups, k); bias (C_out,) or
     (C_out, L_out).
     """
-    fn = "conv1d"
-    x, w = _tensor(input), _tensor(weight)
-    x_in, unbatched = x, x.ndim == 2  # one signal (C_in, L)
-    if unbatched:
-        x = x.unsqueeze(0)
-    if x.ndim != 3:
-        raise ValueError(
-            f"{fn}: input must be 3-d (N, C_in, L) or 2-d (C_in, L), got shape {x.shape}"
-        )
-    if w.ndim != 3:
-        raise ValueError(f"{fn}: weight must be 3-d (C_out, C_in/groups, k), got shape {w.shape}")
-    s, d = int_tuple(stride, 1, f"{fn}: stride")[0], int_tuple(dilation, 1, f"{fn}: dilation")[0]
-    pad = padding if isinstance(padding, str) else (0, int_tuple(padding, 1, f"{fn}: padding")[0])
-    b = None if bias is None else _tensor(bias)
-    reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
-    if b is not None and b.ndim == 2:  # per-location bias (C_out, L_out) -> (C_out, 1, L_out)
-        b = b.reshape(b.shape[0], 1, b.shape[1])
-    y = conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, s), pad, (1, d), groups, _fn=fn)
-    return y.squeeze(2).squeeze(0) if unbatched else y.squeeze(2)
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv(op, ndim, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    a = Spatial(op, ndim, input)
+    w = a.operand("weight", weight, _CONV_WEIGHT, unit_axes=(2,))
+    g = int_arg(groups, f"{op}: groups", 1)
+    _check_groups(a, a.shape[1], w.shape, g, transposed=False)
+    s = a.ints("stride", stride, 1)
+    d = a.ints("dilation", dilation, 1)
+    k_hw = a.shape_of(w)[2:]
+    pad = a.padding(padding, k_hw, s, d)
+    out_hw = a.output_size(k_hw, s, pad, d, channels=w.shape[0])
+    b, kind = _bias(a, bias, w.shape[0], out_hw)
+    return a.call(Conv2dFn, a.x, w, b, s, pad, d, g, kind)
 
 
 # ----------------------------------------------------------------------- transpose
@@ -299,8 +236,8 @@ class ConvTranspose2dFn(Function):
         return gx, gw, gb
 
 
-def _transpose_output_padding(
-    fn: str,
+def _output_padding(
+    a: Spatial,
     in_hw: tuple,
     k_hw: tuple,
     stride: tuple,
@@ -314,35 +251,24 @@ def _transpose_output_padding(
     A stride-s convolution maps s consecutive input sizes onto one output size, so its
     transpose must be told which one to produce (the book's point in sec. 9.5):
     H_out = (H - 1)*s - 2p + d*(k - 1) + 1 + output_padding, output_padding in [0, s)."""
-    smallest = tuple(
-        (n - 1) * s - 2 * p + d * (k - 1) + 1
-        for n, k, s, p, d in zip(in_hw, k_hw, stride, padding, dilation)
-    )
     if output_size is None:
-        for op, s, d in zip(output_padding, stride, dilation):
-            if op < 0 or op >= max(s, d):
+        for o, s, d in zip(output_padding, stride, dilation):
+            if o >= max(s, d):
                 raise ValueError(
-                    f"{fn}: output_padding must be >= 0 and smaller than stride or dilation, "
-                    f"got output_padding={output_padding}, stride={stride}, dilation={dilation}"
+                    f"{a.op}: output_padding must be smaller than stride or dilation, got "
+                    f"output_padding={a.shown(output_padding)}, stride={a.shown(stride)}, "
+                    f"dilation={a.shown(dilation)}"
                 )
         return output_padding
-    size = tuple(int(v) for v in output_size)
-    if len(size) == len(in_hw) + 2:  # PyTorch also accepts (N, C, H, W)
-        size = size[2:]
-    if len(size) != len(in_hw):
-        raise ValueError(
-            f"{fn}: output_size must have {len(in_hw)} entries (or {len(in_hw) + 2} with "
-            f"batch and channels), got {tuple(output_size)}"
-        )
+    size = a.sizes("output_size", output_size)
+    smallest = tuple(map(transposed_size, in_hw, k_hw, stride, padding, dilation))
     largest = tuple(lo + s - 1 for lo, s in zip(smallest, stride))
-    for n, lo, hi in zip(size, smallest, largest):
-        if not lo <= n <= hi:
-            shown = slice(1, None) if fn.endswith("1d") else slice(None)  # 1-d: drop H = 1
-            raise ValueError(
-                f"{fn}: output_size {size[shown]} is impossible for this input, kernel, "
-                f"stride and padding: each entry must lie between {smallest[shown]} and "
-                f"{largest[shown]}"
-            )
+    if not all(lo <= n <= hi for n, lo, hi in zip(size, smallest, largest)):
+        raise ValueError(
+            f"{a.op}: output_size {a.shown(size)} is impossible for this input, kernel, "
+            f"stride and padding: each entry must lie between {a.shown(smallest)} and "
+            f"{a.shown(largest)}"
+        )
     return tuple(n - lo for n, lo in zip(size, smallest))
 
 
@@ -356,8 +282,6 @@ def conv_transpose2d(
     groups: int = 1,
     dilation: IntOrPair = 1,
     output_size: Sequence[int] | None = None,
-    *,
-    _fn: str = "conv_transpose2d",
 ) -> Tensor:
     """Transpose convolution: the gradient of conv2d with respect to its input (eq. 9.13),
     applied to ``input``. It is the adjoint of conv2d with the same weight:
@@ -365,106 +289,61 @@ def conv_transpose2d(
 
     input (N, C_in, H, W) or (C_in, H, W); weight (C_in, C_out/groups, kH, kW) (PyTorch's layout);
     bias (C_out,) or (C_out, H_out, W_out). Output size
-    H_out = (H - 1)*s - 2p + d*(kH - 1) + output_padding + 1; pass ``output_size`` to
-    have output_padding chosen for you (an impossible size is a ValueError)."""
-    fn = _fn  # conv_transpose1d reports errors under its own name
-    x, w = _tensor(input), _tensor(weight)
-    _check_float(fn, "input", x)
-    x_in = x  # the caller's array: a NaN's index is reported in its shape
-    unbatched = x.ndim == 3 and fn == "conv_transpose2d"  # one image (C_in, H, W)
-    if unbatched:
-        x = x.unsqueeze(0)
-    _check_operands(fn, x, w, "(C_in, C_out/groups, kH, kW)", groups)
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(
-            f"{fn}: weight.shape[0] must equal the input channels ({x.shape[1]}), "
-            f"got weight shape {w.shape}"
-        )
-    if w.shape[0] % groups != 0:
-        raise ValueError(
-            f"{fn}: input channels ({w.shape[0]}) must be divisible by groups ({groups})"
-        )
-    s = int_tuple(stride, 2, f"{fn}: stride", 1)
-    d = int_tuple(dilation, 2, f"{fn}: dilation", 1)
-    p = int_tuple(padding, 2, f"{fn}: padding")
-    if min(p) < 0:
-        raise ValueError(f"{fn}: padding must be non-negative, got {padding!r}")
-    op = int_tuple(output_padding, 2, f"{fn}: output_padding")
-    op = _transpose_output_padding(fn, x.shape[2:], w.shape[2:], s, p, d, op, output_size)
-    out_hw = tuple(
-        (n - 1) * si - 2 * pi + di * (k - 1) + 1 + o
-        for n, k, si, pi, di, o in zip(x.shape[2:], w.shape[2:], s, p, d, op)
-    )
-    if min(out_hw) < 1:
-        raise ValueError(f"{fn}: the output would be empty ({out_hw}); padding {p} is too large")
-    # The convolution this is the transpose of maps out_hw back to the input size. Its
-    # padding after the image is p - output_padding, clipped at 0 (the extra rows of
-    # output_padding are then never read by a full stride step). With dilation > stride
-    # output_padding may even pass the last row any tap reaches, (H - 1)*s + d*(k - 1)
-    # - p; the kernels then run on the reached rows (reach_hw), the rest are zero.
-    pad = (p[0], max(0, p[0] - op[0]), p[1], max(0, p[1] - op[1]))
-    reach_hw = tuple(
-        min(o, (n - 1) * si + di * (k - 1) + si - pi)
-        for o, n, k, si, pi, di in zip(out_hw, x.shape[2:], w.shape[2:], s, p, d)
-    )
-    b = None if bias is None else _tensor(bias)
-    kind = _bias_kind(fn, b, w.shape[1] * groups, out_hw, x.dtype)
-    if fn == "conv_transpose2d":  # conv_transpose1d checks its own 3-d arrays
-        reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
-    y = ConvTranspose2dFn.apply(x, w, b, s, pad, d, int(groups), out_hw, reach_hw, kind)
-    return y.squeeze(0) if unbatched else y
+    H_out = (H - 1)*s - 2p + d*(kH - 1) + output_padding + 1; pass ``output_size`` (H, W)
+    or (N, C, H, W) to have output_padding chosen for you (an impossible size is a
+    ValueError)."""
+    args = (input, weight, bias, stride, padding, output_padding, groups, dilation, output_size)
+    return _conv_transpose("conv_transpose2d", 2, *args)
 
 
 def conv_transpose1d(
     input: object,
     weight: object,
     bias: object = None,
-    stride: Union[int, Sequence[int]] = 1,
-    padding: Union[int, Sequence[int]] = 0,
-    output_padding: Union[int, Sequence[int]] = 0,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
     groups: int = 1,
-    dilation: Union[int, Sequence[int]] = 1,
+    dilation: IntOrPair = 1,
     output_size: Sequence[int] | None = None,
 ) -> Tensor:
     """1-d transpose convolution: conv_transpose2d on images of height one.
 
     input (N, C_in, L) or (C_in, L); weight (C_in, C_out/groups, k); bias (C_out,) or
-    (C_out, L_out)."""
-    fn = "conv_transpose1d"
-    x, w = _tensor(input), _tensor(weight)
-    x_in, unbatched = x, x.ndim == 2  # one signal (C_in, L)
-    if unbatched:
-        x = x.unsqueeze(0)
-    if x.ndim != 3:
+    (C_out, L_out); output_size (L,) or (N, C, L)."""
+    args = (input, weight, bias, stride, padding, output_padding, groups, dilation, output_size)
+    return _conv_transpose("conv_transpose1d", 1, *args)
+
+
+def _conv_transpose(
+    op, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size
+) -> Tensor:
+    a = Spatial(op, ndim, input)
+    w = a.operand("weight", weight, _TRANSPOSE_WEIGHT, unit_axes=(2,))
+    g = int_arg(groups, f"{op}: groups", 1)
+    _check_groups(a, a.shape[1], w.shape, g, transposed=True)
+    s = a.ints("stride", stride, 1)
+    d = a.ints("dilation", dilation, 1)
+    p = a.ints("padding", padding, 0, fill=0)
+    op_ = a.ints("output_padding", output_padding, 0, fill=0)
+    in_hw, k_hw = a.shape[2:], a.shape_of(w)[2:]
+    op_ = _output_padding(a, in_hw, k_hw, s, p, d, op_, output_size)
+    out_hw = tuple(map(transposed_size, in_hw, k_hw, s, p, d, op_))
+    if min(out_hw) < 1:
         raise ValueError(
-            f"{fn}: input must be 3-d (N, C_in, L) or 2-d (C_in, L), got shape {x.shape}"
+            f"{op}: the output would be empty ({a.shown(out_hw)}); padding "
+            f"{a.shown(p)} is too large"
         )
-    if w.ndim != 3:
-        raise ValueError(f"{fn}: weight must be 3-d (C_in, C_out/groups, k), got shape {w.shape}")
-    one = lambda name, v: int_tuple(v, 1, f"{fn}: {name}")[0]  # noqa: E731
-    size = None
-    if output_size is not None:
-        size = tuple(int(v) for v in output_size)
-        if len(size) not in (1, 3):
-            raise ValueError(
-                f"{fn}: output_size must have 1 entry (or 3 with batch and channels), "
-                f"got {tuple(output_size)}"
-            )
-        size = (1, size[-1])
-    b = None if bias is None else _tensor(bias)
-    reject_nan(fn, input=x_in._data, weight=w._data, bias=None if b is None else b._data)
-    if b is not None and b.ndim == 2:
-        b = b.reshape(b.shape[0], 1, b.shape[1])
-    y = conv_transpose2d(
-        x.unsqueeze(2),
-        w.unsqueeze(2),
-        b,
-        (1, one("stride", stride)),
-        (0, one("padding", padding)),
-        (0, one("output_padding", output_padding)),
-        groups,
-        (1, one("dilation", dilation)),
-        size,
-        _fn=fn,
+    a.check_plane(out_hw, w.shape[1] * g)
+    # The convolution this is the transpose of maps out_hw back to the input size. Its
+    # padding after the image is p - output_padding, clipped at 0 (the extra rows of
+    # output_padding are then never read by a full stride step). With dilation > stride
+    # output_padding may even pass the last row any tap reaches, (H - 1)*s + d*(k - 1)
+    # - p; the kernels then run on the reached rows (reach_hw), the rest are zero.
+    pad = (p[0], max(0, p[0] - op_[0]), p[1], max(0, p[1] - op_[1]))
+    reach_hw = tuple(
+        min(o, (n - 1) * si + di * (k - 1) + si - pi)
+        for o, n, k, si, pi, di in zip(out_hw, in_hw, k_hw, s, p, d)
     )
-    return y.squeeze(2).squeeze(0) if unbatched else y.squeeze(2)
+    b, kind = _bias(a, bias, w.shape[1] * g, out_hw)
+    return a.call(ConvTranspose2dFn, a.x, w, b, s, pad, d, g, out_hw, reach_hw, kind)

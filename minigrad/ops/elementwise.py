@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from minigrad.autograd import Function, unwrap
+from minigrad.autograd import Function
 
 if TYPE_CHECKING:
     from minigrad.tensor import Tensor
@@ -255,33 +255,41 @@ def abs(a: Operand) -> Tensor:  # noqa: A001 - PyTorch's name
 
 
 class Clamp(Function):
-    """out = min(max(a, lo), hi);  dL/da = g where lo <= a <= hi, else 0."""
+    """out = min(max(a, lo), hi) (hi wins where lo > hi, as in PyTorch).
+
+    dL/da  = g where lo <= a <= hi, else 0;
+    dL/dlo = g where a < lo (and lo < hi);   dL/dhi = g where a > hi (or hi < lo):
+    a bound gets the gradient where it is the output.  Bounds may be None, numbers
+    or arrays (the engine sums each gradient back to its operand's shape)."""
 
     @staticmethod
-    def forward(ctx, a, lo=None, hi=None):
-        ctx.save_for_backward(a)
-        ctx.lo, ctx.hi = lo, hi
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a, lo, hi)
         return np.clip(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        # Not in place: a Tensor bound may broadcast the output beyond a's shape
-        # (the engine sums the gradient back to a's shape).
+        a, lo, hi = ctx.saved_tensors
+        need_a, need_lo, need_hi = ctx.needs_input_grad
+        # Not in place: a bound may broadcast the output beyond a's shape.
         inside = True
-        if ctx.lo is not None:
-            inside = inside & (a >= ctx.lo)
-        if ctx.hi is not None:
-            inside = inside & (a <= ctx.hi)
-        return g * inside
+        if lo is not None:
+            inside = inside & (a >= lo)
+        if hi is not None:
+            inside = inside & (a <= hi)
+        ga = g * inside if need_a else None
+        glo = g * ((a < lo) & (lo < hi) if hi is not None else (a < lo)) if need_lo else None
+        ghi = g * ((a > hi) | (hi < lo) if lo is not None else (a > hi)) if need_hi else None
+        return ga, glo, ghi
 
 
 def clamp(x: Operand, min: Any = None, max: Any = None) -> Tensor:
     """Limit values to [min, max]; either bound may be None, a number or a
-    Tensor/array (a constant: no gradient flows to the bounds)."""
+    Tensor/array.  As in PyTorch, a Tensor bound that requires grad gets the
+    gradient where it is the output; where min > max the output is max."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, lo=unwrap(min), hi=unwrap(max))
+    return Clamp.apply(x, min, max)
 
 
 clip = clamp

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, unwrap
 from minigrad.ops.activation import _sigmoid, log_softmax
 from minigrad.tensor import Tensor, as_tensor
 
@@ -80,7 +80,7 @@ def _const_array(x: Any, name: str, op: str) -> np.ndarray | None:
     """Weights are constants of the loss (as in PyTorch, no gradient flows to them)."""
     if x is None:
         return None
-    a = np.asarray(x._data if isinstance(x, Tensor) else x)
+    a = np.asarray(unwrap(x))
     if not np.issubdtype(a.dtype, np.number):
         raise TypeError(f"{op}: {name} must be numeric, got dtype {a.dtype}")
     return a
@@ -125,16 +125,15 @@ class NLLPerSample(Function):
 
     @staticmethod
     def forward(ctx, logp, picked_index, sample_weight):
-        rows = np.arange(logp.shape[0])
-        ctx.shape, ctx.rows, ctx.cols = logp.shape, rows, picked_index
-        ctx.save_for_backward(sample_weight)
-        return -sample_weight * logp[rows, picked_index]
+        ctx.shape = logp.shape
+        ctx.save_for_backward(picked_index, sample_weight)
+        return -sample_weight * logp[np.arange(logp.shape[0]), picked_index]
 
     @staticmethod
     def backward(ctx, g):
-        (w,) = ctx.saved_tensors
+        cols, w = ctx.saved_tensors
         grad = np.zeros(ctx.shape, dtype=np.result_type(g, w))
-        grad[ctx.rows, ctx.cols] = -w * g
+        grad[np.arange(ctx.shape[0]), cols] = -w * g
         return grad, None, None
 
 
@@ -157,7 +156,7 @@ def _class_targets(
     if x.ndim < 1:
         raise ValueError(f"{op}: input must have a class dimension, got a scalar")
     C = x.shape[1] if x.ndim >= 2 else x.shape[0]
-    y = np.asarray(target._data if isinstance(target, Tensor) else target)
+    y = np.asarray(unwrap(target))
     if not np.issubdtype(y.dtype, np.integer):
         raise TypeError(
             f"{op}: target must hold integer class indices (or, for cross_entropy, class "
@@ -203,16 +202,15 @@ class SoftmaxCrossEntropyPerSample(Function):
         e = np.exp(shifted)
         total = np.sum(e, axis=1)
         e /= total[:, None]  # e is now softmax(x), kept for backward
-        ctx.rows, ctx.cols = rows, picked_index
-        ctx.save_for_backward(e, sample_weight)
+        ctx.save_for_backward(e, picked_index, sample_weight)
         return sample_weight * (np.log(total) - shifted[rows, picked_index])
 
     @staticmethod
     def backward(ctx, g):
-        p, w = ctx.saved_tensors
+        p, cols, w = ctx.saved_tensors
         scale = (w * g)[:, None]
         grad = p * scale
-        grad[ctx.rows, ctx.cols] -= scale[:, 0]
+        grad[np.arange(p.shape[0]), cols] -= scale[:, 0]
         return grad, None, None
 
 
@@ -299,7 +297,7 @@ def cross_entropy(
     nll = _finish_nll(NLLPerSample.apply(_class_last(logp), safe, w), w, shape, reduction)
     # the uniform part: -sum_c w_c logp_c / C per sample, ignored targets zeroed
     terms = logp if weight is None else logp * weight.astype(x.dtype).reshape(wshape)
-    used = (np.asarray(getattr(target, "data", target)) != ignore_index).astype(x.dtype)
+    used = (np.asarray(unwrap(target)) != ignore_index).astype(x.dtype)
     smooth = -terms.sum(cdim) * used
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -379,14 +377,12 @@ class BCEWithLogits(Function):
         sp_pos = np.maximum(x, 0) + tail  # softplus(x)
         sp_neg = np.maximum(-x, 0) + tail  # softplus(-x)
         pw = 1.0 if pos_weight is None else pos_weight
-        ctx.save_for_backward(x, t, sp_pos, sp_neg)
-        ctx.pw = pw
+        ctx.save_for_backward(x, t, sp_pos, sp_neg, pw)
         return pw * t * sp_neg + (1 - t) * sp_pos
 
     @staticmethod
     def backward(ctx, g):
-        x, t, sp_pos, sp_neg = ctx.saved_tensors
-        pw = ctx.pw
+        x, t, sp_pos, sp_neg, pw = ctx.saved_tensors
         gx = gt = None
         if ctx.needs_input_grad[0]:
             gx = g * (_sigmoid(x) * (pw * t + 1 - t) - pw * t)

@@ -31,7 +31,8 @@ import numpy as np
 from minigrad._C import pool as _k
 from minigrad._C.parallel import get_num_threads
 from minigrad.autograd import Function, is_grad_enabled
-from minigrad.ops.checks import int_tuple, reject_nan_through
+from minigrad.ops.checks import _is_int, int_arg, int_tuple
+from minigrad.ops.spatial import Spatial, transposed_size
 from minigrad.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -54,29 +55,54 @@ __all__ = [
 IntPair = Union[int, Sequence[int]]
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- arguments
 
 
-def _pair(v: IntPair, name: str) -> tuple[int, int]:
-    return int_tuple(v, 2, name)  # type: ignore[return-value]
+def _pooling(op: str, ndim: int, input: object) -> Spatial:
+    # NaN policy (see minigrad.ops.checks): pooling is memory-bound, so instead of a
+    # second full pass over the input we scan the 4-9x smaller output, which every
+    # NaN inside a window reaches; the operands are searched only to name the culprit.
+    return Spatial(op, ndim, input, nan_scan="output")
 
 
-def _single(v: IntPair, name: str) -> int:
-    return int_tuple(v, 1, name)[0]
+def _window(a: Spatial, kernel_size, stride, padding, dilation=1, ceil_mode=False) -> tuple:
+    """(kernel, stride, padding, dilation) as (height, width) pairs, checked as
+    PyTorch does: each >= 1, padding in [0, kernel // 2], and windows that fit the
+    padded input.  Returns them with the output size.
+
+    A training loop pools the same shapes with the same arguments on every step, so
+    the checked geometry is remembered (a failed check is not)."""
+    # by repr: 2.0 == 2 and True == 1 as dict keys, but only 2 is a valid size
+    args = repr((kernel_size, stride, padding, dilation, ceil_mode))
+    key = (a.op, a.shape, a.x._data.itemsize, args)
+    geometry = _WINDOWS.get(key)
+    if geometry is not None:
+        return geometry
+    if len(_WINDOWS) > 1024:
+        _WINDOWS.clear()
+    _WINDOWS[key] = geometry = _check_window(a, kernel_size, stride, padding, dilation, ceil_mode)
+    return geometry
 
 
-def _as_input(x: object, ndims: tuple[int, int], op: str) -> tuple[Tensor, bool]:
-    """x as a Tensor with a batch dimension; True if it came unbatched."""
-    t = as_tensor(x)
-    if t.ndim not in ndims:
-        names = {4: "(N, C, H, W)", 3: "(N, C, L)" if ndims[0] == 2 else "(C, H, W)", 2: "(C, L)"}
+_WINDOWS: dict = {}
+
+
+def _check_window(a: Spatial, kernel_size, stride, padding, dilation, ceil_mode) -> tuple:
+    k = a.ints("kernel_size", kernel_size, 1)
+    s = k if stride is None else a.ints("stride", stride, 1)
+    p = a.ints("padding", padding, 0, fill=0)
+    d = a.ints("dilation", dilation, 1)
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(
-            f"{op}: input must be {names[ndims[1]]} or unbatched {names[ndims[0]]}, "
-            f"got shape {t.shape}"
+            f"{a.op}: padding must be at most half the kernel size "
+            f"({a.shown((k[0] // 2, k[1] // 2))}), got {a.shown(p)}"
         )
-    if t.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: input must be float32 or float64, got {t.dtype}")
-    return (t.unsqueeze(0), True) if t.ndim == ndims[0] else (t, False)
+    out = a.output_size(k, s, (p[0], p[0], p[1], p[1]), d, ceil_mode, "kernel_size")
+    return k, s, p, d, out
+
+
+def _wants_grad(x: Tensor) -> bool:
+    return is_grad_enabled() and x.requires_grad
 
 
 def _contig(a: np.ndarray) -> np.ndarray:
@@ -84,77 +110,60 @@ def _contig(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _finish(
-    y: Tensor, unbatched: bool, squeeze_h: bool, op: str, input: object, **operands: object
-) -> Tensor:
-    # NaN policy (see minigrad.ops.checks): pooling is memory-bound, so instead of a
-    # second full pass over the input we scan the 4-9x smaller output, which every
-    # NaN inside a window reaches; the input (and any other operand, such as learned
-    # window weights) is searched only to name the culprit.
-    named = {k: getattr(v, "data", v) for k, v in {"input": input, **operands}.items()}
-    reject_nan_through(op, y._data, **named)
-    if squeeze_h:
-        y = y.squeeze(-2)
-    return y.squeeze(0) if unbatched else y
-
-
-def _finish_indices(idx: np.ndarray, unbatched: bool, squeeze_h: bool) -> Tensor:
-    if squeeze_h:
-        idx = idx[..., 0, :]
-    return Tensor(idx[0] if unbatched else idx)
-
-
-def _wants_grad(x: Tensor) -> bool:
-    return is_grad_enabled() and x.requires_grad
-
-
 # ----------------------------------------------------------------------------- max pooling
 
 
 class MaxPool2dFn(Function):
-    """y = max over each window; the backward sends gy to the argmax (saved indices).
-
-    ``sink`` (a list) receives the int64 indices, so the public function can
-    return them without running the kernel twice."""
+    """y = max over each window; the backward sends gy to the element the int64 flat
+    index (h*W + w in its plane) of each maximum names.  Those indices are a second,
+    non-differentiable output when the caller asks for them (``outputs=2``), else
+    kept for backward only (and not computed at all when no gradient is needed)."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want_indices, sink):
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, want, outputs):
         y, idx = _k.max_pool2d_forward(
-            _contig(x),
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            ceil_mode,
-            want_indices,
-            get_num_threads(),
+            _contig(x), kernel_size, stride, padding, dilation, ceil_mode, want, get_num_threads()
         )
-        ctx.indices, ctx.input_hw = idx, x.shape[2:]
-        sink.append(idx)
-        return y
+        return _max_outputs(ctx, x, y, idx, want, outputs)
 
     @staticmethod
-    def backward(ctx, gy):
-        return (_k.max_pool2d_backward(_contig(gy), ctx.indices, ctx.input_hw, get_num_threads()),)
+    def backward(ctx, gy, gidx=None):
+        (idx,) = ctx.saved_tensors
+        return (_k.max_pool2d_backward(_contig(gy), idx, ctx.input_hw, get_num_threads()),)
 
 
 class AdaptiveMaxPool2dFn(Function):
-    """Max over adaptive windows; backward as for max pooling."""
+    """Max over adaptive windows (and the indices); backward as for max pooling."""
 
     fresh_grads = True  # backward returns newly allocated arrays only
 
     @staticmethod
-    def forward(ctx, x, output_size, want_indices, sink):
-        y, idx = _k.adaptive_max_pool2d_forward(
-            _contig(x), output_size, want_indices, get_num_threads()
-        )
-        ctx.indices, ctx.input_hw = idx, x.shape[2:]
-        sink.append(idx)
-        return y
+    def forward(ctx, x, output_size, want, outputs):
+        y, idx = _k.adaptive_max_pool2d_forward(_contig(x), output_size, want, get_num_threads())
+        return _max_outputs(ctx, x, y, idx, want, outputs)
 
     backward = MaxPool2dFn.backward
+
+
+def _max_outputs(ctx, x, y, idx, want, outputs):
+    """Max pooling's result: y alone (indices kept for backward when ``want``), or
+    (y, indices) with the indices marked non-differentiable."""
+    if want:
+        ctx.save_for_backward(idx)
+        ctx.input_hw = x.shape[2:]
+    if outputs == 1:
+        return y
+    ctx.mark_non_differentiable(idx)
+    return y, idx
+
+
+def _max_pool(op, ndim, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    a = _pooling(op, ndim, input)
+    k, s, p, d, _ = _window(a, kernel_size, stride, padding, dilation, bool(ceil_mode))
+    ri = bool(return_indices)
+    return a.call(MaxPool2dFn, a.x, k, s, p, d, bool(ceil_mode), ri or _wants_grad(a.x), 1 + ri)
 
 
 def max_pool2d(
@@ -179,21 +188,15 @@ def max_pool2d(
     ``mg.set_nan_check(False)`` it propagates as in PyTorch -- a window holding a NaN
     outputs NaN and its index names the window's first NaN in row-major order
     (PyTorch names the last one).
+
+    Deviations from PyTorch: a window that covers only padding (possible with
+    dilation > 1, e.g. kernel 2, padding 1, dilation 3 on a 2x2 input) is a
+    ValueError; PyTorch outputs -inf there with an index outside the plane.  A
+    window wider than the padded input is a ValueError also with ``ceil_mode``
+    (PyTorch then pools one partial window).
     """
-    x, unb = _as_input(input, (3, 4), "max_pool2d")
-    sink: list = []
-    y = MaxPool2dFn.apply(
-        x,
-        kernel_size,
-        stride,
-        padding,
-        dilation,
-        bool(ceil_mode),
-        bool(return_indices) or _wants_grad(x),
-        sink,
-    )
-    y = _finish(y, unb, False, "max_pool2d", input)
-    return (y, _finish_indices(sink[0], unb, False)) if return_indices else y
+    args = (kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _max_pool("max_pool2d", 2, input, *args)
 
 
 def max_pool1d(
@@ -208,23 +211,32 @@ def max_pool1d(
     """1d max pooling over the last axis of (N, C, L) or (C, L); see ``max_pool2d``.
 
     Indices are positions along L."""
-    x, unb = _as_input(input, (2, 3), "max_pool1d")
-    k = _single(kernel_size, "max_pool1d: kernel_size")
-    s = k if stride is None else _single(stride, "max_pool1d: stride")
-    p, d = _single(padding, "max_pool1d: padding"), _single(dilation, "max_pool1d: dilation")
-    sink: list = []
-    y = MaxPool2dFn.apply(
-        x.unsqueeze(2),
-        (1, k),
-        (1, s),
-        (0, p),
-        (1, d),
-        bool(ceil_mode),
-        bool(return_indices) or _wants_grad(x),
-        sink,
-    )
-    y = _finish(y, unb, True, "max_pool1d", input)
-    return (y, _finish_indices(sink[0], unb, True)) if return_indices else y
+    args = (kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _max_pool("max_pool1d", 1, input, *args)
+
+
+def _adaptive_size(a: Spatial, output_size: object) -> tuple[int, int]:
+    """output_size as (height, width): an int, or a tuple of ndim entries each an
+    int >= 1 or (2-d only) None, which keeps that input size.  Floats are refused
+    (PyTorch refuses them; int(2.5) would quietly be 2)."""
+    what = f"{a.op}: output_size"
+    if a.ndim == 1:
+        hw = (1, int_tuple(output_size, 1, what, 1)[0])
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        hw = tuple(
+            int(a.shape[2 + i]) if v is None else int_arg(v, what, 1)
+            for i, v in enumerate(output_size)
+        )
+    else:
+        hw = int_tuple(output_size, 2, what, 1)
+    return a.check_plane(hw)  # type: ignore[return-value]
+
+
+def _adaptive_max_pool(op, ndim, input, output_size, return_indices):
+    a = _pooling(op, ndim, input)
+    osz = _adaptive_size(a, output_size)
+    ri = bool(return_indices)
+    return a.call(AdaptiveMaxPool2dFn, a.x, osz, ri or _wants_grad(a.x), 1 + ri)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: IntPair, return_indices: bool = False):
@@ -233,34 +245,12 @@ def adaptive_max_pool2d(input: Tensor, output_size: IntPair, return_indices: boo
     Output row i covers input rows floor(i H / OH) .. ceil((i+1) H / OH) - 1
     (likewise columns); ``None`` in output_size keeps that input size.  With
     output (2, 2) this is the book's "one summary per quadrant"."""
-    x, unb = _as_input(input, (3, 4), "adaptive_max_pool2d")
-    osz = _adaptive_size(output_size, x.shape[2:])
-    sink: list = []
-    y = AdaptiveMaxPool2dFn.apply(x, osz, bool(return_indices) or _wants_grad(x), sink)
-    y = _finish(y, unb, False, "adaptive_max_pool2d", input)
-    return (y, _finish_indices(sink[0], unb, False)) if return_indices else y
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: IntPair, return_indices: bool = False):
     """``adaptive_max_pool2d`` along the last axis of (N, C, L) or (C, L)."""
-    x, unb = _as_input(input, (2, 3), "adaptive_max_pool1d")
-    sink: list = []
-    y = AdaptiveMaxPool2dFn.apply(
-        x.unsqueeze(2),
-        (1, _single(output_size, "adaptive_max_pool1d: output_size")),
-        bool(return_indices) or _wants_grad(x),
-        sink,
-    )
-    y = _finish(y, unb, True, "adaptive_max_pool1d", input)
-    return (y, _finish_indices(sink[0], unb, True)) if return_indices else y
-
-
-def _adaptive_size(output_size: object, hw: tuple) -> tuple[int, int]:
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != 2:
-            raise ValueError(f"output_size: expected an int or a pair, got {output_size!r}")
-        return tuple(int(hw[i]) if v is None else int(v) for i, v in enumerate(output_size))
-    return int(output_size), int(output_size)
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
 
 
 # ----------------------------------------------------------------------------- average pooling
@@ -298,6 +288,14 @@ class AdaptiveAvgPool2dFn(Function):
         return (_k.adaptive_avg_pool2d_backward(_contig(gy), ctx.input_hw, get_num_threads()),)
 
 
+def _avg_pool(op, ndim, input, kernel_size, stride, padding, ceil_mode, cip, divisor) -> Tensor:
+    a = _pooling(op, ndim, input)
+    k, s, p, _, _ = _window(a, kernel_size, stride, padding, 1, bool(ceil_mode))
+    if divisor is not None and int_arg(divisor, f"{op}: divisor_override") == 0:
+        raise ValueError(f"{op}: divisor_override must be nonzero, got 0")
+    return a.call(AvgPool2dFn, a.x, k, s, p, bool(ceil_mode), bool(cip), divisor)
+
+
 def avg_pool2d(
     input: Tensor,
     kernel_size: IntPair,
@@ -312,11 +310,8 @@ def avg_pool2d(
     Padding is zeros.  The divisor is ``divisor_override`` when given; else the
     window size clipped to the padded input when ``count_include_pad`` (the
     default), else the number of real (non-padding) elements in the window."""
-    x, unb = _as_input(input, (3, 4), "avg_pool2d")
-    y = AvgPool2dFn.apply(
-        x, kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor_override
-    )
-    return _finish(y, unb, False, "avg_pool2d", input)
+    args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _avg_pool("avg_pool2d", 2, input, *args)
 
 
 def avg_pool1d(
@@ -328,37 +323,25 @@ def avg_pool1d(
     count_include_pad: bool = True,
 ) -> Tensor:
     """1d average pooling over the last axis of (N, C, L) or (C, L); see ``avg_pool2d``."""
-    x, unb = _as_input(input, (2, 3), "avg_pool1d")
-    k = _single(kernel_size, "avg_pool1d: kernel_size")
-    s = k if stride is None else _single(stride, "avg_pool1d: stride")
-    y = AvgPool2dFn.apply(
-        x.unsqueeze(2),
-        (1, k),
-        (1, s),
-        (0, _single(padding, "avg_pool1d: padding")),
-        bool(ceil_mode),
-        bool(count_include_pad),
-        None,
-    )
-    return _finish(y, unb, True, "avg_pool1d", input)
+    args = (kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+    return _avg_pool("avg_pool1d", 1, input, *args)
+
+
+def _adaptive_avg_pool(op: str, ndim: int, input: Tensor, output_size: IntPair) -> Tensor:
+    a = _pooling(op, ndim, input)
+    return a.call(AdaptiveAvgPool2dFn, a.x, _adaptive_size(a, output_size))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: IntPair) -> Tensor:
     """Mean over adaptive windows (see ``adaptive_max_pool2d`` for the windows).
 
     With output_size equal to the input size it is the identity."""
-    x, unb = _as_input(input, (3, 4), "adaptive_avg_pool2d")
-    y = AdaptiveAvgPool2dFn.apply(x, _adaptive_size(output_size, x.shape[2:]))
-    return _finish(y, unb, False, "adaptive_avg_pool2d", input)
+    return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: IntPair) -> Tensor:
     """``adaptive_avg_pool2d`` along the last axis of (N, C, L) or (C, L)."""
-    x, unb = _as_input(input, (2, 3), "adaptive_avg_pool1d")
-    y = AdaptiveAvgPool2dFn.apply(
-        x.unsqueeze(2), (1, _single(output_size, "adaptive_avg_pool1d: output_size"))
-    )
-    return _finish(y, unb, True, "adaptive_avg_pool1d", input)
+    return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
 
 
 # ----------------------------------------------------------------------------- Lp pooling
@@ -384,6 +367,20 @@ class LpPool2dFn(Function):
         return (_k.lp_pool2d_backward(_contig(gy), x, y, *ctx.args, get_num_threads()),)
 
 
+def _lp_pool(op, ndim, input, norm_type, kernel_size, stride, ceil_mode) -> Tensor:
+    a = _pooling(op, ndim, input)
+    if not (_is_int(norm_type) or isinstance(norm_type, (float, np.floating))):
+        raise TypeError(f"{op}: norm_type must be a number, got {norm_type!r}")
+    try:
+        p = float(norm_type)
+    except OverflowError:
+        p = float("inf")
+    if not (0 < p < float("inf")):
+        raise ValueError(f"{op}: norm_type must be a finite number > 0, got {norm_type!r}")
+    k, s, _, _, _ = _window(a, kernel_size, stride, 0, 1, bool(ceil_mode))
+    return a.call(LpPool2dFn, a.x, p, k, s, bool(ceil_mode))
+
+
 def lp_pool2d(
     input: Tensor,
     norm_type: float,
@@ -397,12 +394,13 @@ def lp_pool2d(
     x^p of a negative x is NaN unless p is an integer, and a window cut short by
     ``ceil_mode`` has its sum scaled by (full window size / elements present).
 
-    Gradient: dy/dx = x^(p-1) / y^(p-1).  Where a whole window is zero (y = 0)
-    that is 0/0; we return 0 there (the minimum-norm subgradient), never NaN.
+    Gradient: dy/dx = x^(p-1) / y^(p-1).  Where a whole window is zero (y = 0) that is
+    0/0 for p > 1; we return 0 there (the minimum-norm subgradient), never NaN, as
+    PyTorch does.  Deviation from PyTorch: for p = 1 the op is the window sum, and we
+    return its derivative, 1, everywhere -- also at an all-zero window, where PyTorch
+    returns 0.
     """
-    x, unb = _as_input(input, (3, 4), "lp_pool2d")
-    y = LpPool2dFn.apply(x, norm_type, kernel_size, stride, bool(ceil_mode))
-    return _finish(y, unb, False, "lp_pool2d", input)
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
 
 
 def lp_pool1d(
@@ -413,11 +411,7 @@ def lp_pool1d(
     ceil_mode: bool = False,
 ) -> Tensor:
     """1d Lp pooling over the last axis of (N, C, L) or (C, L); see ``lp_pool2d``."""
-    x, unb = _as_input(input, (2, 3), "lp_pool1d")
-    k = _single(kernel_size, "lp_pool1d: kernel_size")
-    s = k if stride is None else _single(stride, "lp_pool1d: stride")
-    y = LpPool2dFn.apply(x.unsqueeze(2), norm_type, (1, k), (1, s), bool(ceil_mode))
-    return _finish(y, unb, True, "lp_pool1d", input)
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
 
 
 # ----------------------------------------------------------------------------- unpooling
@@ -430,48 +424,47 @@ class MaxUnpool2dFn(Function):
 
     @staticmethod
     def forward(ctx, x, indices, output_hw):
-        ctx.indices = indices
+        ctx.save_for_backward(indices)
         return _k.max_unpool2d_forward(_contig(x), indices, output_hw, get_num_threads())
 
     @staticmethod
     def backward(ctx, gy):
-        return _k.max_unpool2d_backward(_contig(gy), ctx.indices, get_num_threads()), None
+        (indices,) = ctx.saved_tensors
+        return _k.max_unpool2d_backward(_contig(gy), indices, get_num_threads()), None
 
 
-def _unpool_size(
-    in_hw: tuple, kernel: tuple, stride: tuple, padding: tuple, output_size: object
-) -> tuple:
-    """PyTorch's rule: (in - 1) * stride - 2 * padding + kernel, unless output_size
-    (the last len(kernel) entries) picks another size within one stride of it."""
-    default = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(in_hw, kernel, stride, padding))
-    if output_size is None:
-        out = default
-    else:
-        out = tuple(int(v) for v in output_size)
-        out = out[len(out) - len(kernel) :] if len(out) >= len(kernel) else out
-        if len(out) != len(kernel):
+def _max_unpool(op, ndim, input, indices, kernel_size, stride, padding, output_size) -> Tensor:
+    a = _pooling(op, ndim, input)
+    k = a.ints("kernel_size", kernel_size, 1)
+    s = k if stride is None else a.ints("stride", stride, 1)
+    p = a.ints("padding", padding, 0, fill=0)
+    # PyTorch's rule: the input size a max pooling with these arguments maps here,
+    # unless output_size picks another within one stride of it.
+    default = tuple(map(transposed_size, a.shape[2:], k, s, p))
+    out = default if output_size is None else a.sizes("output_size", output_size)
+    for o, lo, si in zip(out, default, s):
+        if not lo - si < o < lo + si:
             raise ValueError(
-                f"output_size: expected {len(kernel)} (or {len(kernel) + 2}) sizes, "
-                f"got {output_size!r}"
+                f"{op}: output_size {a.shown(out)} is not within one stride "
+                f"{a.shown(s)} of the default size {a.shown(default)}"
             )
-        for d, (o, s) in enumerate(zip(out, stride)):
-            if not default[d] - s < o < default[d] + s:
-                raise ValueError(
-                    f"output_size: size {o} of dimension {d} is not within one stride of "
-                    f"the pooled input's size {default[d]} (stride {s})"
-                )
-    if any(o < 1 for o in out):
-        raise ValueError(f"output_size: expected sizes >= 1, got {out}")
-    return out
-
-
-def _indices_array(indices: object, shape: tuple) -> np.ndarray:
-    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if min(out) < 1:
+        raise ValueError(
+            f"{op}: the output would be empty ({a.shown(out)}); check kernel_size, stride "
+            "and padding"
+        )
+    a.check_plane(out)
+    # The indices go in positionally as a Tensor, so the tape guards them (an index
+    # changed in place after forward would move the gradient).
+    idx = as_tensor(indices)
     if not np.issubdtype(idx.dtype, np.integer):
-        raise TypeError(f"indices: expected an integer array, got dtype {idx.dtype}")
-    if idx.shape != shape:
-        raise ValueError(f"indices: expected the input's shape {shape}, got {idx.shape}")
-    return np.ascontiguousarray(idx, dtype=np.int64)
+        raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
+    if idx.shape != a.x.shape:
+        raise ValueError(f"{op}: indices must have the input's shape {a.x.shape}, got {idx.shape}")
+    if idx.dtype != np.int64 or not idx._data.flags.c_contiguous:
+        idx = Tensor(np.ascontiguousarray(idx._data, dtype=np.int64))
+    a.view(idx, a.shape)
+    return a.call(MaxUnpool2dFn, a.x, idx, out)
 
 
 def max_unpool2d(
@@ -488,14 +481,14 @@ def max_unpool2d(
     The output is (in - 1) * stride - 2 * padding + kernel_size per axis; several
     input sizes pool to the same size, so ``output_size`` (H, W) or (N, C, H, W)
     may pick another within one stride.  An index outside the output plane is a
-    ValueError (nothing is written).  Gradient: gx = gy at the indices."""
-    x, unb = _as_input(input, (3, 4), "max_unpool2d")
-    k = _pair(kernel_size, "max_unpool2d: kernel_size")
-    s = k if stride is None else _pair(stride, "max_unpool2d: stride")
-    out_hw = _unpool_size(x.shape[2:], k, s, _pair(padding, "max_unpool2d: padding"), output_size)
-    idx_shape = x.shape[1:] if unb else x.shape
-    idx = _indices_array(indices, idx_shape).reshape(x.shape)
-    return _finish(MaxUnpool2dFn.apply(x, idx, out_hw), unb, False, "max_unpool2d", input)
+    ValueError (nothing is written).  Gradient: gx = gy at the indices.
+
+    Deviation from PyTorch: where two inputs name the same position, the output
+    keeps one of them, and only that input gets the gradient there (the true
+    derivative: the other value does not reach the output); PyTorch gives every
+    duplicate the gradient at its index."""
+    args = (indices, kernel_size, stride, padding, output_size)
+    return _max_unpool("max_unpool2d", 2, input, *args)
 
 
 def max_unpool1d(
@@ -506,17 +499,10 @@ def max_unpool1d(
     padding: IntPair = 0,
     output_size: Sequence[int] | None = None,
 ) -> Tensor:
-    """``max_unpool2d`` along the last axis of (N, C, L) or (C, L)."""
-    x, unb = _as_input(input, (2, 3), "max_unpool1d")
-    k = _single(kernel_size, "max_unpool1d: kernel_size")
-    s = k if stride is None else _single(stride, "max_unpool1d: stride")
-    (out_l,) = _unpool_size(
-        x.shape[2:], (k,), (s,), (_single(padding, "max_unpool1d: padding"),), output_size
-    )
-    idx_shape = x.shape[1:] if unb else x.shape
-    idx = _indices_array(indices, idx_shape).reshape(x.shape)[:, :, None, :]
-    y = MaxUnpool2dFn.apply(x.unsqueeze(2), np.ascontiguousarray(idx), (1, out_l))
-    return _finish(y, unb, True, "max_unpool1d", input)
+    """``max_unpool2d`` along the last axis of (N, C, L) or (C, L) (the same
+    deviation with duplicate indices)."""
+    args = (indices, kernel_size, stride, padding, output_size)
+    return _max_unpool("max_unpool1d", 1, input, *args)
 
 
 # ----------------------------------------------------------------------------- weighted average
@@ -527,9 +513,7 @@ def gaussian_window(kernel_size: IntPair, sigma: Union[None, float, Sequence[flo
     exp(-((a - cH)^2 / (2 sH^2) + (b - cW)^2 / (2 sW^2))), c = (k - 1) / 2 the window
     centre, summing to 1.  Default sigma per axis: 0.3 ((k - 1) / 2 - 1) + 0.8
     (the usual rule tying the spread to the window size)."""
-    kh, kw = _pair(kernel_size, "gaussian_window: kernel_size")
-    if kh < 1 or kw < 1:
-        raise ValueError(f"kernel_size: expected >= 1, got {kernel_size!r}")
+    kh, kw = int_tuple(kernel_size, 2, "gaussian_window: kernel_size", 1)
     if sigma is None:
         sig = tuple(0.3 * ((k - 1) * 0.5 - 1) + 0.8 for k in (kh, kw))
     elif isinstance(sigma, (tuple, list)):
@@ -537,7 +521,7 @@ def gaussian_window(kernel_size: IntPair, sigma: Union[None, float, Sequence[flo
     else:
         sig = (float(sigma), float(sigma))
     if not all(s > 0 for s in sig):
-        raise ValueError(f"sigma: expected > 0, got {sigma!r}")
+        raise ValueError(f"gaussian_window: sigma must be > 0, got {sigma!r}")
     a = (np.arange(kh) - (kh - 1) / 2) ** 2 / (2 * sig[0] ** 2)
     b = (np.arange(kw) - (kw - 1) / 2) ** 2 / (2 * sig[1] ** 2)
     w = np.exp(-(a[:, None] + b[None, :]))
@@ -599,29 +583,22 @@ def weighted_avg_pool2d(
         y[n, c, i, j] = sum_{a < kH, b < kW} K[a, b] x[n, c, i sH + a - pH, j sW + b - pW]
 
     with zero padding (padding counts as zeros; K is not renormalized at the
-    border).  K is ``weights`` (a (kH, kW) array or Tensor, used as given -- it
-    may require grad and is then learned), else ``gaussian_window(kernel_size,
+    border).  K is ``weights`` (a (kH, kW) array or Tensor of real numbers, used as
+    given -- it may require grad and is then learned), else ``gaussian_window(kernel_size,
     sigma)``: a Gaussian of the distance from the window centre, summing to 1.
     ``stride`` defaults to ``kernel_size``; padding at most half the window."""
-    x, unb = _as_input(input, (3, 4), "weighted_avg_pool2d")
-    kh, kw = _pair(kernel_size, "weighted_avg_pool2d: kernel_size")
-    sh, sw = (kh, kw) if stride is None else _pair(stride, "weighted_avg_pool2d: stride")
-    ph, pw = _pair(padding, "weighted_avg_pool2d: padding")
-    if min(kh, kw) < 1 or min(sh, sw) < 1:
-        raise ValueError(f"kernel_size/stride: expected >= 1, got {(kh, kw)} / {(sh, sw)}")
-    if not (0 <= ph <= kh // 2 and 0 <= pw <= kw // 2):
-        raise ValueError(f"padding: expected between 0 and half the kernel size, got {(ph, pw)}")
-    H, W = x.shape[2:]
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(
-            f"kernel_size: window {(kh, kw)} is larger than the padded input "
-            f"{(H + 2 * ph, W + 2 * pw)}"
-        )
+    op = "weighted_avg_pool2d"
+    a = _pooling(op, 2, input)
+    (kh, kw), (sh, sw), (ph, pw), _, _ = _window(a, kernel_size, stride, padding)
     if weights is None:
-        K = Tensor(gaussian_window((kh, kw), sigma).astype(x.dtype))
+        K = Tensor(gaussian_window((kh, kw), sigma).astype(a.x.dtype))
     else:
         K = as_tensor(weights)
+        if K.dtype.kind not in "fiu":  # bool, complex, object: no real weights
+            raise TypeError(
+                f"{op}: weights must hold real numbers (float or int), got dtype {K.dtype}"
+            )
         if K.shape != (kh, kw):
-            raise ValueError(f"weights: expected shape {(kh, kw)}, got {K.shape}")
-    y = WeightedAvgPool2dFn.apply(x, K, (sh, sw), (ph, pw))
-    return _finish(y, unb, False, "weighted_avg_pool2d", input, weights=K)
+            raise ValueError(f"{op}: weights must have shape {(kh, kw)}, got {K.shape}")
+        a.named["weights"] = K
+    return a.call(WeightedAvgPool2dFn, a.x, K, (sh, sw), (ph, pw))

@@ -4,14 +4,12 @@ gradient back over the reduced axes."""
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
-
-if TYPE_CHECKING:
-    from minigrad.tensor import Tensor
+from minigrad.tensor import MaxResult, Tensor
 
 
 def _norm_axes(axis: Any, ndim: int) -> tuple | None:
@@ -170,17 +168,19 @@ class TakeAlong(Function):
     ``max(dim)``); backward puts the gradient back at exactly those indices."""
 
     @staticmethod
-    def forward(ctx, a, indices=None, axis=0, keepdims=False):
+    def forward(ctx, a, indices, axis=0, keepdims=False):
         idx = np.expand_dims(indices, axis)  # argmax's result, without the reduced axis
-        ctx.shape, ctx.idx, ctx.axis, ctx.keepdims = a.shape, idx, axis, keepdims
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
         out = np.take_along_axis(a, idx, axis=axis)
         return out if keepdims else np.squeeze(out, axis)
 
     @staticmethod
     def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
         out = np.zeros(ctx.shape, dtype=g.dtype)
         g = g if ctx.keepdims else np.expand_dims(g, ctx.axis)
-        np.put_along_axis(out, ctx.idx, g, axis=ctx.axis)  # one index per slice: no overlap
+        np.put_along_axis(out, idx, g, axis=ctx.axis)  # one index per slice: no overlap
         return out
 
 
@@ -189,8 +189,6 @@ def extremum(x, dim, axis, keepdim: bool, mode: str):
     the gradient going to the returned index (the first of tied extremes).
     Without (``max()``, or NumPy's ``axis=``): the values, tied extremes sharing
     the gradient equally (as ``amax``)."""
-    from minigrad.tensor import MaxResult, Tensor
-
     if dim is None:
         return Amax.apply(x, axis=axis, keepdims=keepdim, mode=mode)
     if axis is not None:
@@ -208,7 +206,7 @@ def extremum(x, dim, axis, keepdim: bool, mode: str):
         )
     arg = np.argmax if mode == "max" else np.argmin
     idx = arg(a, axis=d)
-    values = TakeAlong.apply(x, indices=idx, axis=d, keepdims=keepdim)
+    values = TakeAlong.apply(x, idx, axis=d, keepdims=keepdim)
     indices = Tensor._wrap(np.expand_dims(idx, d) if keepdim else idx)
     return MaxResult(values, indices)
 

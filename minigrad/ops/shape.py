@@ -4,14 +4,13 @@ padding, concatenation.  Each backward moves the gradient back the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
-
-if TYPE_CHECKING:
-    from minigrad.tensor import Tensor
+from minigrad.ops.checks import int_arg, physical_memory
+from minigrad.tensor import Tensor
 
 
 def _dims(args: tuple) -> tuple:
@@ -167,7 +166,6 @@ def _is_advanced(index: Any) -> bool:
 
 def _plain_index(index: Any) -> Any:
     """Tensors inside an index become arrays; lists become integer/bool arrays."""
-    from minigrad.tensor import Tensor
 
     def conv(i):
         if isinstance(i, Tensor):
@@ -189,21 +187,28 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index=None):
-        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         try:
-            return a[index]
+            out = a[index]
         except IndexError as e:
             raise IndexError(
                 f"index {index!r} is invalid for a tensor of shape {a.shape}: {e}"
             ) from None
+        if _is_advanced(index):  # a private copy: the caller may change its index array
+            items = index if isinstance(index, tuple) else (index,)
+            copied = tuple(np.array(i) if isinstance(i, np.ndarray) else i for i in items)
+            index = copied if isinstance(index, tuple) else copied[0]
+        ctx.shape = a.shape
+        ctx.save_for_backward(index)
+        return out
 
     @staticmethod
     def backward(ctx, g):
+        (index,) = ctx.saved_tensors
         out = np.zeros(ctx.shape, dtype=g.dtype)
-        if _is_advanced(ctx.index) and not _picks_each_once(ctx.index, ctx.shape):
-            np.add.at(out, ctx.index, g)  # repeated positions must add up
+        if _is_advanced(index) and not _picks_each_once(index, ctx.shape):
+            np.add.at(out, index, g)  # repeated positions must add up
         else:
-            out[ctx.index] = g
+            out[index] = g
         return out
 
 
@@ -227,68 +232,166 @@ def getitem(x: Any, index: Any) -> Tensor:
 
 # ---------------------------------------------------------------- padding
 
-_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_sources(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """The input index each output position of one padded axis copies.
+
+    The axis has length n and gets ``lo`` / ``hi`` positions before / after
+    (a negative width crops).  Output position q holds input position:
+
+    - reflect:    r(q - lo), r mirroring about the end elements (period 2(n - 1))
+    - replicate:  clip(q - lo, 0, n - 1)
+    - circular:   c0 + (q - max(lo, 0)) mod m, where [c0, c0 + m) is what is left of
+                  the axis after cropping: PyTorch crops first, then wraps
+    - constant:   q - lo, where that lies in [0, n) (elsewhere the fill value)
+    """
+    q = np.arange(n + lo + hi)
+    if mode == "reflect":
+        i = np.abs(q - lo) % (2 * (n - 1)) if n > 1 else np.zeros_like(q)
+        return np.where(i < n, i, 2 * (n - 1) - i)
+    if mode == "replicate":
+        return np.clip(q - lo, 0, n - 1)
+    if mode == "circular":
+        c0, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+        return c0 + (q - max(lo, 0)) % m
+    return q - lo
 
 
 class Pad(Function):
-    """Constant padding adds a border of ``value``; reflect / replicate / circular
-    fill it with copies of input elements.  Along each axis, padded position p
-    copies input position ``sources[axis][p]`` (NumPy's own rule, found by
-    padding ``arange(n)``), so backward folds each border slab of the gradient
-    back onto the input slab it was copied from."""
+    """Pad (or crop, for negative widths) each axis by ``widths`` = ((lo, hi), ...).
+
+    Every output element is a copy of one input element (reflect / replicate /
+    circular; see ``_pad_sources``) or the constant ``value``, so the gradient of
+    an input element is the sum of the output gradients at its copies:
+    dL/dx[i] = sum over output positions q copying i of g[q].  Along each axis
+    the copies straight across (q = i + lo) form one slab; the border slabs are
+    added onto the slabs they copied."""
 
     @staticmethod
     def forward(ctx, a, widths=(), mode="constant", value=0.0):
         ctx.shape, ctx.widths, ctx.mode = a.shape, widths, mode
         if mode == "constant":
-            return np.pad(a, widths, mode="constant", constant_values=value)
-        np_mode = _NUMPY_PAD_MODE[mode]
-        ctx.sources = [np.pad(np.arange(n), w, mode=np_mode) for n, w in zip(a.shape, widths)]
-        return np.pad(a, widths, mode=np_mode)
+            out = np.full(
+                [n + lo + hi for n, (lo, hi) in zip(a.shape, widths)], value, dtype=a.dtype
+            )
+            out[_straight(a.shape, widths, "out")] = a[_straight(a.shape, widths, "in")]
+            return out
+        for axis, ((lo, hi), n) in enumerate(zip(widths, a.shape)):
+            if lo or hi:
+                a = np.take(a, _pad_sources(n, lo, hi, mode), axis=axis)
+        return a
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.mode == "constant":  # the border is constant: only the inside flows back
-            inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(ctx.widths, ctx.shape))
-            return g[inner]
-        for axis, ((lo, hi), n) in enumerate(zip(ctx.widths, ctx.shape)):
-            if lo == 0 and hi == 0:
+        if ctx.mode == "constant":  # only the copied inside flows back
+            gx = np.zeros(ctx.shape, dtype=g.dtype)
+            gx[_straight(ctx.shape, ctx.widths, "in")] = g[_straight(ctx.shape, ctx.widths, "out")]
+            return gx
+        for axis in reversed(range(len(ctx.shape))):
+            (lo, hi), n = ctx.widths[axis], ctx.shape[axis]
+            if not (lo or hi):
                 continue
+            src = _pad_sources(n, lo, hi, ctx.mode)
             g = np.moveaxis(g, axis, 0)
-            folded = g[lo : lo + n].copy()
-            source = ctx.sources[axis]
-            for p in (*range(lo), *range(lo + n, lo + n + hi)):
-                folded[source[p]] += g[p]
+            # output positions q0 <= q < q1 copy input q - lo straight across
+            q0 = min(max(lo, 0), len(src))
+            q1 = max(min(lo + n, len(src)), q0)
+            folded = np.zeros((n, *g.shape[1:]), dtype=g.dtype)
+            folded[q0 - lo : q1 - lo] = g[q0:q1]
+            for q in (*range(q0), *range(q1, len(src))):
+                folded[src[q]] += g[q]
             g = np.moveaxis(folded, 0, axis)
         return g
 
 
-def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the
-    LAST dimension, e.g. (left, right, top, bottom) for an image."""
-    shape = np.shape(unwrap(x))
-    pad = tuple(int(p) for p in pad)
+def _straight(shape: tuple, widths: tuple, side: str) -> tuple:
+    """Slices selecting, in the output (``side='out'``) or the input (``'in'``), the
+    elements copied straight across by a constant pad (or crop)."""
+    idx = []
+    for n, (lo, hi) in zip(shape, widths):
+        start = max(-lo, 0)  # first input index kept
+        stop = n - max(-hi, 0)
+        idx.append(slice(start, stop) if side == "in" else slice(start + lo, stop + lo))
+    return tuple(idx)
+
+
+def pad(
+    input: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
+    """PyTorch's ``F.pad(input, pad, mode='constant', value=None)``.
+
+    ``pad`` lists (before, after) widths starting from the LAST dimension:
+    ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last two,
+    and so on.  A negative width crops.  Modes:
+
+    - ``'constant'``: fill with ``value`` (default 0);
+    - ``'reflect'``: mirror about the edge element, which is not repeated
+      (``[1 2 3]`` padded by 2 on the left: ``[3 2 1 2 3]``); each width < the size;
+    - ``'replicate'``: repeat the edge element;
+    - ``'circular'``: wrap around (as PyTorch: after cropping any negative width,
+      each width <= the size that is left).
+
+    Differentiable in ``input``: each input element's gradient is the sum of the
+    output gradients at its copies.  ``value`` is a constant.  Unlike PyTorch,
+    the non-constant modes pad any number of trailing dims of any input rank
+    (PyTorch: the last 1, 2 or 3 dims of a 2-5-d input); within PyTorch's range
+    the results are identical."""
+    shape = np.shape(unwrap(input))
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
+    if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
+        raise TypeError(f"pad: pad must be a tuple of ints, got {tuple(pad)!r}")
+    pad = tuple(int_arg(p, "pad: each width") for p in pad)
     if len(pad) % 2 or len(pad) // 2 > len(shape):
         raise ValueError(
-            f"pad: needs an even number of values, at most 2 per dimension "
-            f"({2 * len(shape)} here), got {len(pad)}"
+            f"pad: pad needs an even number of values, at most 2 per dimension "
+            f"({2 * len(shape)} for this {len(shape)}-d input), got {len(pad)}"
         )
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: padding must be non-negative, got {pad}")
-    if mode not in ("constant", *_NUMPY_PAD_MODE):
-        raise ValueError(
-            f"pad: mode must be constant, reflect, replicate or circular, got {mode!r}"
-        )
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
+    if value is None:
+        value = 0.0
+    elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"pad: value must be a number, got {value!r}")
+    elif mode != "constant" and value != 0:
+        raise ValueError(f"pad: mode {mode!r} takes no value (got value={value!r})")
     widths = [(0, 0)] * len(shape)
     for k in range(len(pad) // 2):
         widths[len(shape) - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    if mode == "reflect":
-        for (lo, hi), n in zip(widths, shape):
-            if max(lo, hi) >= n and (lo or hi):
-                raise ValueError(
-                    f"pad: reflect padding ({lo}, {hi}) must be smaller than the dimension ({n})"
-                )
-    return Pad.apply(x, widths=tuple(widths), mode=mode, value=value)
+    for d, ((lo, hi), n) in enumerate(zip(widths, shape)):
+        _check_pad_axis(d, n, lo, hi, mode, shape)
+    out_shape = [n + lo + hi for n, (lo, hi) in zip(shape, widths)]
+    itemsize = np.asarray(unwrap(input)).dtype.itemsize
+    if float(np.prod(out_shape, dtype=float)) * itemsize > physical_memory():
+        raise ValueError(
+            f"pad: the padded output {tuple(out_shape)} would be larger than this machine's "
+            "memory; check the widths"
+        )
+    named = out_shape[len(shape) - len(pad) // 2 :]
+    if mode in ("reflect", "replicate") and named and max(named) < 1:  # PyTorch's rule
+        raise ValueError(f"pad: {mode} widths {pad} leave nothing of the input of shape {shape}")
+    return Pad.apply(input, widths=tuple(widths), mode=mode, value=value)
+
+
+def _check_pad_axis(d: int, n: int, lo: int, hi: int, mode: str, shape: tuple) -> None:
+    """PyTorch's limits on one axis's widths (a negative width crops)."""
+    if lo == 0 and hi == 0:
+        return
+    where = f"dimension {d} (size {n}) of the input of shape {shape}"
+    kept = n - max(-lo, 0) - max(-hi, 0)  # input elements left after cropping
+    if n + lo + hi < 0 or (kept < 0 and mode in ("constant", "circular")):
+        raise ValueError(f"pad: widths ({lo}, {hi}) crop more than the {n} elements of {where}")
+    if mode == "constant":
+        return
+    if n == 0 or (mode == "reflect" and max(lo, hi) >= n):
+        raise ValueError(f"pad: {mode} widths ({lo}, {hi}) must each be smaller than {where}")
+    if mode == "circular" and n + lo + hi > 0 and max(lo, hi) > kept:
+        raise ValueError(
+            f"pad: circular widths ({lo}, {hi}) would wrap around more than once: each must "
+            f"be at most the {kept} element(s) of {where} left after cropping"
+        )
 
 
 # ---------------------------------------------------------------- joining and splitting
@@ -297,7 +400,7 @@ def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) 
 class Cat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        ctx.bounds = [int(b) for b in np.cumsum([a.shape[axis] for a in arrays])[:-1]]
         ctx.axis = axis
         return np.concatenate(arrays, axis=axis)
 
@@ -365,7 +468,10 @@ def split(x: Any, split_size_or_sections: int | Sequence[int], dim: int = 0) -> 
             raise ValueError(f"split: split_size must be positive, got {size}")
         sizes = [min(size, n - s) for s in range(0, n, size)]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = list(split_size_or_sections)
+        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
+            raise TypeError(f"split: sections must be ints, got {split_size_or_sections!r}")
+        sizes = [int(s) for s in sizes]
         if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ValueError(
                 f"split: sections {sizes} must be non-negative and sum to {n} (dim {d})"
