@@ -65,10 +65,14 @@ def test_import_leaves_the_process_environment_alone():
         "import os, minigrad\n"
         "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
     )
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    # cwd: `python -c` puts the working directory first on sys.path, and a source checkout
+    # there (whose minigrad/_C holds no built extensions) would shadow the installed package.
+    tests_dir = str(Path(__file__).resolve().parent)
+    run = dict(env=env, capture_output=True, text=True, cwd=tests_dir)
+    r = subprocess.run([sys.executable, "-c", code], **run)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["None", "None"]
     # a value the user exported is kept
     env["OMP_WAIT_POLICY"] = "PASSIVE"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code], **run)
     assert r.stdout.split() == ["PASSIVE", "None"]

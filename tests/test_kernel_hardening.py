@@ -110,7 +110,14 @@ def _peak_rss_of(code: str) -> tuple[float, str]:
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, here]))
     r = subprocess.run(
-        [sys.executable, "-c", prog], capture_output=True, text=True, env=env, timeout=300
+        # cwd=here: `python -c` puts the working directory first on sys.path, where a source
+        # checkout without built extensions would shadow the installed minigrad.
+        [sys.executable, "-c", prog],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=here,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()
