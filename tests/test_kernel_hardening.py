@@ -164,7 +164,7 @@ def test_absurd_adaptive_output_sizes_are_refused_before_allocating(call):
     """An output larger than physical memory can never be allocated: refused up front
     (it used to allocate until NumPy or the kernel gave up, or the process was killed)."""
     x = mg.tensor(np.ones((2, 3, 4, 4), np.float32))
-    with pytest.raises(ValueError, match="physical memory|more than 2\\*\\*63"):
+    with pytest.raises(ValueError, match=r"physical memory|more than 2\*\*(63|31 - 1)"):
         call(x)
 
 

@@ -226,8 +226,8 @@ class Spatial:
         being ``fill`` (1 for kernel, stride and dilation, 0 for padding)."""
         if self.ndim == 1:
             return (fill, int_tuple(value, 1, f"{self.op}: {name}", minimum)[0])
-        if isinstance(value, (tuple, list)) and len(value) == 1:
-            value = value[0]
+        if isinstance(value, (tuple, list)) and len(value) == 1 and isinstance(value[0], int):
+            value = value[0]  # a nested [[1, 2]] stays nested, for int_tuple to refuse
         return int_tuple(value, 2, f"{self.op}: {name}", minimum)  # type: ignore[return-value]
 
     def sizes(self, name: str, value: Sequence[int]) -> tuple[int, int]:
