@@ -998,19 +998,6 @@ _XN[0, 0, 0, 0] = np.nan
 
 KNOWN_GAPS = {
     # id: (what, matches (op, arg, bad value), reproducer that passes once fixed, where fixed)
-    "transpose-empty-weight": (
-        "conv_transpose with a zero-size weight axis and a bias blames the bias",
-        lambda op, arg, v: (
-            op.startswith("conv_transpose")
-            and arg == "weight"
-            and isinstance(v, np.ndarray)
-            and 0 in v.shape
-        ),
-        lambda: _raises_naming(
-            lambda: F.conv_transpose2d(_X4, _arr((3, 0, 3, 3)), _arr((4,))), "weight"
-        ),
-        "open (also on the ops branch)",
-    ),
 }
 
 

@@ -53,6 +53,8 @@ def _check_groups(a: Spatial, c_in: int, w: tuple, groups: int, transposed: bool
     channel axis matching the input (axis 1 holds C_in/groups for a convolution;
     axis 0 holds C_in for a transpose convolution)."""
     op = a.op
+    if 0 in w:
+        raise ValueError(f"{op}: weight must not be empty, got weight shape {w}")
     if c_in % groups:
         raise ValueError(f"{op}: input channels ({c_in}) must be divisible by groups ({groups})")
     if transposed and w[0] != c_in:
