@@ -217,6 +217,28 @@ def test_conv_transpose2d_op(dtype, stride, padding, output_padding, dilation, g
     close(B.grad.numpy(), gy.sum(axis=(0, 2, 3)), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose2d_where_no_tap_reaches_the_output(dtype):
+    """padding 1 and output_padding 2 with dilation 3 on a one-row input: the only output
+    row is reached by no tap, so y is the bias alone and x, w get zero gradients (the
+    kernels were asked for a zero-row result and refused it; found by tests/test_fuzz.py)."""
+    rng = np.random.default_rng(5)
+    x, w, b = rand(rng, (2, 2, 1, 3), dtype), rand(rng, (2, 3, 1, 2), dtype), rand(rng, (3,), dtype)
+    X, Wt, B = (mg.tensor(a, requires_grad=True) for a in (x, w, b))
+    conf = dict(stride=1, padding=(1, 0), output_padding=(2, 0), dilation=(3, 1))
+    y = F.conv_transpose2d(X, Wt, B, **conf)
+    want = ref.conv_transpose2d(x, w, b, (1, 1), (1, 0), (2, 0), 1, (3, 1))
+    assert y.shape == want.shape == (2, 3, 1, 4)
+    close(y.numpy(), want, dtype)
+    gy = rand(rng, y.shape, dtype)
+    y.backward(mg.tensor(gy))
+    close(X.grad.numpy(), np.zeros_like(x), dtype)
+    close(Wt.grad.numpy(), np.zeros_like(w), dtype)
+    close(B.grad.numpy(), gy.sum(axis=(0, 2, 3)), dtype)
+    args = [mg.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b)]
+    assert mg.gradcheck(lambda *t: F.conv_transpose2d(*t, **conf), args)
+
+
 def test_conv1d_and_transpose1d_match_2d_reference():
     rng = np.random.default_rng(3)
     x, w, b = rand(rng, (3, 4, 11)), rand(rng, (6, 2, 3)), rand(rng, (6,))

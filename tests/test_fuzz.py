@@ -1109,6 +1109,7 @@ def test_invalid_calls_raise_naming_the_argument():
     env = dict(os.environ, MINIGRAD_FUZZ_SCALE=str(SCALE))
     r = subprocess.run(
         [sys.executable, "-c", code, here],
+        cwd=here,  # not the checkout: `-c` puts the working directory on sys.path
         capture_output=True,
         text=True,
         timeout=900,

@@ -22,7 +22,9 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.serialization import META_KEY, CheckpointError, load, save
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+# The folder holding the minigrad these tests imported (the installed package, or a checkout
+# built in place), for child interpreters: a checkout's own minigrad has no built extensions.
+REPO = pathlib.Path(mg.__file__).resolve().parents[1]
 
 
 def test_nested_round_trip(tmp_path):

@@ -32,7 +32,9 @@ from minigrad.utils.data import (
     random_split,
 )
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+# The folder holding the minigrad these tests imported (the installed package, or a checkout
+# built in place), for child interpreters: a checkout's own minigrad has no built extensions.
+REPO = pathlib.Path(mg.__file__).resolve().parents[1]
 
 
 class _NumpyBackedGenerator:

@@ -212,8 +212,11 @@ class ConvTranspose2dFn(Function):
         x, w = _contiguous(x), _contiguous(w)
         nt = get_num_threads()
         conf = (stride, padding, dilation, groups)
-        y = _C.conv2d_backward_input(x, w, reach_hw, *conf, nt)
-        if reach_hw != out_hw:  # rows / columns no tap reaches: zero (bias only)
+        if min(reach_hw) < 1:  # padding and output_padding past every tap: all zero
+            y = np.zeros((x.shape[0], w.shape[1] * groups, *out_hw), dtype=x.dtype)
+        else:
+            y = _C.conv2d_backward_input(x, w, reach_hw, *conf, nt)
+        if y.shape[2:] != out_hw:  # rows / columns no tap reaches: zero (bias only)
             full = np.zeros((*y.shape[:2], *out_hw), dtype=y.dtype)
             full[:, :, : reach_hw[0], : reach_hw[1]] = y
             y = full
@@ -230,10 +233,15 @@ class ConvTranspose2dFn(Function):
         nt = get_num_threads()
         gr = _contiguous(g[:, :, : ctx.reach_hw[0], : ctx.reach_hw[1]])
         gx = gw = None
+        reached = min(ctx.reach_hw) >= 1  # else no output depends on x or w
         if ctx.needs_input_grad[0]:
-            gx = _C.conv2d_forward(gr, w, None, *ctx.conf, nt)
+            gx = _C.conv2d_forward(gr, w, None, *ctx.conf, nt) if reached else np.zeros_like(x)
         if ctx.needs_input_grad[1]:
-            gw = _C.conv2d_backward_weight(gr, x, w.shape[2:], *ctx.conf, nt)
+            gw = (
+                _C.conv2d_backward_weight(gr, x, w.shape[2:], *ctx.conf, nt)
+                if reached
+                else np.zeros_like(w)
+            )
         gb = _bias_grad(g, ctx.bias_kind) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
 
