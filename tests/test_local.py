@@ -433,7 +433,7 @@ def test_locally_connected_weight_size_mismatch_names_both_sizes(rng):
             ValueError,
             "input must not be empty",
         ),
-        (dict(w_dtype=np.float64), TypeError, "weight has dtype float64 but must have float32"),
+        (dict(w_dtype=np.float64), TypeError, "weight has dtype float64, expected float32"),
         (
             dict(x_dtype=np.int32, w_dtype=np.int32, b_dtype=np.int32),
             TypeError,
