@@ -964,12 +964,16 @@ INVALID_STATS = {"examples": 0, "refused": 0, "known gap": 0}
 
 
 # ----------------------------------------------------------------------------- known gaps
-# Bugs this fuzz found in the op layer (minigrad/ops/*.py), which the "ops" developer is
-# rewriting on another branch: fixing them here would only conflict with that rewrite.
-# The invalid-call fuzz skips examples of these classes (counted as "known gap"), and
+# Bugs this fuzz found in the op layer (minigrad/ops/*.py) that are not fixed yet. The
+# invalid-call fuzz skips examples of these classes (counted as "known gap"), and
 # test_known_gap_still_open reproduces each one as a strict xfail: once a fix is merged
 # its reproducer passes, the xfail turns into a failure, and the entry is to be deleted
-# (so the fuzz covers that class again). "ops branch" = fixed there, not yet on main.
+# (so the fuzz covers that class again). Fixed by the ops merge and deleted here (the
+# fuzz covers them again): adaptive output_size mis-parsed (1.5, '2', True); NaN through
+# the book's c/g/h; sizes past 64 bits accepted; True taken as 1; complex/bool/object
+# window weights; max_unpool's negative padding; an empty channel axis in pooling; a
+# MemoryError from conv_transpose's huge stride; kernels.h's input_size message; a
+# nested one-element list read as the pair (docs/hardening.md lists them).
 
 
 def _int_at_least(v, lo):
@@ -998,91 +1002,6 @@ _XN[0, 0, 0, 0] = np.nan
 
 KNOWN_GAPS = {
     # id: (what, matches (op, arg, bad value), reproducer that passes once fixed, where fixed)
-    "adaptive-output-size": (
-        "adaptive pools truncate or mis-parse output_size (1.5 -> 1, '2', True); "
-        "1-d errors name the 2-d op and not output_size",
-        lambda op, arg, v: op.startswith("adaptive") and arg == "output_size",
-        lambda: (
-            _raises_naming(lambda: F.adaptive_avg_pool2d(_X4, 1.5), "output_size"),
-            _raises_naming(lambda: F.adaptive_max_pool1d(_X3, 2**40), "adaptive_max_pool1d"),
-        ),
-        "ops branch",
-    ),
-    "book-kernels-nan": (
-        "the book's c, g, h let NaN through",
-        lambda op, arg, v: op.startswith("kernels.") and _has_nan(v),
-        lambda: _raises_naming(lambda: K.c(_arr((4, 3, 3, 3)), _XN), "NaN"),
-        "ops branch",
-    ),
-    "past-64-bits": (
-        "sizes past 64 bits accepted (weighted_avg_pool2d stride, avg_pool2d divisor_override)",
-        lambda op, arg, v: arg in ("stride", "divisor_override") and _int_at_least(v, 2**63),
-        lambda: (
-            _raises_naming(lambda: F.weighted_avg_pool2d(_X4, 3, 2**64), "stride"),
-            _raises_naming(lambda: F.avg_pool2d(_X4, 3, divisor_override=2**64), "divisor"),
-        ),
-        "ops branch",
-    ),
-    "bool-as-int": (
-        "True accepted as 1 (groups; the 1-d local ops' stride)",
-        lambda op, arg, v: (
-            v is True and (arg == "groups" or (op.endswith("1d") and op[:5] in ("local", "tiled")))
-        ),
-        lambda: (
-            _raises_naming(lambda: F.conv2d(_X4, _arr((4, 3, 3, 3)), groups=True), "groups"),
-            _raises_naming(lambda: F.tiled_conv1d(_X3, _arr((4, 2, 3, 3)), stride=True), "stride"),
-        ),
-        "ops branch",
-    ),
-    "window-weight-dtype": (
-        "weighted_avg_pool2d accepts complex, bool or object window weights",
-        lambda op, arg, v: arg == "weights" and getattr(v, "dtype", np.dtype(float)).kind in "cbO",
-        lambda: _raises_naming(
-            lambda: F.weighted_avg_pool2d(_X4, 3, weights=np.ones((3, 3), object)), "weights"
-        ),
-        "ops branch",
-    ),
-    "unpool-negative-padding": (
-        "max_unpool accepts a negative padding",
-        lambda op, arg, v: op.startswith("max_unpool") and arg == "padding",
-        lambda: _raises_naming(
-            lambda: F.max_unpool2d(*F.max_pool2d(_X4, 2, return_indices=True), 2, 2, -1),
-            "padding",
-        ),
-        "ops branch",
-    ),
-    "pool-empty-channels": (
-        "pooling accepts an empty channel axis (only the batch may be empty)",
-        lambda op, arg, v: (
-            "pool" in op
-            and arg == "input"
-            and isinstance(v, np.ndarray)
-            and v.ndim > 1
-            and 0 in v.shape[1:]
-        ),
-        lambda: _raises_naming(lambda: F.max_pool2d(np.zeros((2, 0, 8, 8)), 2), "input"),
-        "ops branch",
-    ),
-    "transpose-huge-output": (
-        "conv_transpose with a huge stride or dilation: MemoryError, not a ValueError naming it",
-        lambda op, arg, v: (
-            op.startswith("conv_transpose")
-            and arg in ("stride", "dilation")
-            and _int_at_least(v, 2**20)
-        ),
-        lambda: _raises_naming(
-            lambda: F.conv_transpose1d(_X3, _arr((3, 4, 3)), stride=2**33), "conv_transpose1d"
-        ),
-        "ops branch",
-    ),
-    "h-input-size-message": (
-        "kernels.h: a huge input_size is blamed on padding and kernel",
-        lambda op, arg, v: op == "kernels.h" and arg == "input_size",
-        lambda: _raises_naming(
-            lambda: K.h(_arr((4, 3, 3, 3)), _arr((2, 4, 6, 6)), input_size=2**62), "output"
-        ),
-        "ops branch",
-    ),
     "transpose-empty-weight": (
         "conv_transpose with a zero-size weight axis and a bias blames the bias",
         lambda op, arg, v: (
@@ -1095,14 +1014,6 @@ KNOWN_GAPS = {
             lambda: F.conv_transpose2d(_X4, _arr((3, 0, 3, 3)), _arr((4,))), "weight"
         ),
         "open (also on the ops branch)",
-    ),
-    "nested-list": (
-        "a nested one-element list ([[1, 2]]) is unwrapped and read as the pair",
-        lambda op, arg, v: isinstance(v, list) and len(v) == 1 and isinstance(v[0], list),
-        lambda: _raises_naming(
-            lambda: F.tiled_conv1d(_X3, _arr((4, 2, 3, 3)), padding=[[1, 2]]), "padding"
-        ),
-        "open (on the ops branch: tiled_conv2d/lp_pool2d stride, kernels' s)",
     ),
 }
 
