@@ -964,12 +964,17 @@ INVALID_STATS = {"examples": 0, "refused": 0, "known gap": 0}
 
 
 # ----------------------------------------------------------------------------- known gaps
-# Bugs this fuzz found in the op layer (minigrad/ops/*.py), which the "ops" developer is
-# rewriting on another branch: fixing them here would only conflict with that rewrite.
-# The invalid-call fuzz skips examples of these classes (counted as "known gap"), and
+# Bugs this fuzz found in the op layer (minigrad/ops/*.py) that are not fixed yet. The
+# invalid-call fuzz skips examples of these classes (counted as "known gap"), and
 # test_known_gap_still_open reproduces each one as a strict xfail: once a fix is merged
 # its reproducer passes, the xfail turns into a failure, and the entry is to be deleted
-# (so the fuzz covers that class again). "ops branch" = fixed there, not yet on main.
+# (so the fuzz covers that class again). Fixed by the ops merge and deleted here (the
+# fuzz covers them again): adaptive output_size mis-parsed (1.5, '2', True); NaN through
+# the book's c/g/h; sizes past 64 bits accepted; True taken as 1; complex/bool/object
+# window weights; max_unpool's negative padding; an empty channel axis in pooling; a
+# MemoryError from conv_transpose's huge stride; kernels.h's input_size message
+# (docs/hardening.md lists them). The nested-list entry's old reproducer (tiled_conv1d)
+# passes now, but the fuzz still finds the class in the 2-d pooling ops, so it stays.
 
 
 def _int_at_least(v, lo):

@@ -101,7 +101,8 @@ ERRORS = {
     "conv2d channels": lambda: F.conv2d(X, W[:, :2]),
     "conv2d NaN": lambda: F.conv2d(XN, W),
     "conv_transpose2d output_size": lambda: F.conv_transpose2d(X, WT, output_size=(99, 99)),
-    "max_pool2d window of padding": lambda: F.max_pool2d(X, 2, padding=2),
+    "max_pool2d padding past half the kernel": lambda: F.max_pool2d(X, 2, padding=2),
+    "max_pool2d window of padding only": lambda: F.max_pool2d(X, 2, padding=1, dilation=13),
     "max_pool2d NaN (after the kernel)": lambda: F.max_pool2d(XN, 2),
     "avg_pool2d NaN (after the kernel)": lambda: F.avg_pool2d(XN, 2),
     "adaptive_avg_pool2d output_size": lambda: F.adaptive_avg_pool2d(X, 0),
@@ -113,6 +114,23 @@ ERRORS = {
         X, W[:, :2], None, (1, 1), (0, 0, 0, 0), (1, 1), 1
     ),
     "_C.max_unpool2d_forward index": lambda: cpool.max_unpool2d_forward(PY, BAD_PI, (12, 12)),
+    # one more per family and argument class (issue 16: "each error path")
+    "conv1d negative padding": lambda: F.conv1d(X1, W1, padding=-1),
+    "conv_transpose1d output_padding": lambda: F.conv_transpose1d(
+        X1, WT[:, :, 0], stride=2, output_padding=2
+    ),
+    "max_pool1d float kernel": lambda: F.max_pool1d(X1, 2.5),
+    "avg_pool2d divisor 0": lambda: F.avg_pool2d(X, 2, divisor_override=0),
+    "lp_pool2d norm_type": lambda: F.lp_pool2d(X, 0, 2),
+    "lp_pool2d NaN (after the kernel)": lambda: F.lp_pool2d(np.abs(XN), 2, 2),
+    "adaptive_max_pool2d NaN (after the kernel)": lambda: F.adaptive_max_pool2d(XN, 3),
+    "adaptive_max_pool2d absurd size": lambda: F.adaptive_max_pool2d(X, (2**20, 2**20)),
+    "max_unpool2d output_size": lambda: F.max_unpool2d(PY, PI, 2, output_size=(99, 99)),
+    "weighted_avg_pool2d complex weights": lambda: F.weighted_avg_pool2d(
+        X, 3, weights=np.ones((3, 3), complex)
+    ),
+    "tiled_conv1d stride past 64 bits": lambda: F.tiled_conv1d(X1, arr(4, 3, 3, 3), stride=2**64),
+    "kernels.c stride 0": lambda: K.c(W, X, 0, 0),
 }
 
 
@@ -163,7 +181,7 @@ def test_forward_backward_leaves_memory_and_refcounts_flat(op):
 @pytest.mark.parametrize("case", sorted(ERRORS))
 def test_error_paths_leave_memory_and_refcounts_flat(case):
     call = ERRORS[case]
-    held = [X, W, XN, PY, BAD_PI, WT, WL, WTI, G]
+    held = [X, W, XN, PY, PI, BAD_PI, WT, WL, WTI, G, X1, W1]
 
     def step():
         with pytest.raises((ValueError, TypeError)):

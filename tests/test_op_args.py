@@ -383,3 +383,16 @@ def test_remembered_pooling_geometry_still_refuses_floats_and_bools():
             F.max_pool2d(x, bad)
     with pytest.raises(TypeError, match="avg_pool2d: kernel_size"):
         F.avg_pool2d(x, True)
+
+
+def test_a_nested_one_element_list_is_not_read_as_the_pair():
+    """PyTorch expands a 1-tuple for 2-d window ops; [[1, 2]] is not a 1-tuple of an int
+    and used to be unwrapped to the pair (found by tests/test_fuzz.py)."""
+    x = mg.tensor(np.ones((1, 1, 6, 6), np.float32))
+    for call, name in (
+        (lambda: F.avg_pool2d(x, 2, stride=[[1, 2]]), "stride"),
+        (lambda: F.max_pool2d(x, [[2, 2]]), "kernel_size"),
+        (lambda: F.conv2d(x, mg.ones(1, 1, 3, 3), dilation=[[1, 2]]), "dilation"),
+    ):
+        with pytest.raises((TypeError, ValueError), match=name):
+            call()

@@ -8,6 +8,7 @@ keeps changing ``mg.set_num_threads`` -- get exactly the single-threaded results
 from __future__ import annotations
 
 import random
+import sys
 import threading
 
 import numpy as np
@@ -50,8 +51,14 @@ def _pooled():
 PY, PI = _pooled()
 
 
-def run(op: str) -> list[np.ndarray]:
-    """Forward and every gradient of one op, as arrays."""
+def variant(a: np.ndarray, v: int) -> np.ndarray:
+    """Input variant v of a: other values (shifted along the last axis and scaled), same
+    shape and signs, so each of several threads can pool or convolve its own data."""
+    return a if v == 0 else (np.roll(a, v, axis=-1) * (1 + v / 4)).astype(a.dtype)
+
+
+def run(op: str, v: int = 0) -> list[np.ndarray]:
+    """Forward and every gradient of one op, on input variant v, as arrays."""
     leaves = {
         "conv2d": (F.conv2d, [X, W, B], dict(stride=1, padding=1)),
         "conv2d_f64_groups": (
@@ -74,7 +81,7 @@ def run(op: str) -> list[np.ndarray]:
         "kernels.h": (lambda k, g: K.h(k, g, 1, 0), [W, G], {}),
     }
     fn, arrays, kw = leaves[op]
-    ts = [mg.tensor(a, requires_grad=True) for a in arrays]
+    ts = [mg.tensor(variant(a, v), requires_grad=True) for a in arrays]
     y = fn(*ts, **kw)
     y.backward(mg.tensor(np.linspace(-1, 1, y.numel()).reshape(y.shape).astype(y.dtype)))
     return [y.numpy()] + [t.grad.numpy() for t in ts]
@@ -173,3 +180,58 @@ def test_python_threads_calling_kernels_at_once_get_single_threaded_results(thre
     assert not any(t.is_alive() for t in workers), "a worker thread hung"
     assert not errors, errors[:5]
     assert done[0] == 120
+
+
+REPEATS = 16
+
+
+def test_python_threads_on_different_data_do_not_mix(threads):
+    """Each of 4 threads runs the same op at the same time, each on its own input variant
+    (the test above gives every thread the same arrays, so a buffer shared between
+    threads -- scratch kept across calls, a workspace keyed by shape -- would go unseen
+    there), while a fifth switches set_num_threads: every result must be the
+    single-threaded result of that thread's own data, bit for bit."""
+    threads(1)
+    want = {(op, v): run(op, v) for op in OPS for v in range(4)}
+    assert not same_bits(want[("conv2d", 0)], want[("conv2d", 1)])  # the variants differ
+    stop = threading.Event()
+    errors: list = []
+    done = [0]
+    start = threading.Barrier(4)
+
+    def worker(v: int):
+        try:
+            for op in OPS:
+                start.wait(timeout=60)  # all four threads enter each op together
+                for _ in range(REPEATS):
+                    if not same_bits(want[(op, v)], run(op, v)):
+                        errors.append(f"{op}: thread {v} got another result than its data's")
+                    done[0] += 1
+        except Exception as e:  # reported below
+            errors.append(f"{type(e).__name__}: {e}")
+            start.abort()
+
+    def switcher():
+        i = 0
+        while not stop.is_set():
+            mg.set_num_threads((1, 2, 4)[i % 3])
+            i += 1
+            stop.wait(0.001)
+
+    workers = [threading.Thread(target=worker, args=(v,)) for v in range(4)]
+    sw = threading.Thread(target=switcher)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # hand the GIL over often: the threads interleave finely
+    try:
+        sw.start()
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(timeout=300)
+    finally:
+        stop.set()
+        sw.join()
+        sys.setswitchinterval(interval)
+    assert not any(t.is_alive() for t in workers), "a worker thread hung"
+    assert not errors, errors[:5]
+    assert done[0] == 4 * REPEATS * len(OPS)

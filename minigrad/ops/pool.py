@@ -483,10 +483,10 @@ def max_unpool2d(
     may pick another within one stride.  An index outside the output plane is a
     ValueError (nothing is written).  Gradient: gx = gy at the indices.
 
-    Deviation from PyTorch: where two inputs name the same position, the output
-    keeps one of them, and only that input gets the gradient there (the true
-    derivative: the other value does not reach the output); PyTorch gives every
-    duplicate the gradient at its index."""
+    Deviation from PyTorch: where several inputs name the same position, the output
+    keeps the last of them in the input's row-major order, and only that input gets
+    the gradient there (the true derivative: the others do not reach the output);
+    PyTorch gives every duplicate the gradient at its index."""
     args = (indices, kernel_size, stride, padding, output_size)
     return _max_unpool("max_unpool2d", 2, input, *args)
 
@@ -499,8 +499,9 @@ def max_unpool1d(
     padding: IntPair = 0,
     output_size: Sequence[int] | None = None,
 ) -> Tensor:
-    """``max_unpool2d`` along the last axis of (N, C, L) or (C, L) (the same
-    deviation with duplicate indices)."""
+    """``max_unpool2d`` along the last axis of (N, C, L) or (C, L).  The same deviation
+    with duplicate indices: the last of them in row-major order is kept and alone gets
+    the gradient there."""
     args = (indices, kernel_size, stride, padding, output_size)
     return _max_unpool("max_unpool1d", 1, input, *args)
 
