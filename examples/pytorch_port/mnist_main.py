@@ -4,9 +4,13 @@ The code below is that script (https://github.com/pytorch/examples, mnist/main.p
 BSD-3-Clause, Copyright (c) 2017 Pytorch contributors, see LICENSE-pytorch-examples)
 with its import lines changed and nothing else. Differences from the original:
 
-- imports: ``torch`` -> ``minigrad``, ``torch.nn`` -> ``minigrad.nn``,
-  ``torch.nn.functional`` -> ``minigrad.nn.functional``, ``torch.optim`` ->
-  ``minigrad.optim``, ``torchvision.datasets``/``transforms`` -> ``minigrad.data``.
+- the import lines, each for the one above it in the original:
+    import torch                                  -> import minigrad as torch
+    import torch.nn as nn                         -> import minigrad.nn as nn
+    import torch.nn.functional as F               -> import minigrad.nn.functional as F
+    import torch.optim as optim                   -> import minigrad.optim as optim
+    from torchvision import datasets, transforms  -> from minigrad.data import datasets, transforms
+    from torch.optim.lr_scheduler import StepLR   -> from minigrad.optim.lr_scheduler import StepLR
 - layout only: the text is formatted by ruff (the project's formatter), so the
   statements are the original's as Python parses them; tests/test_pytorch_port.py
   compares the two syntax trees and fails on any other change.

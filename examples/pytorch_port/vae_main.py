@@ -4,12 +4,15 @@ The code below is that script (https://github.com/pytorch/examples, vae/main.py;
 BSD-3-Clause, Copyright (c) 2017 Pytorch contributors, see LICENSE-pytorch-examples)
 with its import lines changed and nothing else. Differences from the original:
 
-- imports: ``torch`` -> ``minigrad``, ``torch.utils.data`` -> ``minigrad.utils.data``,
-  ``from torch import nn, optim`` -> ``from minigrad import nn, optim``,
-  ``torch.nn.functional`` -> ``minigrad.nn.functional``, ``torchvision.datasets`` and
-  ``transforms`` -> ``minigrad.data``, ``torchvision.utils.save_image`` ->
-  ``minigrad.utils.save_image`` (torchvision's grid layout and rounding; the PNG is
-  written by matplotlib, the ``examples`` extra).
+- the import lines, each for the one above it in the original:
+    import torch                                  -> import minigrad as torch
+    import torch.utils.data                       -> import minigrad.utils.data
+    from torch import nn, optim                   -> from minigrad import nn, optim
+    from torch.nn import functional as F          -> from minigrad.nn import functional as F
+    from torchvision import datasets, transforms  -> from minigrad.data import datasets, transforms
+    from torchvision.utils import save_image      -> from minigrad.utils import save_image
+  ``minigrad.utils.save_image`` lays out and rounds pixels as torchvision's does; the PNG
+  is written by matplotlib (the ``examples`` extra).
 - layout only: the text is formatted by ruff (the project's formatter), so the
   statements are the original's as Python parses them; tests/test_pytorch_port.py
   compares the two syntax trees and fails on any other change.

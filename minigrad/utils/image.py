@@ -119,10 +119,14 @@ def save_image(tensor: Any, fp: Union[PathLike, BinaryIO], format: str | None = 
             "save_image writes files with matplotlib: pip install matplotlib "
             "(or minigrad's 'examples' extra)"
         ) from e
-    grid = np.asarray(make_grid(tensor, **kwargs), dtype=np.float64)
+    grid = np.asarray(make_grid(tensor, **kwargs))
+    if not np.issubdtype(grid.dtype, np.floating):
+        grid = grid.astype(np.float32)
     if np.isnan(grid).any():
         raise ValueError("save_image: the images hold NaN, which has no pixel value")
-    pixels = np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    # in the images' own precision, as torchvision: 0.7 * 255 + 0.5 is 179 in float32
+    scaled = grid * grid.dtype.type(255) + grid.dtype.type(0.5)
+    pixels = np.clip(scaled, 0, 255).astype(np.uint8).transpose(1, 2, 0)
     pixels = np.ascontiguousarray(pixels)
     if hasattr(fp, "write"):
         if format is None:
