@@ -27,7 +27,8 @@ mpimg = pytest.importorskip("matplotlib.image")
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = ROOT / "examples" / "pytorch_port"
-ORIGINALS = Path("/work/.mirror/pytorch+examples/repo")  # a pytorch/examples checkout
+# a pytorch/examples git repository (bare or not); the comparison skips without one
+ORIGINALS = Path(os.environ.get("PYTORCH_EXAMPLES_REPO", "/work/.mirror/pytorch+examples/repo"))
 if not PORTS.is_dir():
     pytest.skip("examples/ is not next to the tests (an installed copy)", allow_module_level=True)
 
@@ -183,7 +184,7 @@ def _split(source: str) -> tuple[list[str], list[str]]:
 @pytest.mark.parametrize("original", sorted(PORT_OF))
 def test_port_is_the_original_but_for_its_imports(original):
     if not (ORIGINALS / ".git").exists() and not (ORIGINALS / "HEAD").exists():
-        pytest.skip(f"no pytorch/examples checkout at {ORIGINALS}")
+        pytest.skip(f"no pytorch/examples repository at {ORIGINALS} (set PYTORCH_EXAMPLES_REPO)")
     source = subprocess.run(
         ["git", "-C", str(ORIGINALS), "show", f"HEAD:{original}"],
         capture_output=True,
