@@ -5,12 +5,12 @@ A wrapper names the C kernel files it needs in its own header, e.g.::
 
     # distutils: sources = [src_c/conv_f32.c, src_c/conv_f64.c]
 
-so adding a kernel family never means editing this file.  Every extension but the
-core (``src_c/core.pyx``: CPU dispatch, threads, NaN scan, GEMM) also gets
-``src_c/mg_runtime_client.c``, through which it calls the core's one dispatch and
-GEMM (see ``src_c/mg_runtime.h``).  OpenMP is detected by
-compiling a tiny test program; where the compiler has none (Apple clang without
-libomp, say) the extensions build serially and a warning says so.
+so adding a kernel family never means editing this file.  Every kernel family (every
+extension but the core, ``src_c/core.pyx``: CPU dispatch, threads, NaN scan, GEMM; and
+the helpers ``checks`` and ``fingerprint``) also gets ``src_c/mg_runtime_client.c``,
+through which it calls the core's one dispatch and GEMM (see ``src_c/mg_runtime.h``).
+OpenMP is detected by compiling a tiny test program; where the compiler has none
+(Apple clang without libomp, say) the extensions build serially and a warning says so.
 
 Environment knobs (for developers):
   MINIGRAD_NO_OPENMP=1       force the serial build
@@ -138,7 +138,7 @@ def extensions() -> list[Extension]:
         name = os.path.splitext(os.path.basename(pyx))[0]
         if only and name not in only:
             continue
-        client = [] if name in ("core", "checks", "parallel") else [RUNTIME_CLIENT]
+        client = [] if name in ("core", "checks", "fingerprint") else [RUNTIME_CLIENT]
         exts.append(
             Extension(
                 f"minigrad._C.{name}",

@@ -63,7 +63,7 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 from minigrad.utils.files import atomic_write
 
 __all__ = ["save", "load", "CheckpointError", "MAX_DEPTH"]
@@ -536,7 +536,7 @@ def _safetensors_bytes(obj: Any) -> bytes:
             raise TypeError(f"mg.save: .safetensors names must be str, got {key!r}")
         if key == "__metadata__":
             raise TypeError("mg.save: '__metadata__' is reserved by the .safetensors format")
-        a = value._data if isinstance(value, Tensor) else value
+        a = unwrap(value)
         if not isinstance(a, np.ndarray):
             raise TypeError(
                 f"mg.save: .safetensors holds only arrays and Tensors; {key!r} is a "

@@ -379,7 +379,7 @@ class Tensor:
                 )
             g = np.ones(self.shape, dtype=self.dtype)
         else:
-            g = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient)
+            g = np.asarray(unwrap(gradient))
             if g.shape != self.shape:
                 raise ValueError(
                     f"backward: gradient has shape {g.shape}, expected the output's shape "
@@ -527,7 +527,7 @@ class Tensor:
         recording = self._check_inplace(op, operands)
         data = self._data
         if not recording:
-            arrays = [o._data if isinstance(o, Tensor) else o for o in operands]
+            arrays = [unwrap(o) for o in operands]
             try:
                 if isinstance(kernel, np.ufunc):
                     kernel(data, *arrays, out=data, casting="unsafe" if cast else "same_kind")

@@ -110,6 +110,25 @@ def ints(str op, str name, value, int count, minimum=0):
     return out
 
 
+def window_count(n, k, s, lo, hi, d=1, bint ceil_mode=False):
+    """How many windows of ``k`` taps ``d`` apart, starting every ``s``, fit an axis of
+    ``n`` padded with ``lo`` before and ``hi`` after (PyTorch's rule)::
+
+        floor((n + lo + hi - d * (k - 1) - 1) / s) + 1
+
+    or the ceiling with ``ceil_mode``, where a last window must still start inside the
+    input or its left padding. 0 when not even one window fits. The wrappers' copy of
+    ``conv_output_size`` (minigrad/ops/spatial.py): the kernels' entry points may be
+    called directly, so they size their outputs themselves, all with this function."""
+    span = n + lo + hi - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    count = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (count - 1) * s >= n + lo:
+        count -= 1
+    return count
+
+
 def threads(str op, num_threads):
     """A thread count: an int >= 1 (counts past 2**31 - 1 are refused, not wrapped)."""
     (n,) = ints(op, "num_threads", num_threads, 1, 1)

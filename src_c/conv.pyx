@@ -69,8 +69,8 @@ cdef mg_conv_shape _geometry(str fn, batch, c_in, h, wd, w_shape, stride, paddin
         raise ValueError(
             f"{fn}: kernel (dilated extent {(ekh, ekw)}) is larger than the padded input "
             f"{(h + pt + pb, wd + pl + pr)}; check weight, padding and dilation")
-    h_out = (h + pt + pb - ekh) // sh + 1
-    w_out = (wd + pl + pr - ekw) // sw + 1
+    h_out = checks.window_count(h, kh, sh, pt, pb, dh)
+    w_out = checks.window_count(wd, kw, sw, pl, pr, dw)
     # The C code sizes its workspaces (the padded image, the unfolded columns of up to
     # 256 positions' worth of images) in ptrdiff_t: past this they would wrap around to
     # a small buffer (wrong results or a crash), so a huge padding or kernel stops here.

@@ -7,7 +7,7 @@ and returns a 64-bit integer that changes whenever any byte of ``a`` changes.
 
 import numpy as np
 
-from minigrad._C.parallel import get_num_threads
+from minigrad._C.core import get_num_threads
 
 from fingerprint cimport mg_fingerprint
 

@@ -69,8 +69,8 @@ cdef mg_local_shape _shape(str op, tuple xshape, tuple wshape, object stride, ob
         raise ValueError(
             f"{op}: kernel ({kh}, {kw}) is larger than the padded input "
             f"({h + 2 * ph}, {w + 2 * pw})")
-    h_out = (h + 2 * ph - kh) // sh + 1
-    w_out = (w + 2 * pw - kw) // sw + 1
+    h_out = checks.window_count(h, kh, sh, ph, ph)
+    w_out = checks.window_count(w, kw, sw, pw, pw)
     if not tiled and (th != h_out or tw != w_out):
         raise ValueError(
             f"{op}: weight's H_out, W_out = ({th}, {tw}) (dims 1, 2 of shape {wshape}) must "

@@ -70,16 +70,13 @@ def _output(str op, tuple shape, dtype, bint with_indices=False):
 
 
 def pooling_output_size(n_in, k, s, p, d, bint ceil_mode, str axis="", str op="pooling") -> int:
-    """PyTorch's pooled length: floor or ceil of (n + 2p - d(k-1) - 1)/s + 1, where
-    with ceil_mode the last window must start inside the input or its left padding."""
-    span = n_in + 2 * p - d * (k - 1) - 1
-    if span < 0:
+    """PyTorch's pooled length (checks.window_count), refusing a window wider than the
+    padded input."""
+    n = checks.window_count(n_in, k, s, p, p, d, ceil_mode)
+    if n < 1:
         raise ValueError(
             f"{op}: kernel_size: the window{axis} (kernel {k}, dilation {d}, extent "
             f"{d * (k - 1) + 1}) is larger than the padded input ({n_in} + 2*{p} = {n_in + 2 * p})")
-    n = (span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (n - 1) * s >= n_in + p:
-        n -= 1
     return n
 
 

@@ -63,7 +63,7 @@ int mg_max_pool2d_fwd_f32(const float *x, float *y, int64_t *yi, int64_t P, int 
 int mg_max_pool2d_fwd_f64(const double *x, double *y, int64_t *yi, int64_t P, int H, int W,
                           const mg_pool_axis *rows, const mg_pool_axis *cols, int nt);
 
-/* gx = 0; gx[p, yi[p, o]] += gy[p, o].  Returns MG_POOL_EINDEX (and skips the
+/* gx = 0; gx[p, yi[p, o]] += gy[p, o].  Returns MG_EINDEX (and skips the
  * element) if an index is outside [0, H*W). */
 int mg_max_pool2d_bwd_f32(const float *gy, const int64_t *yi, float *gx, int64_t P,
                           int64_t n_out, int64_t n_in, int nt);
@@ -102,7 +102,7 @@ int mg_sum_pool2d_bwd_f64(const double *gy, const double *x, const double *y, do
  * of n_out; when indices repeat, the later input wins).  Backward:
  * gx[p, k] = gy[p, idx[p, k]] for the input that won, 0 for the overwritten
  * ones -- the exact derivative.  An index outside
- * [0, n_out) is skipped and reported as MG_POOL_EINDEX. */
+ * [0, n_out) is skipped and reported as MG_EINDEX. */
 int mg_max_unpool_fwd_f32(const float *x, const int64_t *idx, float *y, int64_t P,
                           int64_t n_in, int64_t n_out, int nt);
 int mg_max_unpool_fwd_f64(const double *x, const int64_t *idx, double *y, int64_t P,

@@ -53,6 +53,24 @@ def test_conv_output_size_counts_the_windows(ceil_mode):
                         assert got == want, (n, k, s, lo, hi, d, ceil_mode)
 
 
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_the_wrappers_count_windows_by_the_same_rule(ceil_mode):
+    """minigrad._C.checks.window_count (the C wrappers' copy: their entry points may be
+    called directly) agrees with the enumeration, as conv_output_size does."""
+    from minigrad._C import checks
+
+    for n in range(1, 9):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for lo, hi in [(0, 0), (1, 1), (2, 0), (0, 1)]:
+                    if ceil_mode and max(lo, hi) > k // 2:
+                        continue
+                    for d in (1, 2):
+                        want = _count_windows(n, k, s, lo, hi, d, ceil_mode)
+                        got = checks.window_count(n, k, s, lo, hi, d, ceil_mode)
+                        assert got == want, (n, k, s, lo, hi, d, ceil_mode)
+
+
 def test_conv_output_size_strings_and_torch():
     assert conv_output_size(7, 3, 1, "same") == 7
     assert conv_output_size(7, 3, 1, "valid") == 5

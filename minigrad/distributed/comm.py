@@ -17,7 +17,7 @@ from typing import Any, NoReturn, Union
 
 import numpy as np
 
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 
 INSTALL_HINT = (
     'pip install "minigrad[mpi]" (brings mpi4py and Open MPI from PyPI), or build mpi4py '
@@ -187,9 +187,7 @@ def _arrays(module_or_tensors: Any) -> list:
             "broadcast_parameters: expected a Module or an iterable of Tensors, got a single "
             f"{type(module_or_tensors).__name__} (wrap it in a list)"
         )
-    return [
-        (str(i), t.numpy() if isinstance(t, Tensor) else t) for i, t in enumerate(module_or_tensors)
-    ]
+    return [(str(i), unwrap(t)) for i, t in enumerate(module_or_tensors)]
 
 
 def _check_root(root: int) -> None:
@@ -258,7 +256,7 @@ def all_reduce(value: Any, op: str = "sum") -> Any:
         raise TypeError(
             f"all_reduce: expected a number, an array or a Tensor, got {type(value).__name__}"
         )
-    arr = np.array(value.numpy() if isinstance(value, Tensor) else value, order="C")
+    arr = np.array(unwrap(value), order="C")
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"all_reduce: expected a numeric dtype, got {arr.dtype}")
     if op == "mean" and arr.dtype.kind != "f":

@@ -32,6 +32,7 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
 from minigrad.data.transforms import gaussian_noise, masking_noise
+from minigrad.tensor import unwrap
 
 __all__ = [
     "Autoencoder",
@@ -116,7 +117,7 @@ class _AutoencoderBase(nn.Module):
 
     def corrupt(self, x, force: bool = False) -> np.ndarray:
         """x~ ~ C(x~ | x) in training mode (or when ``force``); x itself otherwise."""
-        x = np.asarray(x.numpy() if isinstance(x, mg.Tensor) else x, dtype=np.float32)
+        x = np.asarray(unwrap(x), dtype=np.float32)
         if self.training or force:
             return self.corruption(x)
         return x

@@ -14,7 +14,7 @@ import numpy as np
 
 from minigrad import functional as F
 from minigrad.nn.module import Module
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 
 __all__ = [
     "ReLU",
@@ -137,7 +137,7 @@ def _softmax_dim(dim: int | None, x: Any, name: str) -> int:
     0-, 1- and 3-d inputs, else dim 1."""
     if dim is not None:
         return dim
-    ndim = np.ndim(x.numpy() if isinstance(x, Tensor) else x)
+    ndim = np.ndim(unwrap(x))
     warnings.warn(
         f"{name}: implicit dimension choice (dim=None) is deprecated in PyTorch; pass dim=",
         stacklevel=3,

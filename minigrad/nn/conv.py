@@ -20,7 +20,8 @@ from minigrad import functional as F
 from minigrad.nn.linear import default_init_
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.checks import int_tuple
-from minigrad.tensor import Tensor
+from minigrad.ops.spatial import conv_output_size, conv_padding
+from minigrad.tensor import Tensor, unwrap
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "conv_output_size"]
 
@@ -35,20 +36,6 @@ def _channels(name: str, in_channels: Any, out_channels: Any) -> None:
             raise TypeError(f"{name}: {arg} must be an int, got {c!r}")
         if c <= 0:
             raise ValueError(f"{name}: {arg} must be positive, got {c}")
-
-
-def conv_output_size(
-    size: int, kernel: int, stride: int = 1, padding: int | str = 0, dilation: int = 1
-) -> int:
-    """Output length of a convolution: floor((n + 2p - d (k - 1) - 1) / s) + 1, with
-    ``'valid'`` meaning p = 0, ``'same'`` the input length, ``'full'`` p = d (k - 1)."""
-    if padding == "same":
-        return size
-    if padding == "valid":
-        padding = 0
-    elif padding == "full":
-        padding = dilation * (kernel - 1)
-    return (size + 2 * int(padding) - dilation * (kernel - 1) - 1) // stride + 1
 
 
 class _ConvNd(Module):
@@ -172,13 +159,8 @@ def _pad_pairs(padding: Any, kernel: tuple, dilation: tuple, stride: tuple, name
             )
         if padding == "same" and any(s != 1 for s in stride):
             raise ValueError(f"{name}: padding='same' needs stride 1, got stride={stride}")
-        extent = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        if padding == "valid":
-            pairs = [(0, 0)] * len(kernel)
-        elif padding == "full":
-            pairs = [(e, e) for e in extent]
-        else:
-            pairs = [(e // 2, e - e // 2) for e in extent]
+        sides = conv_padding(padding, kernel, dilation)  # (before, after) per axis
+        pairs = list(zip(sides[::2], sides[1::2]))
     else:
         pairs = [(p, p) for p in padding]
     return tuple(v for pair in reversed(pairs) for v in pair)
@@ -286,7 +268,7 @@ class Conv2d(_ConvNd):
 
     def forward(self, x: Any) -> Tensor:
         if self.bias_mode == "location":
-            hw = tuple(np.shape(x.numpy() if isinstance(x, Tensor) else x)[-2:])
+            hw = tuple(np.shape(unwrap(x))[-2:])
             if hw != self.input_size:
                 raise ValueError(
                     f"Conv2d with bias='location' was built for inputs of size "

@@ -10,7 +10,7 @@ import numpy as np
 from minigrad import functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 
 __all__ = ["Embedding"]
 
@@ -54,7 +54,7 @@ class Embedding(Module):
             self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=dtype))
             self.reset_parameters()
         else:
-            w = _weight.numpy() if isinstance(_weight, Tensor) else np.asarray(_weight)
+            w = np.asarray(unwrap(_weight))
             if w.shape != (num_embeddings, embedding_dim):
                 raise ValueError(
                     f"Embedding: _weight has shape {w.shape}, expected "
@@ -79,7 +79,7 @@ class Embedding(Module):
         sparse: bool = False,
     ) -> Embedding:
         """An Embedding holding ``embeddings`` (2-d; shared, not copied), frozen by default."""
-        w = embeddings.numpy() if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = np.asarray(unwrap(embeddings))
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: expected a 2-d weight, got {w.shape}")
         return cls(

@@ -27,7 +27,7 @@ import numpy as np
 
 from minigrad.device import as_device
 from minigrad.tape import no_grad
-from minigrad.tensor import Tensor, _parse_to
+from minigrad.tensor import Tensor, _parse_to, unwrap
 
 __all__ = ["Parameter", "Module", "RemovableHandle"]
 
@@ -407,7 +407,7 @@ class Module:
         out: OrderedDict = OrderedDict()
         for name, (reg, key) in self._state_entries().items():
             v = reg[key]
-            out[name] = np.array(v._data if isinstance(v, Tensor) else v, copy=True)
+            out[name] = np.array(unwrap(v), copy=True)
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
@@ -436,9 +436,9 @@ class Module:
             if name not in given:
                 continue
             v = given[name]
-            arr = np.asarray(v._data if isinstance(v, Tensor) else v)
+            arr = np.asarray(unwrap(v))
             cur = reg[key]
-            cur_arr = cur._data if isinstance(cur, Tensor) else cur
+            cur_arr = unwrap(cur)
             if arr.shape != cur_arr.shape:
                 raise ValueError(
                     f"load_state_dict for {type(self).__name__}: {name!r} has shape "

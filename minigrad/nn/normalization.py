@@ -22,7 +22,7 @@ import numpy as np
 from minigrad import functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
@@ -83,7 +83,7 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: Any) -> Tensor:
-        shape = np.shape(x.numpy() if isinstance(x, Tensor) else x)
+        shape = np.shape(unwrap(x))
         if len(shape) not in self._dims:
             want = " or ".join(f"{d}-d" for d in self._dims)
             raise ValueError(f"{type(self).__name__}: expected a {want} input, got {len(shape)}-d")

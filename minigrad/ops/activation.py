@@ -3,6 +3,7 @@ side, followed by its public function."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -445,8 +446,6 @@ def _feature_dropout(x: Any, p: float, training: bool, op: str, batched: bool) -
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
-        from minigrad.tensor import as_tensor
-
         return as_tensor(x)
     return FeatureDropout.apply(x, p=p, batched=batched)
 
@@ -464,8 +463,6 @@ def dropout2d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = Fal
     """Zero whole channels of (N, C, H, W) with probability p, scaling the rest by
     1/(1-p) (Tompson et al., 2015).  As in PyTorch, a 3-d input is read as (N, C, L)
     with a warning.  ``inplace`` is accepted and computed out of place."""
-    import warnings  # (kept local: this block is appended to a file owned elsewhere)
-
     ndim = np.ndim(unwrap(x))
     if ndim < 2:
         raise ValueError(f"dropout2d: expected a 4-d (N, C, H, W) input, got {ndim}-d")

@@ -40,7 +40,7 @@ from typing import Union
 import numpy as np
 
 from minigrad._C import conv as _C
-from minigrad._C.parallel import get_num_threads
+from minigrad._C.core import get_num_threads
 from minigrad.autograd import Function
 from minigrad.ops.checks import int_tuple
 from minigrad.ops.spatial import Spatial, transposed_size

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from minigrad._C.parallel import has_nan
+from minigrad._C.core import has_nan
 
 _enabled = True
 

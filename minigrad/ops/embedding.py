@@ -10,14 +10,12 @@ occurs in the batch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from minigrad.autograd import Function, unwrap
-
-if TYPE_CHECKING:
-    from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor
 
 __all__ = ["embedding", "one_hot"]
 
@@ -109,8 +107,6 @@ def _renorm_rows(w: np.ndarray, rows: np.ndarray, max_norm: float, p: float) -> 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     """int64 tensor of shape ``tensor.shape + (num_classes,)`` with a 1 at each
     class index (``num_classes=-1``: one more than the largest index)."""
-    from minigrad.tensor import Tensor
-
     op = "one_hot"
     idx = _index_array(tensor, op)
     if idx.size and idx.min() < 0:

@@ -31,7 +31,7 @@ from typing import Union
 import numpy as np
 
 from minigrad._C import local as _kernels
-from minigrad._C.parallel import get_num_threads
+from minigrad._C.core import get_num_threads
 from minigrad.autograd import Context, Function
 from minigrad.ops.spatial import Spatial
 from minigrad.tensor import Tensor

@@ -29,7 +29,7 @@ from typing import Union
 import numpy as np
 
 from minigrad._C import pool as _k
-from minigrad._C.parallel import get_num_threads
+from minigrad._C.core import get_num_threads
 from minigrad.autograd import Function, is_grad_enabled
 from minigrad.ops.checks import _is_int, int_arg, int_tuple
 from minigrad.ops.spatial import Spatial, transposed_size

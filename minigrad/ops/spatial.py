@@ -97,7 +97,9 @@ def conv_padding(
     pads both sides alike; 'valid' is none; 'full' is dilation * (k - 1) on each side
     (every partial overlap of kernel and input is an output: the book's full
     convolution); 'same' keeps the input size at stride 1, the odd zero of an even
-    kernel going at the end (bottom / right), as in PyTorch."""
+    kernel going at the end (bottom / right), as in PyTorch.  A string serves any
+    number of axes (one (before, after) pair per entry of ``kernel``: nn's padding
+    modes use it for 1-d layers too)."""
     if not isinstance(padding, str):
         ph, pw = int_tuple(padding, 2, "padding")
         return (ph, ph, pw, pw)

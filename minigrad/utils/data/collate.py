@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -53,9 +53,7 @@ def default_collate(batch: Sequence) -> Any:
             from minigrad.functional import stack
 
             return stack(list(batch))  # keeps the graph, as torch.stack would
-        return Tensor._wrap(
-            _stack([t._data if isinstance(t, Tensor) else np.asarray(t) for t in batch])
-        )
+        return Tensor._wrap(_stack([np.asarray(unwrap(t)) for t in batch]))
     if isinstance(elem, np.ndarray):
         if not _numeric(elem.dtype):
             raise TypeError(_ERROR.format(elem.dtype))

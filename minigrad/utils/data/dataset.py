@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, unwrap
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
 
@@ -50,7 +50,7 @@ def _is_index(index: Any) -> bool:
 
 
 def _index_array(indices: Any, what: str) -> np.ndarray:
-    a = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    a = np.asarray(unwrap(indices))
     if a.size == 0:
         a = a.astype(np.int64)
     if a.ndim != 1 or a.dtype.kind not in "iu":

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.tensor import unwrap
+
 __all__ = [
     "Sampler",
     "SequentialSampler",
@@ -155,7 +157,7 @@ class WeightedRandomSampler(Sampler):
                 "WeightedRandomSampler: replacement should be a boolean value, but got "
                 f"{replacement!r}"
             )
-        w = np.asarray(weights._data if hasattr(weights, "_data") else weights, dtype=np.float64)
+        w = np.asarray(unwrap(weights), dtype=np.float64)
         if w.ndim != 1 or w.size == 0:
             raise ValueError(
                 "WeightedRandomSampler: weights should be a non-empty 1-d sequence, got shape "
