@@ -1111,7 +1111,10 @@ def test_invalid_calls_raise_naming_the_argument():
         "t.invalid_calls()\n"
         "print('invalid examples:', t.INVALID_STATS)\n"
     )
-    env = dict(os.environ, MINIGRAD_FUZZ_SCALE=str(SCALE))
+    # the child imports the minigrad this suite imported (installed, or a checkout built
+    # in place), never an unbuilt checkout that happens to be the working directory
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mg.__file__)))
+    env = dict(os.environ, MINIGRAD_FUZZ_SCALE=str(SCALE), PYTHONPATH=root)
     r = subprocess.run(
         [sys.executable, "-c", code, here],
         cwd=here,  # not the checkout: `-c` puts the working directory on sys.path
