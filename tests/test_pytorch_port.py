@@ -27,6 +27,10 @@ mpimg = pytest.importorskip("matplotlib.image")
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = ROOT / "examples" / "pytorch_port"
+# the folder holding the minigrad this suite imported (an installed copy in CI, the
+# checkout in an in-place build): the scripts must import that one, never the checkout's
+# unbuilt sources
+MG_ROOT = Path(mg.__file__).resolve().parents[1]
 # a pytorch/examples git repository (bare or not); the comparison skips without one
 ORIGINALS = Path(os.environ.get("PYTORCH_EXAMPLES_REPO", "/work/.mirror/pytorch+examples/repo"))
 if not PORTS.is_dir():
@@ -63,7 +67,7 @@ def workdir(tmp_path):
 
 
 def _run(script: str, cwd: Path, *flags: str) -> str:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(MG_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.update(OMP_NUM_THREADS="2", MPLBACKEND="Agg")
     proc = subprocess.run(
         [sys.executable, str(PORTS / script), *flags],
