@@ -762,10 +762,12 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
     const int direct = use_direct_weight(s);
     size_t ps;
     /* per thread: the packed output gradient of one group (the GEMM's A operand, or the
-     * direct product's B operand, 64-byte aligned) */
+     * direct product's B operand). Each thread's share is rounded up to 16 elements so
+     * that every share starts 64-byte aligned and the total is a multiple of 64 bytes,
+     * which C11's aligned_alloc requires (glibc lets it pass, ASan refuses it). */
     const ptrdiff_t P = s->h_out * s->w_out, cog = s->c_out / s->groups;
-    const size_t as = direct ? (direct_packed_b_size(P, cog) + 15) / 16 * 16
-                             : packed_a_size(cog, P);
+    const size_t need = direct ? direct_packed_b_size(P, cog) : packed_a_size(cog, P);
+    const size_t as = (need + 15) / 16 * 16;
     real *apks = (real *)aligned_alloc(64, as * outer * sizeof(real));
     if (direct) pd.needed = 1; /* the direct product reads a padded copy */
     real *pads = alloc_pads(s, pd, outer, &ps);
