@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import minigrad as mg
+import minigrad.distributed as dist
 import minigrad.functional as F
 from minigrad import optim
 
@@ -105,19 +106,22 @@ def fit(
         _common.check_same_flags(state["flags"], args, ckpt)
         history, start = state["history"], int(state["epoch"]) + 1
         _common.say(f"resuming from {ckpt}: {start - 1} epoch(s) done, training to {args.epochs}")
-    n_batches = len(train_x) // args.batch_size  # full batches only
+    caller = dist.data_parallel(model)  # the model itself unless under mpirun -n N > 1
     for epoch in range(start, args.epochs + 1):
         model.train()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch)
-        bar = _common.progress(n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}")
         order = _common.epoch_order(len(train_x), args.seed, epoch)
-        rng = np.random.default_rng([args.seed, epoch, 1])
+        batches = _common.batches_of_this_rank(order, args.batch_size)
+        n_batches = len(batches)
+        bar = _common.progress(n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}")
+        # the augmentations' generator: one per rank under mpirun (its own images, its own draws)
+        rank_key = [dist.rank()] if dist.world_size() > 1 else []
+        rng = np.random.default_rng([args.seed, epoch, 1, *rank_key])
         t0, total = time.perf_counter(), 0.0
-        for step in range(n_batches):
-            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
+        for step, idx in enumerate(batches):
             xb = train_x[idx] if augment is None else augment(train_x[idx], rng)
-            loss = loss_fn(model, mg.tensor(xb), train_y[idx])
+            loss = loss_fn(caller, mg.tensor(xb), train_y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -125,13 +129,16 @@ def fit(
             bar.update(len(idx))
             bar.set_postfix(loss=f"{total / (step + 1):.4f}", refresh=False)
         bar.close()
-        history["epoch_seconds"].append(time.perf_counter() - t0)
-        history["train_loss"].append(total / max(n_batches, 1))
+        seconds = time.perf_counter() - t0
+        rate = dist.throughput(n_batches * args.batch_size, seconds)  # all ranks together
+        history["epoch_seconds"].append(seconds)
+        history.setdefault("examples_per_second", []).append(rate)
+        history["train_loss"].append(dist.all_reduce(total / max(n_batches, 1), "mean"))
         history["lr"].append(optimizer.param_groups[0]["lr"])
         numbers, line = evaluate(model)
         for key, value in numbers.items():
             history.setdefault(key, []).append(value)
-        _common.say(f"  epoch {epoch}: {line}, {history['epoch_seconds'][-1]:.1f} s")
+        _common.say(f"  epoch {epoch}: {line}, {seconds:.1f} s, {rate:,.0f} ex/s")
         _common.save_checkpoint(
             ckpt, model, optimizer, epoch=epoch, history=history, flags=_common.flags_of(args)
         )
@@ -162,7 +169,9 @@ def class_names(dataset: str) -> list[str]:
 
 
 def save_json(path: Path, obj) -> None:
-    """JSON (arrays as lists), written atomically."""
+    """JSON (arrays as lists), written atomically (by rank 0 alone under mpirun)."""
+    if not dist.is_main_process():
+        return
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:

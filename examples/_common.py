@@ -19,6 +19,12 @@ Examples with their own loops use the pieces: ``make_parser``, ``setup``, ``load
 ``progress``, ``save_checkpoint`` / ``load_checkpoint`` and the ``save_*`` picture
 functions. They need the ``examples`` extra: ``pip install ".[examples]"`` (matplotlib,
 tqdm); the minigrad package itself needs only NumPy.
+
+Under ``mpirun -n N`` (minigrad.distributed, ``pip install ".[mpi]"``) ``train()`` and
+``run()`` are data-parallel: each step, rank r takes its ``--batch-size`` slice of a global
+batch of N x ``--batch-size`` images, the gradients are averaged over the ranks, and rank 0
+alone prints, draws progress and writes files. An example whose loop is its own says so
+and stops instead of running N identical copies (``setup(..., data_parallel=False)``).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ except ImportError:  # running from a built checkout without `pip install .`
 # isort: split
 import numpy as np  # noqa: E402
 
+import minigrad.distributed as dist  # noqa: E402
 from minigrad import data as D  # noqa: E402
 
 try:
@@ -175,11 +182,10 @@ def load_data(args) -> tuple:
             first_line = str(e).splitlines()[0]
             if args.data:  # the user named this folder: training on other data is wrong
                 raise SystemExit(f"error: --data {args.data}: {first_line}") from None
-            print(
+            say(
                 f"note: {args.dataset} not available ({first_line}).\n"
                 "      Falling back to the 8x8 digits shipped with minigrad "
-                "(1,797 images; use --data DIR or --download for MNIST).",
-                flush=True,
+                "(1,797 images; use --data DIR or --download for MNIST)."
             )
     if args.epochs is None:
         args.epochs = args.epochs_by_dataset[1]
@@ -255,11 +261,15 @@ def progress(total: int | None = None, desc: str = "", unit: str = "img", **kwar
         kwargs.setdefault("ncols", 100)
         stream = _LineWriter(stream)
     kwargs.setdefault("dynamic_ncols", stream is sys.stderr)
+    kwargs.setdefault("disable", not dist.is_main_process())  # one bar per job, rank 0's
     return tqdm(total=total, desc=desc, unit=unit, file=stream, **kwargs)
 
 
 def say(*parts) -> None:
-    """print() that does not break a progress bar drawn on the same terminal."""
+    """print() that does not break a progress bar drawn on the same terminal; on rank 0
+    only under mpirun."""
+    if not dist.is_main_process():
+        return
     tqdm.write(" ".join(str(p) for p in parts), file=sys.stdout)
     sys.stdout.flush()
 
@@ -270,19 +280,33 @@ def say(*parts) -> None:
 def save_checkpoint(path: Path | str, model, optimizer=None, **state) -> None:
     """Write the model's state_dict, the optimizer's state and any ``state`` (epoch,
     history, flags: dicts, lists, numbers, arrays) to ``path`` atomically (mg.save writes a
-    temporary file and renames it, so an interrupted run leaves the previous checkpoint)."""
+    temporary file and renames it, so an interrupted run leaves the previous checkpoint).
+    Rank 0 alone writes under mpirun (every rank holds the same model and optimizer)."""
+    if not dist.is_main_process():
+        return
     obj = {"model": model.state_dict(), **state}
     if optimizer is not None:
         obj["optimizer"] = optimizer.state_dict()
     mg.save(obj, str(path))
 
 
+def save_model(model, path: Path | str) -> None:
+    """``mg.save(model.state_dict(), path)``, by rank 0 alone under mpirun."""
+    if dist.is_main_process():
+        mg.save(model.state_dict(), str(path))
+
+
 def load_checkpoint(path: Path | str, model=None, optimizer=None) -> dict:
     """Read a checkpoint written by ``save_checkpoint``, load its model and optimizer state
-    into ``model`` / ``optimizer`` (when given), and return the whole dict."""
-    if not Path(path).is_file():
-        raise SystemExit(f"error: --resume: no checkpoint at {path} to resume from")
-    state = mg.load(str(path))
+    into ``model`` / ``optimizer`` (when given), and return the whole dict. Under mpirun
+    rank 0 reads it and sends it to the others (rank 0 wrote it, on its own disk)."""
+
+    def read() -> dict:
+        if not Path(path).is_file():
+            raise SystemExit(f"error: --resume: no checkpoint at {path} to resume from")
+        return mg.load(str(path))
+
+    state = on_main_then_everywhere(read)
     if model is not None:
         model.load_state_dict(state["model"])
     if optimizer is not None:
@@ -324,19 +348,22 @@ def check_same_flags(saved: dict, args, path) -> None:
 
 
 def evaluate(model, x: np.ndarray, batch_size: int = 500) -> dict:
-    """Mean of model.loss and reconstruction errors of model(x) against x, without noise."""
+    """Mean of model.loss and reconstruction errors of model(x) against x, without noise.
+    Under mpirun each rank scores every N-th image and the sums are added up."""
     was_training = model.training
     model.eval()
-    losses, sq = [], 0.0
+    mine = x[dist.rank() :: dist.world_size()]
+    loss_sum, sq = 0.0, 0.0
     with mg.no_grad():
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size]
-            losses.append(float(model.loss(mg.tensor(xb)).item()) * len(xb))
+        for i in range(0, len(mine), batch_size):
+            xb = mine[i : i + batch_size]
+            loss_sum += float(model.loss(mg.tensor(xb)).item()) * len(xb)
             rec = model(mg.tensor(xb)).numpy().reshape(xb.shape)
             sq += float(((rec.astype(np.float64) - xb) ** 2).sum())
     model.train(was_training)
+    loss_sum, sq = dist.all_reduce(np.array([loss_sum, sq]), "sum")
     n, d = len(x), int(np.prod(x.shape[1:]))
-    return {"loss": sum(losses) / n, "mse": sq / (n * d), "sq_err_per_image": sq / n}
+    return {"loss": loss_sum / n, "mse": sq / (n * d), "sq_err_per_image": sq / n}
 
 
 def new_history() -> dict:
@@ -357,6 +384,48 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def check_batch_fits(n: int, args, what: str = "training images") -> None:
+    """Stop with a message when one step's batch (--batch-size on each rank) needs more
+    than the ``n`` items there are: every batch is full, so no step would run."""
+    if n < args.batch_size * dist.world_size():
+        ranks = f" on each of {dist.world_size()} ranks" if dist.world_size() > 1 else ""
+        raise SystemExit(
+            f"error: --batch-size {args.batch_size}{ranks} is larger than the {n} {what} "
+            "(every batch is full, so no step would run)"
+        )
+
+
+def batches_of_this_rank(order: np.ndarray, batch_size: int) -> list:
+    """Index arrays of this process's batches, in ``order``. Alone: consecutive slices of
+    ``batch_size``. Rank r of N: step s's global batch is order[s*N*B : (s+1)*N*B] and
+    this rank takes its r-th slice of B, so N ranks with --batch-size B make the steps of
+    one process with batch N*B. Full batches only."""
+    n, r = dist.world_size(), dist.rank()
+    step = n * batch_size
+    return [
+        order[s + r * batch_size : s + (r + 1) * batch_size]
+        for s in range(0, len(order) - step + 1, step)
+    ]
+
+
+def on_main_then_everywhere(fn):
+    """``fn()`` on rank 0, its result sent to every rank (alone: just ``fn()``). A
+    SystemExit or other error on rank 0 ends every rank the same way, so no rank is left
+    waiting for the broadcast."""
+    if dist.world_size() == 1:
+        return fn()
+    result, error = None, None
+    if dist.is_main_process():
+        try:
+            result = fn()
+        except (SystemExit, Exception) as e:
+            error = e if isinstance(e, SystemExit) else SystemExit(f"error: {e}")
+    error, result = dist.get_comm().bcast((error, result), root=0)
+    if error is not None:
+        raise SystemExit(error.code if dist.is_main_process() else 2)
+    return result
+
+
 def train(
     model,
     optimizer,
@@ -374,7 +443,8 @@ def train(
     ``after_epoch(epoch, history)`` is called (run() writes the checkpoint there).
     ``lr_at(epoch)`` sets the learning rate of each epoch (default: constant)."""
     history = history if history is not None else new_history()
-    n_batches = len(train_x) // args.batch_size  # full batches only
+    caller = dist.data_parallel(model)  # the model itself unless under mpirun -n N > 1
+    n_batches = len(train_x) // (args.batch_size * dist.world_size())  # full batches only
     for epoch in range(start_epoch, args.epochs + 1):
         model.train()
         if lr_at is not None:
@@ -385,12 +455,12 @@ def train(
         bar = progress(
             n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}", leave=report
         )
-        order = epoch_order(len(train_x), args.seed, epoch)
+        batches = batches_of_this_rank(epoch_order(len(train_x), args.seed, epoch), args.batch_size)
         t0 = time.perf_counter()
         total = 0.0
-        for step in range(n_batches):
-            xb = train_x[order[step * args.batch_size : (step + 1) * args.batch_size]]
-            loss = model.loss(mg.tensor(xb))
+        for step, idx in enumerate(batches):
+            xb = train_x[idx]
+            loss = caller.loss(mg.tensor(xb))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -399,9 +469,12 @@ def train(
             bar.update(len(xb))
             bar.set_postfix(loss=f"{total / (step + 1):.4f}", refresh=False)
         bar.close()
-        history["epoch_seconds"].append(time.perf_counter() - t0)
-        history["train"].append(total / max(n_batches, 1))
+        seconds = time.perf_counter() - t0
+        rate = dist.throughput(n_batches * args.batch_size, seconds)  # all ranks together
+        history["epoch_seconds"].append(seconds)
+        history["train"].append(dist.all_reduce(total / max(n_batches, 1), "mean"))
         history["lr"].append(optimizer.param_groups[0]["lr"])
+        history.setdefault("examples_per_second", []).append(rate)
         ev = evaluate(model, test_x)
         history["test"].append(ev["loss"])
         history["test_mse"].append(ev["mse"])
@@ -410,7 +483,7 @@ def train(
             say(
                 f"  epoch {epoch}: test loss {ev['loss']:.4f}, squared error "
                 f"{ev['sq_err_per_image']:.2f} per image ({ev['mse']:.5f} per pixel), "
-                f"{history['epoch_seconds'][-1]:.1f} s"
+                f"{history['epoch_seconds'][-1]:.1f} s, {rate:,.0f} ex/s"
             )
         if after_epoch is not None:
             after_epoch(epoch, history)
@@ -495,6 +568,9 @@ def _save_picture(path, picture: np.ndarray, title: str, caption: str | None, ta
 
 
 def _write(fig, path) -> None:
+    """Save a figure as PNG atomically (rank 0's job under mpirun)."""
+    if not dist.is_main_process():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -695,19 +771,43 @@ def save_pictures(
     )
 
 
-def setup(args, example: str) -> Path:
-    """Threads, seed, and the output folder (created); returns the folder."""
+def setup(args, example: str, data_parallel: bool = True) -> Path:
+    """MPI when mpirun started this process, threads, seed, and the output folder
+    (created); returns the folder. ``data_parallel=False``: an example whose training loop
+    is its own (not ``train``/``run``) stops under mpirun -n N > 1 rather than running N
+    identical copies."""
+    if dist.launched_by_mpi():
+        dist.init(num_threads=args.threads or "auto")  # "auto": cores shared out by rank
+        if dist.world_size() > 1 and not data_parallel:
+            raise SystemExit(  # every rank stops here; rank 0 says why
+                f"error: {example} trains in one process only; run it without mpirun "
+                "(the data-parallel examples: autoencoder, conv_autoencoder, "
+                "denoising_autoencoder, sparse_autoencoder, deep_autoencoder, lenet, segment, "
+                "variable_size)"
+                if dist.is_main_process()
+                else 2
+            )
     if args.threads:
         mg.set_num_threads(args.threads)
     mg.manual_seed(args.seed)
     out = Path(args.out) if args.out else Path("out") / example
-    out.mkdir(parents=True, exist_ok=True)
+    if dist.is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 
+def threads_line() -> str:
+    """'2 thread(s)', or '1 thread(s) on each of 4 ranks' under mpirun."""
+    n = dist.world_size()
+    return f"{mg.get_num_threads()} thread(s)" + (f" on each of {n} ranks" if n > 1 else "")
+
+
 def finish(out: Path, model, test_x, history, name: str, filters=None, refs=None) -> None:
+    """Pictures, model.npz and history.json (rank 0's job under mpirun)."""
+    if not dist.is_main_process():
+        return
     save_pictures(out, model, test_x, history, name, filters, refs)
-    mg.save(model.state_dict(), str(out / "model.npz"))
+    save_model(model, out / "model.npz")
     with open(out / "history.json", "w") as f:  # the numbers behind the curves
         json.dump({k: v for k, v in history.items() if k not in ("model", "out")}, f)
     say(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/")
@@ -725,11 +825,7 @@ def run(
 
     out = setup(args, example)
     train_set, test_set, name = data or load_data(args)
-    if len(train_set) < args.batch_size:
-        raise SystemExit(
-            f"error: --batch-size {args.batch_size} is larger than the {len(train_set)} "
-            "training images (every batch is full, so no step would run)"
-        )
+    check_batch_fits(len(train_set), args)
     shape = image_shape(train_set)
     train_x, test_x = all_images(train_set), all_images(test_set)
     model = build_model(shape)
@@ -743,10 +839,13 @@ def run(
         if "corruption_rng" in state:
             model.corruption.rng.bit_generator.state = state["corruption_rng"]
         say(f"resuming from {ckpt}: {state['epoch']} epoch(s) done, training to {args.epochs}")
+    if dist.world_size() > 1 and getattr(model, "corruption", None) is not None:
+        # each rank corrupts its own images with noise of its own
+        model.corruption.rng = np.random.default_rng([args.seed, dist.rank(), start])
     n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
     say(
         f"{example}: {name}, {len(train_x)} train / {len(test_x)} test images of shape "
-        f"{shape}; {n_params:,} parameters; {mg.get_num_threads()} thread(s)"
+        f"{shape}; {n_params:,} parameters; {threads_line()}"
     )
 
     def checkpoint(epoch, history):

@@ -123,7 +123,7 @@ def main(argv=None) -> dict:
     p.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
     p.add_argument("--channels", type=_common.positive_int, default=16)
     args = p.parse_args(argv)
-    out = _common.setup(args, "cnn_classifier")
+    out = _common.setup(args, "cnn_classifier", data_parallel=False)
     train_set, test_set, name = _common.load_data(args)
     if len(train_set) < args.batch_size:
         raise SystemExit(

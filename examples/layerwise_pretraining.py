@@ -70,7 +70,7 @@ def main(argv=None):
     p.add_argument("--sizes", type=_common.positive_int, nargs="+", default=[256, 128])
     p.add_argument("--pretrain-epochs", type=_common.positive_int, default=1)
     args = p.parse_args(argv)
-    out = _common.setup(args, "layerwise_pretraining")
+    out = _common.setup(args, "layerwise_pretraining", data_parallel=False)
     train_set, test_set, name = _common.load_data(args)
     x, y = train_set[np.arange(len(train_set))]
     test_x, test_y = test_set[np.arange(len(test_set))]

@@ -20,7 +20,6 @@ import _cnn_common as C
 import _common
 import numpy as np
 
-import minigrad as mg
 from minigrad import nn
 
 
@@ -58,11 +57,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     out = _common.setup(args, "lenet")
     train_set, test_set, name = _common.load_data(args)
-    if len(train_set) < args.batch_size:
-        raise SystemExit(
-            f"error: --batch-size {args.batch_size} is larger than the {len(train_set)} "
-            "training images (every batch is full, so no step would run)"
-        )
+    _common.check_batch_fits(len(train_set), args)
     train_x, train_y = _common.all_images(train_set), _common.all_labels(train_set)
     test_x, test_y = _common.all_images(test_set), _common.all_labels(test_set)
     shape = train_x.shape[1:]
@@ -70,7 +65,7 @@ def main(argv=None) -> dict:
     n_params = sum(int(np.prod(q.shape)) for q in model.parameters())
     _common.say(
         f"lenet: {name}, {len(train_x)} train / {len(test_x)} test images of shape {shape}; "
-        f"{n_params:,} parameters; {mg.get_num_threads()} thread(s)"
+        f"{n_params:,} parameters; {_common.threads_line()}"
     )
     history = C.fit(
         model, train_x, train_y, C.classification_loss, args, "lenet", out,
@@ -102,7 +97,7 @@ def main(argv=None) -> dict:
         f"LeNet on {name}",
         ylabel="test accuracy",
     )
-    mg.save(model.state_dict(), str(out / "model.npz"))
+    _common.save_model(model, out / "model.npz")
     C.save_json(out / "history.json", history)
     _common.say(f"wrote {', '.join(sorted(q.name for q in out.iterdir()))} to {out}/")
     history["model"], history["out"] = model, out

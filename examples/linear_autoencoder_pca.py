@@ -25,7 +25,7 @@ def main(argv=None):
         "--n", type=_common.positive_int, default=2000, help="number of training images used"
     )
     args = p.parse_args(argv)
-    out = _common.setup(args, "linear_autoencoder_pca")
+    out = _common.setup(args, "linear_autoencoder_pca", data_parallel=False)
     train_set, _, name = _common.load_data(args)
     images = _common.all_images(train_set, args.n)
     x = images.reshape(len(images), -1)

@@ -206,12 +206,11 @@ def main(argv=None) -> dict:
     common = dict(canvas=canvas, per_scene=tuple(args.per_scene), noise=args.noise)
     train_scenes = S.make_scenes(train_x, train_y, n_train, seed=args.seed, **common)
     test_scenes = S.make_scenes(test_x, test_y, args.test_scenes, seed=args.seed + 1, **common)
-    if len(train_scenes) < args.batch_size:
-        raise SystemExit(f"error: --batch-size {args.batch_size} > {len(train_scenes)} scenes")
+    _common.check_batch_fits(len(train_scenes), args, "training scenes")
     _common.say(
         f"segment: {name} digits ({side}x{side}), {n_train} train scenes / {args.test_scenes} "
         f"held-out scenes (test digits) of {canvas}x{canvas} with {args.per_scene[0]}-"
-        f"{args.per_scene[1]} digits, noise {args.noise}; {mg.get_num_threads()} thread(s)"
+        f"{args.per_scene[1]} digits, noise {args.noise}; {_common.threads_line()}"
     )
     variants = {"one pass": 0}
     if args.refine:
@@ -237,7 +236,7 @@ def main(argv=None) -> dict:
         results[label] = history
         ious[label] = C.iou_per_class(cms[-1])
         preds[label] = C.predict(model, test_scenes.images[:6]).argmax(1)
-        mg.save(model.state_dict(), str(out / f"model{suffix}.npz"))
+        _common.save_model(model, out / f"model{suffix}.npz")
 
     print(f"\nheld-out scenes ({args.test_scenes}), {name}:")
     print(f"{'network':<12} {'step':>4} {'pixel acc':>10} {'mean IoU':>9} {'s/epoch':>8}")

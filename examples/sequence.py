@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"error: --noise levels must be >= 0, got {args.noise}")
     if args.batch_size > args.sequences:
         raise SystemExit(f"error: --batch-size {args.batch_size} > --sequences {args.sequences}")
-    out = _common.setup(args, "sequence")
+    out = _common.setup(args, "sequence", data_parallel=False)
     rng = np.random.default_rng(args.seed)
     truth = trajectories(args.sequences, args.length, rng)
     test_truth = trajectories(256, args.length, rng)

@@ -102,11 +102,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"error: --shift must be >= 0, got {args.shift}")
     out = _common.setup(args, "variable_size")
     train_set, test_set, name = _common.load_data(args)
-    if len(train_set) < args.batch_size:
-        raise SystemExit(
-            f"error: --batch-size {args.batch_size} is larger than the {len(train_set)} "
-            "training images (every batch is full, so no step would run)"
-        )
+    _common.check_batch_fits(len(train_set), args)
     train_x, train_y = _common.all_images(train_set), _common.all_labels(train_set)
     test_x, test_y = _common.all_images(test_set), _common.all_labels(test_set)
     side = train_x.shape[-1]
@@ -119,7 +115,7 @@ def main(argv=None) -> dict:
         f"variable_size: {name}, trained on {len(train_x)} {side}x{side} images, scored on "
         f"{len(test_x)} test images on canvases of {', '.join(map(str, sizes))}; training "
         f"images shifted by up to {shift} pixels; "
-        f"{mg.get_num_threads()} thread(s)"
+        f"{_common.threads_line()}"
     )
 
     # LeNet's fully connected head takes one size only: say what minigrad says about it
@@ -147,7 +143,7 @@ def main(argv=None) -> dict:
             history["accuracy_by_size"][s] = float(np.mean(pred == test_y))
         results[head] = history
         models[head] = model
-        mg.save(model.state_dict(), str(out / f"model_{head}.npz"))
+        _common.save_model(model, out / f"model_{head}.npz")
 
     print(f"\ntest accuracy by canvas size ({name}, trained on {side}x{side} only)")
     print(f"{'head':<6}" + "".join(f"{f'{s}x{s}':>9}" for s in sizes) + f"{'s/epoch':>9}")

@@ -418,3 +418,44 @@ def test_example_trains_on_two_ranks(mpirun, tmp_path):
     # rank 0 alone reports (under mpirun a rank's stdout is a terminal: the bar redraws)
     assert out.count("test loss") == 2 and out.count("wrote ") == 1 and "ex/s" in out, out
     assert (tmp_path / "model.npz").exists() and (tmp_path / "reconstructions.png").exists()
+
+
+def test_example_on_two_ranks_takes_the_steps_of_one_process_with_twice_the_batch(mpirun, tmp_path):
+    """The examples' data parallelism end to end: conv_autoencoder.py on 2 ranks with
+    --batch-size 16 ends with the weights of one process with --batch-size 32 (each step's
+    global batch split between the ranks), to float32 rounding; a wrong shard (both ranks
+    on the same slice, or a rank's slice dropped) moves them by far more."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "conv_autoencoder.py"
+    if not script.exists():
+        pytest.skip("examples/ is not next to the tests")
+    flags = ["--dataset", "digits", "--epochs", "2", "--limit", "320", "--threads", "1"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    package_root = str(Path(minigrad.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    alone = subprocess.run(
+        [sys.executable, str(script), *flags, "--batch-size", "32", "--out", str(one)],
+        cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stdout[-2000:] + alone.stderr[-2000:]
+    code, out, _ = run_mpi(mpirun, str(script), *flags, "--batch-size", "16", "--out", str(two))
+    assert code == 0, out[-3000:]
+    a, b = minigrad.load(str(one / "model.npz")), minigrad.load(str(two / "model.npz"))
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=2e-4, atol=2e-5, err_msg=k)
+    # and training moved them: the comparison is not of two untouched initialisations
+    first = json.loads((one / "history.json").read_text())["test_sq_err"]
+    assert first[1] < first[0]
+
+
+def test_example_with_its_own_loop_stops_under_mpirun(mpirun, tmp_path):
+    """An example that is not data-parallel says so on rank 0 and stops, instead of
+    running two identical copies that write the same files."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "sequence.py"
+    if not script.exists():
+        pytest.skip("examples/ is not next to the tests")
+    code, out, seconds = run_mpi(mpirun, str(script), "--out", str(tmp_path))
+    assert code != 0
+    assert out.count("sequence trains in one process only") == 1, out[-3000:]
+    assert not any(tmp_path.iterdir())
