@@ -6,12 +6,7 @@
 # MINIGRAD_REQUIRE_MPI=1 turns the tests' "no MPI here" skip into a failure: a broken
 # install must not pass as a green run that tested nothing.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ ! -f .venv/bin/activate ]; then
-  echo ".ci/mpi_tests.sh: no .venv here (the README's test command makes it)" >&2
-  exit 2
-fi
-. .venv/bin/activate
+. "$(dirname "$0")/venv.sh"
 echo "+ pip install \".[mpi]\""
 pip install ".[mpi]"
 echo "+ pytest -q tests/test_distributed.py"

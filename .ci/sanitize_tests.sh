@@ -7,12 +7,7 @@
 # [build-system]) in the venv, since it calls setup.py directly, and gcc's sanitizer
 # runtimes (libasan, libubsan: Debian's libgcc-12-dev, present wherever gcc is).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ ! -f .venv/bin/activate ]; then
-  echo ".ci/sanitize_tests.sh: no .venv here (the README's test command makes it)" >&2
-  exit 2
-fi
-. .venv/bin/activate
+. "$(dirname "$0")/venv.sh"
 start=$(date +%s)
 reqs=$(python - <<'PY'
 import tomllib

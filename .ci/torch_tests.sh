@@ -10,12 +10,7 @@
 # before anything is downloaded. Where PyPI serves only the CUDA wheel, point pip at a CPU
 # wheel first (PIP_FIND_LINKS or PIP_EXTRA_INDEX_URL, as this machine's pip config does).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ ! -f .venv/bin/activate ]; then
-  echo ".ci/torch_tests.sh: no .venv here (the README's test command makes it)" >&2
-  exit 2
-fi
-. .venv/bin/activate
+. "$(dirname "$0")/venv.sh"
 start=$(date +%s)
 # The extras' requirements, read from pyproject.toml (one pin, there): installing
 # ".[bench,examples]" would rebuild minigrad, which the README command just installed.
