@@ -10,6 +10,7 @@ this prints the spread of the units' mean activations over the test images and w
 
     python examples/sparse_autoencoder.py --epochs 10
     python examples/sparse_autoencoder.py --epochs 10 --beta 0     # no penalty, to compare
+    python examples/sparse_autoencoder.py --epochs 10 --beta 3     # penalty alone wins
 """
 
 from __future__ import annotations
@@ -25,13 +26,29 @@ def main(argv=None):
     p = _common.make_parser(__doc__, resumable=True, epochs=5, batch_size=64, lr=2e-3)
     p.add_argument("--hidden", type=_common.positive_int, default=196)
     p.add_argument("--rho", type=float, default=0.05, help="target mean activation")
-    p.add_argument("--beta", type=float, default=3.0, help="weight of the KL penalty")
+    p.add_argument(
+        "--beta",
+        type=float,
+        default=0.05,
+        help="weight of the KL penalty (default: %(default)s). The reconstruction loss is a "
+        "mean over pixels, so this beta is about 784 times UFLDL's (whose squared error is "
+        "summed over the pixels): at 3 the penalty drowns the reconstruction and the "
+        "filters stay noise",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="lambda of the L2 penalty lambda * ||W||^2 (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     data = _common.load_data(args)
     history = _common.run(
         args,
         "sparse_autoencoder",
-        lambda shape: SparseAutoencoder(int(np.prod(shape)), args.hidden, args.rho, args.beta),
+        lambda shape: SparseAutoencoder(
+            int(np.prod(shape)), args.hidden, args.rho, args.beta, weight_decay=args.weight_decay
+        ),
         data=data,
     )
     model, out, name = history["model"], history["out"], data[2]
