@@ -9,14 +9,8 @@
 set -euo pipefail
 . "$(dirname "$0")/venv.sh"
 start=$(date +%s)
-reqs=$(python - <<'PY'
-import tomllib
-with open("pyproject.toml", "rb") as f:
-    print(" ".join(tomllib.load(f)["build-system"]["requires"]))
-PY
-)
-echo "+ pip install $reqs"
-# shellcheck disable=SC2086  # one argument per requirement
-pip install --quiet $reqs
+mapfile -t reqs < <(requirements_of build-system)
+echo "+ pip install ${reqs[*]}"
+pip install --quiet "${reqs[@]}"
 MINIGRAD_SANITIZE_DIR=$(mktemp -d) bash tools/sanitize.sh
 echo ".ci/sanitize_tests.sh: finished in $(( $(date +%s) - start )) s"

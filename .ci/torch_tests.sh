@@ -12,18 +12,7 @@
 set -euo pipefail
 . "$(dirname "$0")/venv.sh"
 start=$(date +%s)
-# The extras' requirements, read from pyproject.toml (one pin, there): installing
-# ".[bench,examples]" would rebuild minigrad, which the README command just installed.
-mapfile -t reqs < <(python - <<'PY'
-import sys
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
-extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
-print("\n".join(extras["bench"] + extras["examples"]))
-PY
-)
+mapfile -t reqs < <(requirements_of bench examples)  # torch's one pin is in pyproject.toml
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 echo "+ pip install --dry-run --ignore-installed --report ... ${reqs[*]}"
