@@ -170,6 +170,15 @@ def load_data(args) -> tuple:
     if args.dataset != "digits":
         cls = D.MNIST if args.dataset == "mnist" else D.FashionMNIST
         root = find_data_root(args.data)
+        if args.download and dist.world_size() > 1:
+            # rank 0 fetches the files; the others then find them instead of downloading
+            # the same files into the same folder at the same moment
+            if dist.is_main_process():
+                try:
+                    cls(root, train=True, download=True), cls(root, train=False, download=True)
+                except (FileNotFoundError, ConnectionError):
+                    pass  # every rank meets the same error below and falls back alike
+            dist.barrier()
         try:
             train = cls(root, train=True, download=args.download)
             test = cls(root, train=False, download=args.download)
