@@ -105,6 +105,33 @@
 #include "gemm_direct_t_ukernel.h"
 #endif
 
+/* direct_pack_b's transposing case (columns contiguous along k) */
+typedef lane_int ivec16 __attribute__((vector_size(16)));
+#define DP_NAME direct_pack_t_generic
+#define DP_STEP transpose_step_generic
+#define DP_VEC vec16
+#define DP_IVEC ivec16
+#define DP_TARGET
+#include "gemm_direct_pack.h"
+#if MG_X86
+typedef lane_int ivec32 __attribute__((vector_size(32)));
+typedef lane_int ivec64 __attribute__((vector_size(64)));
+#define DP_NAME direct_pack_t_avx2
+#define DP_STEP transpose_step_avx2
+#define DP_VEC vec32
+#define DP_IVEC ivec32
+#define DP_TARGET MG_TARGET_AVX2
+#include "gemm_direct_pack.h"
+#define DP_NAME direct_pack_t_avx512
+#define DP_STEP transpose_step_avx512
+#define DP_VEC vec64
+#define DP_IVEC ivec64
+#define DP_TARGET MG_TARGET_AVX512
+#include "gemm_direct_pack.h"
+#endif
+
+typedef void (*direct_pack_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, real *);
+
 typedef void (*direct_fn)(ptrdiff_t, const real *, const ptrdiff_t *, const real *, real *);
 typedef void (*direct_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, const ptrdiff_t *,
                             const real *, real *);
@@ -116,17 +143,19 @@ typedef struct {
     direct_t_fn run_t[2];
     int mr_half; /* a half-height tile, for rows of 7 on AVX-512 (0: none) */
     direct_fn run_half[2];
+    direct_pack_t_fn pack_t; /* direct_pack_b with ldb_r == 1 and k >= nr / 2 */
 } direct_kernel;
 
 /* indexed by mg_isa; nr = 2 vectors */
 static const direct_kernel DIRECT_KERNELS[] = {
     {6, 2 * LANES(16), {direct_generic_s1, direct_generic_s2}, 4,
-     {direct_t_generic_s1, direct_t_generic_s2}, 0, {NULL, NULL}},
+     {direct_t_generic_s1, direct_t_generic_s2}, 0, {NULL, NULL}, direct_pack_t_generic},
 #if MG_X86
     {6, 2 * LANES(32), {direct_avx2_s1, direct_avx2_s2}, 6, {direct_t_avx2_s1, direct_t_avx2_s2},
-     0, {NULL, NULL}},
+     0, {NULL, NULL}, direct_pack_t_avx2},
     {14, 2 * LANES(64), {direct_avx512_s1, direct_avx512_s2}, 8,
-     {direct_t_avx512_s1, direct_t_avx512_s2}, 7, {direct_avx512_7_s1, direct_avx512_7_s2}},
+     {direct_t_avx512_s1, direct_t_avx512_s2}, 7, {direct_avx512_7_s1, direct_avx512_7_s2},
+     direct_pack_t_avx512},
 #endif
 };
 
@@ -154,7 +183,12 @@ static size_t direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
 static void direct_pack_b(ptrdiff_t k, ptrdiff_t n, const real *b, ptrdiff_t ldb_r,
                           ptrdiff_t ldb_j, real *restrict dst)
 {
-    const int nr = active_direct()->nr;
+    const direct_kernel *kr = active_direct();
+    const int nr = kr->nr;
+    if (ldb_r == 1 && k >= nr / 2) {
+        kr->pack_t(k, n, b, ldb_j, dst);
+        return;
+    }
     static const real zero = 0;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += nr, dst += k * nr)
         for (int jj = 0; jj < nr; jj += 4) {

@@ -647,6 +647,12 @@ DIRECT_CASES = [
     ((2, 8, 9, 28), (32, 8, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),  # stride 2 across
     ((1, 16, 4, 57), (64, 16, 2, 2), (1, 2), (0, 1, 0, 1), (1, 1), 1),
     ((1, 8, 6, 14), (32, 8, 3, 3), (1, 2), (1, 1, 1, 1), (1, 1), 1),  # rows of 7
+    # weight gradients with few taps and channels that fill no whole vector: the output
+    # gradient's transposing pack with a ragged last tile (64 and 15 positions, 20 and
+    # 10 channels), 25 and 27 taps; and one input channel at stride 2 (9 taps)
+    ((2, 1, 12, 12), (20, 1, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((1, 3, 5, 7), (10, 3, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((2, 1, 10, 9), (32, 1, 3, 3), (2, 2), (1, 0, 1, 0), (1, 1), 1),
 ]
 
 
