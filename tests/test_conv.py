@@ -653,6 +653,11 @@ DIRECT_CASES = [
     ((2, 1, 12, 12), (20, 1, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     ((1, 3, 5, 7), (10, 3, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     ((2, 1, 10, 9), (32, 1, 3, 3), (2, 2), (1, 0, 1, 0), (1, 1), 1),
+    # weight gradients of small outputs in blocks of several images (more than 8 images,
+    # so a chunk holds several), rows interleaved by row phase: strides 2 and 3 down,
+    # dilation, groups, a short last block
+    ((20, 3, 7, 9), (8, 3, 3, 2), (2, 1), (1, 0, 2, 1), (2, 1), 1),
+    ((19, 4, 8, 6), (6, 2, 3, 3), (3, 2), (1, 2, 0, 2), (1, 2), 2),
 ]
 
 
