@@ -271,9 +271,16 @@ static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const
         const ptrdiff_t jb = u / (h * tiles_x), y = u % (h * tiles_x) / tiles_x;
         const ptrdiff_t x0 = u % tiles_x * mr;
         real tile[DK_MAX_TILE] __attribute__((aligned(64)));
-        run(k, a + y * a_row + x0 * a_col, koff, bpk + jb * k * nr, tile);
         const ptrdiff_t rows = w - x0 < mr ? w - x0 : mr;
         const ptrdiff_t cols = n - jb * nr < nr ? n - jb * nr : nr;
+        /* the tile's stretch of each output channel row is written only after the whole
+         * depth k: ask for those lines now, so their fetch overlaps the kernel */
+        for (ptrdiff_t jj = 0; jj < cols; jj++) {
+            real *cj = c + (jb * nr + jj) * ldc + y * w + x0;
+            __builtin_prefetch(cj, 1);
+            __builtin_prefetch(cj + rows - 1, 1);
+        }
+        run(k, a + y * a_row + x0 * a_col, koff, bpk + jb * k * nr, tile);
         for (ptrdiff_t jj = 0; jj < cols; jj++) {
             real *cj = c + (jb * nr + jj) * ldc + y * w + x0;
             const real bj = bias ? bias[jb * nr + jj] : (real)0;
