@@ -14,8 +14,9 @@
 
 /* Every micro-kernel exists for positions 1 (stride 1) and 2 apart (stride 2), with the
  * stride a constant: the broadcasts' addresses are then immediate offsets. The
- * transposed product's tiles are taps x 2 vectors (avx512 8 x 2, avx2 6 x 2, generic
- * 4 x 2), one pointer per tap row. */
+ * transposed product's tiles are taps x 2 vectors (avx512 8, 9 or 13 x 2 -- the height
+ * that wastes the fewest rows, see direct_t_height --, avx2 6 x 2, generic 4 x 2), one
+ * pointer per tap row. */
 #define DK_NAME direct_generic_s1
 #define DK_VEC vec16
 #define DK_MR 6
@@ -91,6 +92,18 @@
 #define DT_SW 1
 #define DT_TARGET MG_TARGET_AVX512
 #include "gemm_direct_t_ukernel.h"
+#define DT_NAME direct_t_avx512_9_s1
+#define DT_VEC vec64
+#define DT_MR 9
+#define DT_SW 1
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
+#define DT_NAME direct_t_avx512_13_s1
+#define DT_VEC vec64
+#define DT_MR 13
+#define DT_SW 1
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
 #define DK_NAME direct_avx512_s2
 #define DK_VEC vec64
 #define DK_MR 14
@@ -103,7 +116,46 @@
 #define DT_SW 2
 #define DT_TARGET MG_TARGET_AVX512
 #include "gemm_direct_t_ukernel.h"
+#define DT_NAME direct_t_avx512_9_s2
+#define DT_VEC vec64
+#define DT_MR 9
+#define DT_SW 2
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
+#define DT_NAME direct_t_avx512_13_s2
+#define DT_VEC vec64
+#define DT_MR 13
+#define DT_SW 2
+#define DT_TARGET MG_TARGET_AVX512
+#include "gemm_direct_t_ukernel.h"
 #endif
+
+/* direct_pack_b's transposing case (columns contiguous along k) */
+typedef lane_int ivec16 __attribute__((vector_size(16)));
+#define DP_NAME direct_pack_t_generic
+#define DP_STEP transpose_step_generic
+#define DP_VEC vec16
+#define DP_IVEC ivec16
+#define DP_TARGET
+#include "gemm_direct_pack.h"
+#if MG_X86
+typedef lane_int ivec32 __attribute__((vector_size(32)));
+typedef lane_int ivec64 __attribute__((vector_size(64)));
+#define DP_NAME direct_pack_t_avx2
+#define DP_STEP transpose_step_avx2
+#define DP_VEC vec32
+#define DP_IVEC ivec32
+#define DP_TARGET MG_TARGET_AVX2
+#include "gemm_direct_pack.h"
+#define DP_NAME direct_pack_t_avx512
+#define DP_STEP transpose_step_avx512
+#define DP_VEC vec64
+#define DP_IVEC ivec64
+#define DP_TARGET MG_TARGET_AVX512
+#include "gemm_direct_pack.h"
+#endif
+
+typedef void (*direct_pack_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, real *);
 
 typedef void (*direct_fn)(ptrdiff_t, const real *, const ptrdiff_t *, const real *, real *);
 typedef void (*direct_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, const ptrdiff_t *,
@@ -112,21 +164,24 @@ typedef void (*direct_t_fn)(ptrdiff_t, ptrdiff_t, const real *, ptrdiff_t, const
 typedef struct {
     int mr, nr;
     direct_fn run[2]; /* by stride: 1, 2 */
-    int mr_t;
-    direct_t_fn run_t[2];
+    int mr_t[3]; /* the transposed product's tile heights (taps; 0: none) */
+    direct_t_fn run_t[3][2];
     int mr_half; /* a half-height tile, for rows of 7 on AVX-512 (0: none) */
     direct_fn run_half[2];
+    direct_pack_t_fn pack_t; /* direct_pack_b with ldb_r == 1 and k >= nr / 2 */
 } direct_kernel;
 
 /* indexed by mg_isa; nr = 2 vectors */
 static const direct_kernel DIRECT_KERNELS[] = {
-    {6, 2 * LANES(16), {direct_generic_s1, direct_generic_s2}, 4,
-     {direct_t_generic_s1, direct_t_generic_s2}, 0, {NULL, NULL}},
+    {6, 2 * LANES(16), {direct_generic_s1, direct_generic_s2}, {4},
+     {{direct_t_generic_s1, direct_t_generic_s2}}, 0, {NULL, NULL}, direct_pack_t_generic},
 #if MG_X86
-    {6, 2 * LANES(32), {direct_avx2_s1, direct_avx2_s2}, 6, {direct_t_avx2_s1, direct_t_avx2_s2},
-     0, {NULL, NULL}},
-    {14, 2 * LANES(64), {direct_avx512_s1, direct_avx512_s2}, 8,
-     {direct_t_avx512_s1, direct_t_avx512_s2}, 7, {direct_avx512_7_s1, direct_avx512_7_s2}},
+    {6, 2 * LANES(32), {direct_avx2_s1, direct_avx2_s2}, {6}, {{direct_t_avx2_s1, direct_t_avx2_s2}},
+     0, {NULL, NULL}, direct_pack_t_avx2},
+    {14, 2 * LANES(64), {direct_avx512_s1, direct_avx512_s2}, {8, 9, 13},
+     {{direct_t_avx512_s1, direct_t_avx512_s2}, {direct_t_avx512_9_s1, direct_t_avx512_9_s2},
+      {direct_t_avx512_13_s1, direct_t_avx512_13_s2}}, 7, {direct_avx512_7_s1, direct_avx512_7_s2},
+     direct_pack_t_avx512},
 #endif
 };
 
@@ -139,6 +194,20 @@ static int direct_rows(const direct_kernel *kr, ptrdiff_t w)
     const ptrdiff_t full = (w + kr->mr - 1) / kr->mr * kr->mr;
     const ptrdiff_t half = kr->mr_half ? (w + kr->mr_half - 1) / kr->mr_half * kr->mr_half : full;
     return half < full ? kr->mr_half : kr->mr;
+}
+
+/* The transposed product's tile height for k taps: the one that computes the fewest
+ * rows (k rounded up to whole tiles), the taller on a tie (fewer passes over B). A
+ * 3x3 kernel on one channel (9 taps) takes one tile of 9 instead of two of 8. */
+static int direct_t_height(const direct_kernel *kr, ptrdiff_t k)
+{
+    int best = 0;
+    for (int v = 1; v < 3 && kr->mr_t[v]; v++) {
+        const ptrdiff_t rows = (k + kr->mr_t[v] - 1) / kr->mr_t[v] * kr->mr_t[v];
+        const ptrdiff_t best_rows = (k + kr->mr_t[best] - 1) / kr->mr_t[best] * kr->mr_t[best];
+        if (rows < best_rows || (rows == best_rows && kr->mr_t[v] > kr->mr_t[best])) best = v;
+    }
+    return best;
 }
 
 static size_t direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
@@ -154,7 +223,12 @@ static size_t direct_packed_b_size(ptrdiff_t k, ptrdiff_t n)
 static void direct_pack_b(ptrdiff_t k, ptrdiff_t n, const real *b, ptrdiff_t ldb_r,
                           ptrdiff_t ldb_j, real *restrict dst)
 {
-    const int nr = active_direct()->nr;
+    const direct_kernel *kr = active_direct();
+    const int nr = kr->nr;
+    if (ldb_r == 1 && k >= nr / 2) {
+        kr->pack_t(k, n, b, ldb_j, dst);
+        return;
+    }
     static const real zero = 0;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += nr, dst += k * nr)
         for (int jj = 0; jj < nr; jj += 4) {
@@ -197,9 +271,16 @@ static int gemm_direct(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, const
         const ptrdiff_t jb = u / (h * tiles_x), y = u % (h * tiles_x) / tiles_x;
         const ptrdiff_t x0 = u % tiles_x * mr;
         real tile[DK_MAX_TILE] __attribute__((aligned(64)));
-        run(k, a + y * a_row + x0 * a_col, koff, bpk + jb * k * nr, tile);
         const ptrdiff_t rows = w - x0 < mr ? w - x0 : mr;
         const ptrdiff_t cols = n - jb * nr < nr ? n - jb * nr : nr;
+        /* the tile's stretch of each output channel row is written only after the whole
+         * depth k: ask for those lines now, so their fetch overlaps the kernel */
+        for (ptrdiff_t jj = 0; jj < cols; jj++) {
+            real *cj = c + (jb * nr + jj) * ldc + y * w + x0;
+            __builtin_prefetch(cj, 1);
+            __builtin_prefetch(cj + rows - 1, 1);
+        }
+        run(k, a + y * a_row + x0 * a_col, koff, bpk + jb * k * nr, tile);
         for (ptrdiff_t jj = 0; jj < cols; jj++) {
             real *cj = c + (jb * nr + jj) * ldc + y * w + x0;
             const real bj = bias ? bias[jb * nr + jj] : (real)0;
@@ -220,8 +301,8 @@ static int gemm_direct_t(ptrdiff_t h, ptrdiff_t w, ptrdiff_t n, ptrdiff_t k, con
 {
     if (k <= 0 || n <= 0) return MG_OK;
     const direct_kernel *kr = active_direct();
-    const direct_t_fn run_t = kr->run_t[a_col - 1];
-    const int mr = kr->mr_t, nr = kr->nr;
+    const int v = direct_t_height(kr, k), mr = kr->mr_t[v], nr = kr->nr;
+    const direct_t_fn run_t = kr->run_t[v][a_col - 1];
     const ptrdiff_t tiles_r = (k + mr - 1) / mr, blocks = (n + nr - 1) / nr;
     const ptrdiff_t units = tiles_r * blocks;
     int nt = num_threads < 1 ? 1 : num_threads;

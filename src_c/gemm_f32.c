@@ -1,7 +1,10 @@
 /* gemm_f32.c -- the float GEMM of gemm.h: gemm_template.h for `real` = float. */
 #include "gemm.h"
 
+#include <stdint.h>
+
 typedef float real;
+typedef int32_t lane_int; /* the integer of real's width: shuffle masks */
 #define GEMM_KC 256 /* a KC x NC panel of B in L2 (256 x 512 floats = 512 KiB), one */
 #define GEMM_NC 512 /* mr x KC sliver of A in L1 (8 x 256 floats = 8 KiB)           */
 #include "gemm_template.h"

@@ -1,7 +1,10 @@
 /* gemm_f64.c -- the double GEMM of gemm.h: gemm_template.h for `real` = double. */
 #include "gemm.h"
 
+#include <stdint.h>
+
 typedef double real;
+typedef int64_t lane_int; /* the integer of real's width: shuffle masks */
 #define GEMM_KC 128 /* half the float depth: the same bytes per panel */
 #define GEMM_NC 512
 #include "gemm_template.h"

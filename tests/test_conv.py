@@ -647,6 +647,17 @@ DIRECT_CASES = [
     ((2, 8, 9, 28), (32, 8, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),  # stride 2 across
     ((1, 16, 4, 57), (64, 16, 2, 2), (1, 2), (0, 1, 0, 1), (1, 1), 1),
     ((1, 8, 6, 14), (32, 8, 3, 3), (1, 2), (1, 1, 1, 1), (1, 1), 1),  # rows of 7
+    # weight gradients with few taps and channels that fill no whole vector: the output
+    # gradient's transposing pack with a ragged last tile (64 and 15 positions, 20 and
+    # 10 channels), 25 and 27 taps; and one input channel at stride 2 (9 taps)
+    ((2, 1, 12, 12), (20, 1, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((1, 3, 5, 7), (10, 3, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((2, 1, 10, 9), (32, 1, 3, 3), (2, 2), (1, 0, 1, 0), (1, 1), 1),
+    # weight gradients of small outputs in blocks of several images (more than 8 images,
+    # so a chunk holds several), rows interleaved by row phase: strides 2 and 3 down,
+    # dilation, groups, a short last block
+    ((20, 3, 7, 9), (8, 3, 3, 2), (2, 1), (1, 0, 2, 1), (2, 1), 1),
+    ((19, 4, 8, 6), (6, 2, 3, 3), (3, 2), (1, 2, 0, 2), (1, 2), 2),
 ]
 
 
