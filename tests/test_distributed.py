@@ -459,3 +459,16 @@ def test_example_with_its_own_loop_stops_under_mpirun(mpirun, tmp_path):
     assert code != 0
     assert out.count("sequence trains in one process only") == 1, out[-3000:]
     assert not any(tmp_path.iterdir())
+
+
+def test_example_resume_without_a_checkpoint_stops_every_rank(mpirun, tmp_path):
+    """--resume under mpirun: rank 0 reads the checkpoint for all; when there is none,
+    every rank stops (none is left waiting for the broadcast) and the reason is said
+    once."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "conv_autoencoder.py"
+    if not script.exists():
+        pytest.skip("examples/ is not next to the tests")
+    flags = ["--dataset", "digits", "--epochs", "1", "--resume", "--out", str(tmp_path)]
+    code, out, _ = run_mpi(mpirun, str(script), *flags, timeout=120)
+    assert code != 0
+    assert out.count("no checkpoint at") == 1, out[-3000:]
