@@ -643,7 +643,9 @@ def save_curves(
         _log_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(_wrap(title, 70))
+    # over the whole figure, not the axes: the legend beside the axes narrows them, and a
+    # title centred on them ran off the figure's left edge
+    fig.suptitle(_wrap(title, 80))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
@@ -687,7 +689,9 @@ def save_histogram(
         _log_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(_wrap(title, 70))
+    # over the whole figure, not the axes: the legend beside the axes narrows them, and a
+    # title centred on them ran off the figure's left edge
+    fig.suptitle(_wrap(title, 80))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
