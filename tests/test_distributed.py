@@ -56,14 +56,21 @@ def mpirun():
     return exe
 
 
-def run_mpi(mpirun: str, script: str, *args: str, n: int = 2, timeout: float = 240):
-    """Run tests/mpi_scripts/<script> (or the script at an absolute path) on ``n`` ranks;
-    (returncode, stdout + stderr, seconds). A job still running after ``timeout`` is
-    killed (its whole process group) and fails the test: a hang is a bug."""
+def child_env() -> dict:
+    """The environment of a launched script: this minigrad first on its path, one
+    kernel thread and one BLAS thread per process."""
     env = dict(os.environ)
     package_root = str(Path(minigrad.__file__).resolve().parents[1])  # this minigrad
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return env
+
+
+def run_mpi(mpirun: str, script: str, *args: str, n: int = 2, timeout: float = 240):
+    """Run tests/mpi_scripts/<script> (or the script at an absolute path) on ``n`` ranks;
+    (returncode, stdout + stderr, seconds). A job still running after ``timeout`` is
+    killed (its whole process group) and fails the test: a hang is a bug."""
+    env = child_env()
     cmd = [*mpirun_command(n, mpirun), sys.executable, str(SCRIPTS / script), *args]
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -405,12 +412,18 @@ def test_init_without_mpi4py_says_what_to_install(monkeypatch):
 # ----------------------------------------------------------------------------- the examples
 
 
+def example(name: str) -> Path:
+    """examples/<name>; the test skips where the examples are not next to the tests."""
+    script = Path(__file__).resolve().parents[1] / "examples" / name
+    if not script.exists():
+        pytest.skip("examples/ is not next to the tests")
+    return script
+
+
 def test_example_trains_on_two_ranks(mpirun, tmp_path):
     """examples/conv_autoencoder.py under mpirun -n 2 with its usual flags: one header,
     the throughput of both ranks, and rank 0's pictures and checkpoint."""
-    script = Path(__file__).resolve().parents[1] / "examples" / "conv_autoencoder.py"
-    if not script.exists():
-        pytest.skip("examples/ is not next to the tests")
+    script = example("conv_autoencoder.py")
     flags = ["--dataset", "digits", "--epochs", "2", "--batch-size", "32", "--out", str(tmp_path)]
     code, out, _ = run_mpi(mpirun, str(script), *flags)
     assert code == 0, out[-3000:]
@@ -425,14 +438,10 @@ def test_example_on_two_ranks_takes_the_steps_of_one_process_with_twice_the_batc
     --batch-size 16 ends with the weights of one process with --batch-size 32 (each step's
     global batch split between the ranks), to float32 rounding; a wrong shard (both ranks
     on the same slice, or a rank's slice dropped) moves them by far more."""
-    script = Path(__file__).resolve().parents[1] / "examples" / "conv_autoencoder.py"
-    if not script.exists():
-        pytest.skip("examples/ is not next to the tests")
+    script = example("conv_autoencoder.py")
     flags = ["--dataset", "digits", "--epochs", "2", "--limit", "320", "--threads", "1"]
     one, two = tmp_path / "one", tmp_path / "two"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    package_root = str(Path(minigrad.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env = dict(child_env(), MPLBACKEND="Agg")
     alone = subprocess.run(
         [sys.executable, str(script), *flags, "--batch-size", "32", "--out", str(one)],
         cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=240,
@@ -452,9 +461,7 @@ def test_example_on_two_ranks_takes_the_steps_of_one_process_with_twice_the_batc
 def test_example_with_its_own_loop_stops_under_mpirun(mpirun, tmp_path):
     """An example that is not data-parallel says so on rank 0 and stops, instead of
     running two identical copies that write the same files."""
-    script = Path(__file__).resolve().parents[1] / "examples" / "sequence.py"
-    if not script.exists():
-        pytest.skip("examples/ is not next to the tests")
+    script = example("sequence.py")
     code, out, seconds = run_mpi(mpirun, str(script), "--out", str(tmp_path))
     assert code != 0
     assert out.count("sequence trains in one process only") == 1, out[-3000:]
@@ -465,9 +472,7 @@ def test_example_resume_without_a_checkpoint_stops_every_rank(mpirun, tmp_path):
     """--resume under mpirun: rank 0 reads the checkpoint for all; when there is none,
     every rank stops (none is left waiting for the broadcast) and the reason is said
     once."""
-    script = Path(__file__).resolve().parents[1] / "examples" / "conv_autoencoder.py"
-    if not script.exists():
-        pytest.skip("examples/ is not next to the tests")
+    script = example("conv_autoencoder.py")
     flags = ["--dataset", "digits", "--epochs", "1", "--resume", "--out", str(tmp_path)]
     code, out, _ = run_mpi(mpirun, str(script), *flags, timeout=120)
     assert code != 0
