@@ -175,7 +175,8 @@ def load_data(args) -> tuple:
             # the same files into the same folder at the same moment
             if dist.is_main_process():
                 try:
-                    cls(root, train=True, download=True), cls(root, train=False, download=True)
+                    cls(root, train=True, download=True)
+                    cls(root, train=False, download=True)
                 except (FileNotFoundError, ConnectionError):
                     pass  # every rank meets the same error below and falls back alike
             dist.barrier()
@@ -453,7 +454,6 @@ def train(
     ``lr_at(epoch)`` sets the learning rate of each epoch (default: constant)."""
     history = history if history is not None else new_history()
     caller = dist.data_parallel(model)  # the model itself unless under mpirun -n N > 1
-    n_batches = len(train_x) // (args.batch_size * dist.world_size())  # full batches only
     for epoch in range(start_epoch, args.epochs + 1):
         model.train()
         if lr_at is not None:
@@ -461,10 +461,11 @@ def train(
                 group["lr"] = lr_at(epoch)
         # Long runs (100 epochs on the digits) report about ten epochs, not every one.
         report = epoch in (start_epoch, args.epochs) or epoch % max(1, args.epochs // 10) == 0
+        batches = batches_of_this_rank(epoch_order(len(train_x), args.seed, epoch), args.batch_size)
+        n_batches = len(batches)  # full batches only
         bar = progress(
             n_batches * args.batch_size, f"{name} epoch {epoch}/{args.epochs}", leave=report
         )
-        batches = batches_of_this_rank(epoch_order(len(train_x), args.seed, epoch), args.batch_size)
         t0 = time.perf_counter()
         total = 0.0
         for step, idx in enumerate(batches):

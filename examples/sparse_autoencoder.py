@@ -31,9 +31,9 @@ def main(argv=None):
         type=float,
         default=0.05,
         help="weight of the KL penalty (default: %(default)s). The reconstruction loss is a "
-        "mean over pixels, so this beta is about 784 times UFLDL's (whose squared error is "
-        "summed over the pixels): at 3 the penalty drowns the reconstruction and the "
-        "filters stay noise",
+        "mean over pixels, so a beta weighs about 784 times more here than in UFLDL (whose "
+        "squared error is summed over the pixels): at UFLDL's 3 the penalty drowns the "
+        "reconstruction and the filters stay noise",
     )
     p.add_argument(
         "--weight-decay",
