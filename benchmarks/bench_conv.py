@@ -10,6 +10,8 @@ same run with interleaved repetitions, and prints medians, GFLOP/s and ratios:
 
 Run:  python3 benchmarks/bench_conv.py            (1 and 2 threads; --threads 1,2,4 to choose)
       python3 benchmarks/bench_conv.py --quick    (fewer repetitions)
+      python3 benchmarks/bench_conv.py --train-shapes  (the layers of bench_train.py's
+          models, batch 64, instead of issue 3's shapes)
       python3 benchmarks/bench_conv.py --cpu-time (1 thread, process CPU time instead of
           wall time: on a machine shared with other jobs, wall time mostly measures the
           waits for a core, CPU time what the kernels themselves cost)
@@ -57,6 +59,18 @@ SHAPES = [
     ("64->128 56x56", (32, 64, 56, 56), (128, 64, 3, 3), 1, 1, 0, False),
     ("LeNet 1->20 5x5", (256, 1, 28, 28), (20, 1, 5, 5), 1, 0, 0, False),
     ("LeNet 20->50 5x5", (256, 20, 12, 12), (50, 20, 5, 5), 1, 0, 0, False),
+]
+# The convolutions of benchmarks/bench_train.py's models at its batch of 64 (--train-shapes):
+# small channel counts, where a training step's time goes outside the big shapes above.
+TRAIN_SHAPES = [
+    ("ae 1->16 s2", (64, 1, 28, 28), (16, 1, 3, 3), 2, 1, 0, False),
+    ("ae 16->8 s2", (64, 16, 14, 14), (8, 16, 3, 3), 2, 1, 0, False),
+    ("ae T 8->16 7->14", (64, 8, 7, 7), (8, 16, 3, 3), 2, 1, 1, True),
+    ("ae T 16->1 14->28", (64, 16, 14, 14), (16, 1, 3, 3), 2, 1, 1, True),
+    ("cnn 1->16 5x5 p2", (64, 1, 28, 28), (16, 1, 5, 5), 1, 2, 0, False),
+    ("cnn 16->32 14x14", (64, 16, 14, 14), (32, 16, 3, 3), 1, 1, 0, False),
+    ("lenet 1->20 5x5", (64, 1, 28, 28), (20, 1, 5, 5), 1, 0, 0, False),
+    ("lenet 20->50 5x5", (64, 20, 12, 12), (50, 20, 5, 5), 1, 0, 0, False),
 ]
 LARGE = {"32->64 s2", "64->64 14x14", "64->128 56x56", "LeNet 20->50 5x5"}
 
@@ -229,8 +243,10 @@ def main() -> None:
         {
             "--quick": "fewer repetitions",
             "--cpu-time": "process CPU time at 1 thread (robust to other load)",
+            "--train-shapes": "the convolutions of bench_train.py's models instead",
         },
     )
+    shapes = TRAIN_SHAPES if args.train_shapes else SHAPES
     quick, cpu_time = args.quick, args.cpu_time
     repeat = 3 if quick else 5
     timer = _cpu_median_times if cpu_time else median_times
@@ -253,7 +269,7 @@ def main() -> None:
         peak[nt] = 2 * 2048**3 / t["gemm"] / 1e9
         print(f"GEMM peak (minigrad sgemm 2048^3), {nt} thread(s): {peak[nt]:.0f} GF/s")
     rows, totals = [], {}
-    for name, xs, ws, s, p, op, transposed in SHAPES:
+    for name, xs, ws, s, p, op, transposed in shapes:
         mg_f, t_f, np_f, gflop = _passes(xs, ws, s, p, op, transposed, rng)
         for nt in threads:
             set_threads(nt)
@@ -286,8 +302,8 @@ def main() -> None:
     print_table(rows, cols)
     print()
     for nt in threads:
-        r = [totals[(n, nt)]["mg"] / totals[(n, nt)]["torch"] for n, *_ in SHAPES]
-        q = [totals[(n, nt)]["numpy"] / totals[(n, nt)]["mg"] for n, *_ in SHAPES]
+        r = [totals[(n, nt)]["mg"] / totals[(n, nt)]["torch"] for n, *_ in shapes]
+        q = [totals[(n, nt)]["numpy"] / totals[(n, nt)]["mg"] for n, *_ in shapes]
         print(
             f"{nt} thread(s), fwd+bwd: geomean mg/torch = {geomean(r):.3f}, worst mg/torch = "
             f"{max(r):.3f}, smallest np/mg = {min(q):.2f}"
@@ -297,7 +313,7 @@ def main() -> None:
         "other processes share them and 2-thread timings mostly measure waiting)"
     )
     if 1 in threads and 2 in threads:
-        for n, *_ in SHAPES:
+        for n, *_ in shapes:
             sp = totals[(n, 1)]["mg"] / totals[(n, 2)]["mg"]
             print(f"2-thread speed-up {n:18s} {sp:.2f}x" + ("  (large)" if n in LARGE else ""))
 

@@ -138,6 +138,6 @@ bool = _np.bool_  # noqa: A001
 
 # Subpackages users reach as mg.nn, mg.optim, mg.book_conv, mg.data, mg.models
 # (mg.kernels: book_conv's old name, kept as an alias).
-from minigrad import data, kernels, models, nn, optim  # noqa: E402
+from minigrad import data, kernels, memory, models, nn, optim  # noqa: E402
 from minigrad.ops import book_conv  # noqa: E402
 from minigrad.serialization import CheckpointError, load, save  # noqa: E402

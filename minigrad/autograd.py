@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minigrad._C.fingerprint import fingerprint
+from minigrad.memory import CACHING, use_handler
 from minigrad.tape import (  # noqa: F401 - re-exported: the tape's public names live here too
     Context,
     _sequence,
@@ -124,7 +125,11 @@ class Function:
                 else:
                     arrays.append(a.item() if isinstance(a, np.generic) else a)
             ctx.needs_input_grad = (False,) * len(arrays)
-        out = cls.forward(ctx, *arrays, **kwargs)
+        prev = use_handler(CACHING)  # the op's arrays come from the array cache
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        finally:
+            use_handler(prev)
         if type(out) is tuple:
             return _wrap_outputs(cls, ctx, args, out, record)
         if type(out) is not np.ndarray:

@@ -38,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minigrad._C.fingerprint import fingerprint
+from minigrad.memory import CACHING, use_handler
 
 # --------------------------------------------------------------------------- grad mode
 
@@ -467,6 +468,7 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
     # Backward functions run with recording off (as in PyTorch without
     # create_graph): any Tensor op one of them uses must not grow the tape.
     prev_mode, _state.enabled = _state.enabled, False
+    prev_handler = use_handler(CACHING)  # gradients come from the array cache
     last_write, last_rebase = _last_write[0], _last_rebase[0]
     try:
         for ctx in order:
@@ -523,6 +525,7 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
                 ctx.mark_freed()
     finally:
         _state.enabled = prev_mode
+        use_handler(prev_handler)
 
 
 def _stale_view(ctx: Context, vc: list) -> None:

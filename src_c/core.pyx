@@ -1,7 +1,7 @@
-# distutils: sources = [src_c/mg_cpu.c, src_c/mg_runtime.c, src_c/gemm_f32.c, src_c/gemm_f64.c]
+# distutils: sources = [src_c/mg_cpu.c, src_c/mg_runtime.c, src_c/gemm_f32.c, src_c/gemm_f64.c, src_c/mg_array_cache.c]
 # cython: language_level=3
 """The runtime every kernel family shares: the CPU dispatch, the thread count, the NaN
-scan and the GEMM, each defined once per process.
+scan, the GEMM and the array cache, each defined once per process.
 
 The other kernel extensions (conv, pool, local) reach the dispatch and the GEMM
 through the capsule ``_C_API`` (see src_c/mg_runtime.h), so ``set_isa`` here steers
@@ -36,6 +36,17 @@ cdef extern from "mg_runtime.h":
 cdef extern from "mg_nan.h" nogil:
     int mg_has_nan_f32(const float *a, Py_ssize_t n, int nt)
     int mg_has_nan_f64(const double *a, Py_ssize_t n, int nt)
+
+cdef extern from "mg_array_cache.h":
+    ctypedef struct mg_cache_stats:
+        size_t limit, cached_bytes, cached_blocks, hits, misses
+    void *mg_array_cache_handler()
+    int mg_array_cache_init(size_t limit)
+    void mg_array_cache_set_limit(size_t limit)
+    mg_cache_stats mg_array_cache_stats()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyDataMem_SetHandler(object handler)
 
 _C_API = PyCapsule_New(<void *>&MG_RUNTIME, "minigrad._C.core._C_API", NULL)
 
@@ -131,6 +142,33 @@ def has_nan(a) -> bool:
         with nogil:
             found = mg_has_nan_f64(<const double *>p, n, nt)
     return found != 0
+
+
+# ---------------------------------------------------------------- array cache
+# A NumPy memory handler that keeps freed array buffers for reuse (src_c/mg_array_cache.h
+# says why); minigrad/memory.py decides when it is in use and how much it may keep.
+
+if mg_array_cache_init(0) != 0:
+    raise MemoryError("minigrad: could not create the array cache's lock")
+
+ARRAY_CACHE = PyCapsule_New(mg_array_cache_handler(), "mem_handler", NULL)
+
+
+def set_memory_handler(handler):
+    """Make ``handler`` (a "mem_handler" capsule) NumPy's allocator in this thread's
+    context; returns the one it replaces."""
+    return PyDataMem_SetHandler(handler)
+
+
+def set_cache_limit(size_t nbytes) -> None:
+    """Keep at most ``nbytes`` of freed buffers (0: none); frees what no longer fits."""
+    mg_array_cache_set_limit(nbytes)
+
+
+def cache_stats() -> dict:
+    cdef mg_cache_stats s = mg_array_cache_stats()
+    return {"limit": s.limit, "cached_bytes": s.cached_bytes,
+            "cached_blocks": s.cached_blocks, "hits": s.hits, "misses": s.misses}
 
 
 # ---------------------------------------------------------------- GEMM

@@ -55,11 +55,14 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:a
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export PYTHONMALLOC=malloc  # every Python allocation through (sanitized) malloc
 export MINIGRAD_UNDER_SANITIZER=1  # tests that measure resident memory skip themselves
+# Arrays get their exact sizes from malloc (no cache, no rounding to pages), so ASan sees
+# where each one ends; tests/test_memory.py turns the cache on for its own tests.
+export MINIGRAD_CACHE_MB=0
 
 tests=(
   tests/test_conv.py tests/test_pool.py tests/test_local.py tests/test_gemm.py
   tests/test_kernel_hardening.py tests/test_fingerprint.py tests/test_nan_policy.py
-  tests/test_errors.py tests/test_fuzz.py tests/test_threads.py
+  tests/test_errors.py tests/test_fuzz.py tests/test_threads.py tests/test_memory.py
 )
 echo "+ LD_PRELOAD=$LD_PRELOAD ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
 echo "+ $py -m pytest -q -m 'not torch' ${tests[*]} $*"

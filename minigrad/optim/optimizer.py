@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minigrad.autograd import enable_grad, no_grad
+from minigrad.memory import CACHING, use_handler
 from minigrad.nn.module import zero_grads
 from minigrad.tensor import Tensor
 
@@ -106,14 +107,18 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            maximize = group.get("maximize", False)
-            for p in group["params"]:
-                g = _grad(p, maximize)
-                if g is None:
-                    continue
-                state = self.state.setdefault(p, {})
-                _apply_update(p, self._delta(p._data, g, state, group))
+        prev = use_handler(CACHING)  # the update's temporaries come from the array cache
+        try:
+            for group in self.param_groups:
+                maximize = group.get("maximize", False)
+                for p in group["params"]:
+                    g = _grad(p, maximize)
+                    if g is None:
+                        continue
+                    state = self.state.setdefault(p, {})
+                    _apply_update(p, self._delta(p._data, g, state, group))
+        finally:
+            use_handler(prev)
         return loss
 
     def _delta(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> Any:
