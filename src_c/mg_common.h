@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#ifdef _WIN32
+#include <malloc.h> /* _aligned_malloc, _aligned_free */
+#endif
 
 /* ---- status codes ----------------------------------------------------------------
  * Every C entry point that can fail returns an int built from these flags (0 = success).
@@ -34,6 +38,30 @@ static inline int mg_omp_thread_id(void) { return 0; }
 #endif
 
 static inline const char *mg_build_cflags(void) { return MINIGRAD_CFLAGS; }
+
+/* ---- aligned workspaces ----------------------------------------------------------
+ * C11's aligned_alloc is not in the Windows C runtimes (neither the UCRT that MSVC and
+ * clang-cl link nor mingw's msvcrt): there it is _aligned_malloc, whose blocks must be
+ * released with _aligned_free -- free() on one corrupts the heap. So every aligned
+ * buffer comes from mg_aligned_alloc and goes back through mg_aligned_free, never
+ * free(). `size` must be a multiple of `align` (C11 requires it; the callers round). */
+static inline void *mg_aligned_alloc(size_t align, size_t size)
+{
+#ifdef _WIN32
+    return _aligned_malloc(size, align);
+#else
+    return aligned_alloc(align, size);
+#endif
+}
+
+static inline void mg_aligned_free(void *p)
+{
+#ifdef _WIN32
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
 
 /* ---- instruction sets ------------------------------------------------------------
  * Code for wider vectors is compiled per function with a `target` attribute (never
