@@ -65,8 +65,11 @@ static inline void mg_aligned_free(void *p)
 
 /* ---- instruction sets ------------------------------------------------------------
  * Code for wider vectors is compiled per function with a `target` attribute (never
- * -march=native), and mg_cpu_isa() (mg_cpu.h) picks which copy runs. */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+ * -march=native), and mg_cpu_isa() (mg_cpu.h) picks which copy runs. GCC and Clang both
+ * have the attribute, and so does clang-cl, which defines __clang__ (and __x86_64__,
+ * _M_X64) but not __GNUC__; MSVC's cl has no GCC vector extensions at all. */
+#if (defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)) && \
+    (defined(__GNUC__) || defined(__clang__))
 #define MG_X86 1
 #define MG_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define MG_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
