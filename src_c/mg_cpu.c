@@ -28,7 +28,8 @@ static void cpuid(unsigned leaf, unsigned sub, unsigned r[4])
     for (int i = 0; i < 4; i++) r[i] = (unsigned)v[i];
 }
 
-/* clang-cl declares _xgetbv with the "xsave" target; MSVC's cl needs nothing */
+/* clang-cl's _xgetbv may require the "xsave" target feature (LLVM's BuiltinsX86.def
+ * lists it so; clang 14 does not insist): the attribute costs nothing either way */
 #if defined(__clang__)
 __attribute__((target("xsave")))
 #endif
