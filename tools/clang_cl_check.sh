@@ -63,4 +63,17 @@ for omp in "" /openmp; do
         fi
     done
 done
+
+# OpenMP regions must not hold the per-ISA vector code (clang compiles their outlined
+# bodies without the enclosing function's target attribute: tools/check_omp_outlined.py)
+echo "== OpenMP regions compiled for their ISA"
+for f in src_c/*.c; do
+    ll=$tmp/$(basename "$f" .c).ll
+    if "${cl[@]}" "${flags[@]}" /openmp /X /imsvc tools/msvc_shim /Isrc_c /clang:-S \
+        /clang:-emit-llvm /clang:-o"$ll" "$f" && python3 tools/check_omp_outlined.py "$ll"; then
+        echo "ok   $f"
+    else
+        echo "FAIL $f"; status=1
+    fi
+done
 exit $status
