@@ -225,7 +225,10 @@ class BuildExt(build_ext):
             # wheel gets libomp.dll from delvewheel, an in-place build from this copy
             dll = Path(self.compiler.cc).resolve().parent / "libomp.dll"
             dest = os.path.dirname(self.get_ext_fullpath(self.extensions[0].name))
-            self.copy_file(str(dll), dest)
+            if dll.is_file():
+                self.copy_file(str(dll), dest)
+            else:
+                warnings.warn(f"minigrad: no {dll} to copy next to the extensions", stacklevel=1)
 
     def use_clang_cl(self) -> tuple[list[str], list[str]]:
         """Make the MSVC compiler object compile with clang-cl (it keeps MSVC's link.exe,
