@@ -340,7 +340,7 @@ static real *direct_weights(const mg_conv_shape *s, const real *w, size_t *per_g
 {
     const ptrdiff_t cog = s->c_out / s->groups, kg = s->c_in / s->groups * s->kh * s->kw;
     *per_group = (direct_packed_b_size(kg, cog) + 15) / 16 * 16;
-    real *wpk = (real *)aligned_alloc(64, *per_group * s->groups * sizeof(real));
+    real *wpk = (real *)mg_aligned_alloc(64, *per_group * s->groups * sizeof(real));
     if (!wpk) return NULL;
     for (ptrdiff_t g = 0; g < s->groups; g++)
         direct_pack_b(kg, cog, w + g * cog * kg, 1, kg, wpk + g * *per_group);
@@ -551,7 +551,7 @@ static int conv2d_forward_direct(const mg_conv_shape *s, const real *x, const re
     }
 done:
     free(pads);
-    free(wpk);
+    mg_aligned_free(wpk); /* direct_weights' buffer is aligned */
     free(koff);
     return err;
 }
@@ -857,14 +857,15 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
     /* per thread: the packed output gradient of one group (the GEMM's A operand, or the
      * direct product's B operand). Each thread's share is rounded up to 16 elements so
      * that every share starts 64-byte aligned and the total is a multiple of 64 bytes,
-     * which C11's aligned_alloc requires (glibc lets it pass, ASan refuses it). */
+     * which C11's aligned_alloc requires (glibc lets it pass, ASan refuses it). Freed
+     * with mg_aligned_free (mg_common.h), like every mg_aligned_alloc buffer. */
     const ptrdiff_t P = s->h_out * s->w_out, cog = s->c_out / s->groups;
     const ptrdiff_t kg = s->c_in / s->groups * s->kh * s->kw;
     /* images per product on the direct path (blocks of a chunk; its last may be short) */
     const ptrdiff_t nb = direct ? weight_images_per_block(s) : 1;
     const size_t need = direct ? direct_packed_b_size(nb * P, cog) : packed_a_size(cog, P);
     const size_t as = (need + 15) / 16 * 16;
-    real *apks = (real *)aligned_alloc(64, as * outer * sizeof(real));
+    real *apks = (real *)mg_aligned_alloc(64, as * outer * sizeof(real));
     if (direct) pd.needed = 1; /* the direct product reads a padded copy */
     real *pads = NULL, *dybs = NULL;
     ptrdiff_t *koff = NULL;
@@ -883,7 +884,7 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
         chunks > 1 ? (real *)malloc((size_t)wsize * (chunks - 1) * sizeof(real)) : NULL;
     if (!apks || (ps && !pads) || (chunks > 1 && !partials) || (direct && !koff) ||
         (nb > 1 && !dybs)) {
-        free(apks);
+        mg_aligned_free(apks);
         free(pads);
         free(dybs);
         free(partials);
@@ -928,7 +929,7 @@ static int conv2d_backward_weight(const mg_conv_shape *s, const real *x, const r
             dw[e] = sum;
         }
     }
-    free(apks);
+    mg_aligned_free(apks);
     free(pads);
     free(dybs);
     free(partials);

@@ -113,9 +113,9 @@ static _Thread_local size_t tl_cap[2] = {0, 0};
 static void *gemm_thread_buffer(int slot, size_t bytes)
 {
     if (bytes > tl_cap[slot]) {
-        free(tl_buf[slot]);
+        mg_aligned_free(tl_buf[slot]);
         const size_t cap = (bytes + 4095) & ~(size_t)4095;
-        tl_buf[slot] = aligned_alloc(64, cap);
+        tl_buf[slot] = mg_aligned_alloc(64, cap);
         tl_cap[slot] = tl_buf[slot] ? cap : 0;
     }
     return tl_buf[slot];

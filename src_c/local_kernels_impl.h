@@ -238,37 +238,52 @@ static MG_INLINE TARGET void FN(fwd_tile)(const int NB, ptrdiff_t K, const real 
     }
 }
 
+/* Every parallel loop below calls a TARGET function per iteration instead of holding
+ * the vector code itself: clang (14, and clang-cl) outlines the body of an OpenMP region
+ * into a function of its own *without* the enclosing function's target attribute, so
+ * code written inside the region would be compiled for SSE2 (the AVX2 forward's hot
+ * loop had no ymm instruction) and, passing AVX vectors to the inlined helpers, is an
+ * ABI error on x86-64 SysV (the Linux/macOS clang build failed). gcc keeps the
+ * attribute on the outlined body; either way the call costs nothing next to the work
+ * of one iteration. */
+
+/* The forward at location p: every output channel, every image. */
+static TARGET void FN(forward_at)(const real *xp, const real *w, const real *b, real *yp,
+                                  const mg_local_shape *s, const ptrdiff_t *koff, ptrdiff_t p)
+{
+    const ptrdiff_t TL = s->th * s->tw;
+    const ptrdiff_t K = s->c_in * s->kh * s->kw, nvec = s->n_pad / VL, np = s->n_pad;
+    const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
+    const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
+    const real *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
+    for (ptrdiff_t v0 = 0; v0 < nvec; v0 += 4) {
+        const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
+        for (ptrdiff_t co0 = 0; co0 < s->c_out; co0 += FWD_R) {
+            const int rn = (int)(s->c_out - co0 < FWD_R ? s->c_out - co0 : FWD_R);
+            const real *w_co0 = w + (co0 * TL + wl) * K;
+            const real *b_co0 = b ? b + co0 * TL + wl : NULL;
+            real *y_co0 = yp + (p * s->c_out + co0) * np + v0 * VL;
+            const real *xv0 = x_at_p + v0 * VL;
+#define FWD_CALL(NB_)                                                                    \
+    FN(fwd_tile)(NB_, K, xv0, koff, w_co0, TL * K, b_co0, TL, rn, y_co0, np)
+            switch (nb) {
+            case 1: FWD_CALL(1); break;
+            case 2: FWD_CALL(2); break;
+            case 3: FWD_CALL(3); break;
+            default: FWD_CALL(4); break;
+            }
+#undef FWD_CALL
+        }
+    }
+}
+
 static TARGET void FN(forward)(const real *xp, const real *w, const real *b, real *yp,
                                const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
-    const ptrdiff_t P = s->h_out * s->w_out, TL = s->th * s->tw;
-    const ptrdiff_t K = s->c_in * s->kh * s->kw, nvec = s->n_pad / VL, np = s->n_pad;
+    const ptrdiff_t P = s->h_out * s->w_out;
     (void)nt;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
-    for (ptrdiff_t p = 0; p < P; p++) {
-        const ptrdiff_t oh = p / s->w_out, ow = p % s->w_out;
-        const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
-        const real *x_at_p = xp + (oh * s->sh * s->wp + ow * s->sw) * np;
-        for (ptrdiff_t v0 = 0; v0 < nvec; v0 += 4) {
-            const int nb = (int)(nvec - v0 < 4 ? nvec - v0 : 4);
-            for (ptrdiff_t co0 = 0; co0 < s->c_out; co0 += FWD_R) {
-                const int rn = (int)(s->c_out - co0 < FWD_R ? s->c_out - co0 : FWD_R);
-                const real *w_co0 = w + (co0 * TL + wl) * K;
-                const real *b_co0 = b ? b + co0 * TL + wl : NULL;
-                real *y_co0 = yp + (p * s->c_out + co0) * np + v0 * VL;
-                const real *xv0 = x_at_p + v0 * VL;
-#define FWD_CALL(NB_)                                                                    \
-    FN(fwd_tile)(NB_, K, xv0, koff, w_co0, TL * K, b_co0, TL, rn, y_co0, np)
-                switch (nb) {
-                case 1: FWD_CALL(1); break;
-                case 2: FWD_CALL(2); break;
-                case 3: FWD_CALL(3); break;
-                default: FWD_CALL(4); break;
-                }
-#undef FWD_CALL
-            }
-        }
-    }
+    for (ptrdiff_t p = 0; p < P; p++) FN(forward_at)(xp, w, b, yp, s, koff, p);
 }
 
 /* -------------------------------------------------------------- grad input */
@@ -306,6 +321,37 @@ static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const re
     }
 }
 
+/* One unit of grad_input's parallel loop (see forward_at): locations oh0..oh1 x
+ * ow0..ow1, image vectors v0 .. v0+nb-1. */
+static TARGET void FN(grad_input_block)(const real *gyp, const real *w, real *gxp,
+                                        const mg_local_shape *s, const ptrdiff_t *koff, int nb,
+                                        ptrdiff_t v0, ptrdiff_t oh0, ptrdiff_t oh1, ptrdiff_t ow0,
+                                        ptrdiff_t ow1)
+{
+    const ptrdiff_t TL = s->th * s->tw, K = s->c_in * s->kh * s->kw, np = s->n_pad;
+    for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+        for (ptrdiff_t ow = ow0; ow < ow1; ow++) {
+            const ptrdiff_t p = oh * s->w_out + ow;
+            const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
+            real *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
+            const real *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
+            for (ptrdiff_t k0 = 0; k0 < K; k0 += GI_R) {
+                const int rn = (int)(K - k0 < GI_R ? K - k0 : GI_R);
+                const real *w_tap0 = w + wl * K + k0;
+#define GI_CALL(NB_)                                                                     \
+    FN(gi_tile)(NB_, s->c_out, gy_at_p, np, w_tap0, TL * K, rn, gx_at_p, koff + k0)
+                switch (nb) {
+                case 1: GI_CALL(1); break;
+                case 2: GI_CALL(2); break;
+                case 3: GI_CALL(3); break;
+                default: GI_CALL(4); break;
+                }
+#undef GI_CALL
+            }
+        }
+    }
+}
+
 /* Patches of neighbouring locations overlap, so two threads must never add
  * into dX' at the same time.  The output is cut into bands of whole rows (or
  * columns, if that gives more bands) and the bands run in two phases, even
@@ -316,7 +362,6 @@ static MG_INLINE TARGET void FN(gi_tile)(const int NB, ptrdiff_t c_out, const re
 static TARGET void FN(grad_input)(const real *gyp, const real *w, real *gxp,
                                   const mg_local_shape *s, const ptrdiff_t *koff, int nt)
 {
-    const ptrdiff_t TL = s->th * s->tw, K = s->c_in * s->kh * s->kw;
     const ptrdiff_t nvec = s->n_pad / VL, np = s->n_pad;
     const ptrdiff_t nblocks = (nvec + 3) / 4; /* blocks of up to 4 image vectors */
     /* band heights for rows and for columns; cut along whichever gives more bands */
@@ -340,27 +385,7 @@ static TARGET void FN(grad_input)(const real *gyp, const real *w, real *gxp,
                 const ptrdiff_t i0 = band * B, i1 = i0 + B < len ? i0 + B : len;
                 const ptrdiff_t oh0 = by_rows ? i0 : 0, oh1 = by_rows ? i1 : s->h_out;
                 const ptrdiff_t ow0 = by_rows ? 0 : i0, ow1 = by_rows ? s->w_out : i1;
-                for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
-                    for (ptrdiff_t ow = ow0; ow < ow1; ow++) {
-                        const ptrdiff_t p = oh * s->w_out + ow;
-                        const ptrdiff_t wl = (oh % s->th) * s->tw + ow % s->tw;
-                        real *gx_at_p = gxp + (oh * s->sh * s->wp + ow * s->sw) * np + v0 * VL;
-                        const real *gy_at_p = gyp + p * s->c_out * np + v0 * VL;
-                        for (ptrdiff_t k0 = 0; k0 < K; k0 += GI_R) {
-                            const int rn = (int)(K - k0 < GI_R ? K - k0 : GI_R);
-                            const real *w_tap0 = w + wl * K + k0;
-#define GI_CALL(NB_)                                                                     \
-    FN(gi_tile)(NB_, s->c_out, gy_at_p, np, w_tap0, TL * K, rn, gx_at_p, koff + k0)
-                            switch (nb) {
-                            case 1: GI_CALL(1); break;
-                            case 2: GI_CALL(2); break;
-                            case 3: GI_CALL(3); break;
-                            default: GI_CALL(4); break;
-                            }
-#undef GI_CALL
-                        }
-                    }
-                }
+                FN(grad_input_block)(gyp, w, gxp, s, koff, nb, v0, oh0, oh1, ow0, ow1);
             }
         }
     }
@@ -492,6 +517,67 @@ static TARGET void FN(gw_single)(const real *gyp, const real *xp, const mg_local
     }
 }
 
+/* Unit u of grad_weight's parallel loop (see forward_at): kernel wl = u / groups, the
+ * output channels of channel group u % groups. pt: this thread's transposed-patch
+ * buffer, or NULL. */
+static TARGET void FN(grad_weight_unit)(const real *gyp, const real *xp, real *gw, real *gb,
+                                        const mg_local_shape *s, const ptrdiff_t *koff,
+                                        ptrdiff_t u, ptrdiff_t groups, real *pt)
+{
+    const ptrdiff_t TL = s->th * s->tw, np = s->n_pad;
+    const ptrdiff_t K = s->c_in * s->kh * s->kw;
+    const ptrdiff_t coblocks = (s->c_out + GW_R - 1) / GW_R;
+    const ptrdiff_t wl = u / groups, g = u % groups;
+    const ptrdiff_t cb0 = g * coblocks / groups, cb1 = (g + 1) * coblocks / groups;
+    const ptrdiff_t c0 = cb0 * GW_R, c1 = cb1 * GW_R < s->c_out ? cb1 * GW_R : s->c_out;
+    FN(gw_class) cls;
+    cls.a = wl / s->tw;
+    cls.b = wl % s->tw;
+    /* locations a, a + th, ... below h_out (none when th > h_out: an unused kernel) */
+    const ptrdiff_t nrows = cls.a < s->h_out ? (s->h_out - cls.a + s->th - 1) / s->th : 0;
+    cls.ncols = cls.b < s->w_out ? (s->w_out - cls.b + s->tw - 1) / s->tw : 0;
+    cls.count = nrows * cls.ncols;
+    if (gw && cls.count == 1 && pt) {
+        const ptrdiff_t oh = cls.a, ow = cls.b;
+        FN(gw_single)(gyp, xp, s, koff, (oh * s->sh * s->wp + ow * s->sw) * np,
+                      (oh * s->w_out + ow) * s->c_out * np, c0, c1, gw + wl * K, pt);
+    } else if (gw) {
+        for (ptrdiff_t co = c0; co < c1; co++)
+            memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(real));
+        for (ptrdiff_t i0 = 0; i0 < cls.count; i0 += GW_PC) {
+            const int pc = (int)(cls.count - i0 < GW_PC ? cls.count - i0 : GW_PC);
+            ptrdiff_t x_off[GW_PC], gy_off[GW_PC]; /* the chunk's locations: loc(p), p */
+            for (int i = 0; i < pc; i++) {
+                const ptrdiff_t oh = cls.a + ((i0 + i) / cls.ncols) * s->th;
+                const ptrdiff_t ow = cls.b + ((i0 + i) % cls.ncols) * s->tw;
+                x_off[i] = (oh * s->sh * s->wp + ow * s->sw) * np;
+                gy_off[i] = (oh * s->w_out + ow) * s->c_out * np;
+            }
+            for (ptrdiff_t co0 = c0; co0 < c1; co0 += GW_R) {
+                const int rn = (int)(c1 - co0 < GW_R ? c1 - co0 : GW_R);
+                for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
+                    const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
+                    FN(gw_tile)(gyp, xp, s, koff, x_off, gy_off, pc, co0, rn, k0, qn,
+                                gw + (co0 * TL + wl) * K + k0);
+                }
+            }
+        }
+    }
+    if (gb) {
+        /* db[co][wl] = sum over locations p using wl, sum_n dY'[p][co][n] */
+        for (ptrdiff_t co = c0; co < c1; co++) {
+            VEC acc = FN(vzero)();
+            for (ptrdiff_t i = 0; i < cls.count; i++) {
+                const ptrdiff_t oh = cls.a + (i / cls.ncols) * s->th;
+                const ptrdiff_t ow = cls.b + (i % cls.ncols) * s->tw;
+                const real *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
+                for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
+            }
+            gb[co * TL + wl] = FN(vsum)(acc);
+        }
+    }
+}
+
 /* Work is split by (kernel wl, group of output channels): every weight is
  * written by exactly one thread, and a weight's sum runs in the same order
  * whatever the thread count.  Channel groups exist only to give threads work
@@ -511,57 +597,8 @@ static TARGET void FN(grad_weight)(const real *gyp, const real *xp, real *gw, re
         /* per-thread transposed patch for kernels used once (NULL: use the general path) */
         real *pt = malloc((size_t)(np * kpad) * sizeof(real));
 #pragma omp for schedule(dynamic, 1)
-        for (ptrdiff_t u = 0; u < TL * groups; u++) {
-            const ptrdiff_t wl = u / groups, g = u % groups;
-            const ptrdiff_t cb0 = g * coblocks / groups, cb1 = (g + 1) * coblocks / groups;
-            const ptrdiff_t c0 = cb0 * GW_R, c1 = cb1 * GW_R < s->c_out ? cb1 * GW_R : s->c_out;
-            FN(gw_class) cls;
-            cls.a = wl / s->tw;
-            cls.b = wl % s->tw;
-            /* locations a, a + th, ... below h_out (none when th > h_out: an unused kernel) */
-            const ptrdiff_t nrows = cls.a < s->h_out ? (s->h_out - cls.a + s->th - 1) / s->th : 0;
-            cls.ncols = cls.b < s->w_out ? (s->w_out - cls.b + s->tw - 1) / s->tw : 0;
-            cls.count = nrows * cls.ncols;
-            if (gw && cls.count == 1 && pt) {
-                const ptrdiff_t oh = cls.a, ow = cls.b;
-                FN(gw_single)(gyp, xp, s, koff, (oh * s->sh * s->wp + ow * s->sw) * np,
-                              (oh * s->w_out + ow) * s->c_out * np, c0, c1, gw + wl * K, pt);
-            } else if (gw) {
-                for (ptrdiff_t co = c0; co < c1; co++)
-                    memset(gw + (co * TL + wl) * K, 0, (size_t)K * sizeof(real));
-                for (ptrdiff_t i0 = 0; i0 < cls.count; i0 += GW_PC) {
-                    const int pc = (int)(cls.count - i0 < GW_PC ? cls.count - i0 : GW_PC);
-                    ptrdiff_t x_off[GW_PC], gy_off[GW_PC]; /* the chunk's locations: loc(p), p */
-                    for (int i = 0; i < pc; i++) {
-                        const ptrdiff_t oh = cls.a + ((i0 + i) / cls.ncols) * s->th;
-                        const ptrdiff_t ow = cls.b + ((i0 + i) % cls.ncols) * s->tw;
-                        x_off[i] = (oh * s->sh * s->wp + ow * s->sw) * np;
-                        gy_off[i] = (oh * s->w_out + ow) * s->c_out * np;
-                    }
-                    for (ptrdiff_t co0 = c0; co0 < c1; co0 += GW_R) {
-                        const int rn = (int)(c1 - co0 < GW_R ? c1 - co0 : GW_R);
-                        for (ptrdiff_t k0 = 0; k0 < K; k0 += GW_Q) {
-                            const int qn = (int)(K - k0 < GW_Q ? K - k0 : GW_Q);
-                            FN(gw_tile)(gyp, xp, s, koff, x_off, gy_off, pc, co0, rn, k0, qn,
-                                        gw + (co0 * TL + wl) * K + k0);
-                        }
-                    }
-                }
-            }
-            if (gb) {
-                /* db[co][wl] = sum over locations p using wl, sum_n dY'[p][co][n] */
-                for (ptrdiff_t co = c0; co < c1; co++) {
-                    VEC acc = FN(vzero)();
-                    for (ptrdiff_t i = 0; i < cls.count; i++) {
-                        const ptrdiff_t oh = cls.a + (i / cls.ncols) * s->th;
-                        const ptrdiff_t ow = cls.b + (i % cls.ncols) * s->tw;
-                        const real *g = gyp + ((oh * s->w_out + ow) * s->c_out + co) * np;
-                        for (ptrdiff_t v = 0; v < np; v += VL) acc += FN(vload)(g + v);
-                    }
-                    gb[co * TL + wl] = FN(vsum)(acc);
-                }
-            }
-        }
+        for (ptrdiff_t u = 0; u < TL * groups; u++)
+            FN(grad_weight_unit)(gyp, xp, gw, gb, s, koff, u, groups, pt);
         free(pt);
     }
 }

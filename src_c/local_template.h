@@ -13,8 +13,8 @@
 #include "mg_cpu.h"
 #include "local_kernels.h"
 
-#if !defined(__GNUC__)
-#error "the local kernels use GCC/Clang vector extensions; build with gcc or clang"
+#if !defined(__GNUC__) && !defined(__clang__) /* clang-cl defines only __clang__ */
+#error "the local kernels use GCC/Clang vector extensions; build with gcc, clang or clang-cl"
 #endif
 
 /* The vector helpers are always inlined, so the ABI of passing wide vectors between
