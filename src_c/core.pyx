@@ -1,7 +1,8 @@
 # distutils: sources = [src_c/mg_cpu.c, src_c/mg_runtime.c, src_c/gemm_f32.c, src_c/gemm_f64.c, src_c/mg_array_cache.c]
 # cython: language_level=3
 """The runtime every kernel family shares: the CPU dispatch, the thread count, the NaN
-scan, the GEMM and the array cache, each defined once per process.
+scan, the GEMM and the array cache, each defined once per process; and the rectifier,
+small enough to live here rather than in a family of its own.
 
 The other kernel extensions (conv, pool, local) reach the dispatch and the GEMM
 through the capsule ``_C_API`` (see src_c/mg_runtime.h), so ``set_isa`` here steers
@@ -36,6 +37,13 @@ cdef extern from "mg_runtime.h":
 cdef extern from "mg_nan.h" nogil:
     int mg_has_nan_f32(const float *a, Py_ssize_t n, int nt)
     int mg_has_nan_f64(const double *a, Py_ssize_t n, int nt)
+
+cdef extern from "mg_relu.h" nogil:
+    void mg_relu_forward_f32(const float *a, float *out, Py_ssize_t n, int nt)
+    void mg_relu_forward_f64(const double *a, double *out, Py_ssize_t n, int nt)
+    void mg_relu_backward_f32(const float *out, const float *g, float *ga, Py_ssize_t n, int nt)
+    void mg_relu_backward_f64(const double *out, const double *g, double *ga, Py_ssize_t n,
+                              int nt)
 
 cdef extern from "mg_array_cache.h":
     ctypedef struct mg_cache_stats:
@@ -142,6 +150,59 @@ def has_nan(a) -> bool:
         with nogil:
             found = mg_has_nan_f64(<const double *>p, n, nt)
     return found != 0
+
+
+# ---------------------------------------------------------------- rectifier
+# ReLU's two passes in one (src_c/mg_relu.h); float32/float64 arrays that are contiguous
+# and aligned go to C, anything else to the same equations in NumPy.
+
+cdef bint _kernel_ready(a):
+    return (isinstance(a, np.ndarray) and (a.dtype == np.float32 or a.dtype == np.float64)
+            and a.flags.c_contiguous and a.flags.aligned)
+
+
+def relu_forward(a):
+    """max(a, 0), a NaN kept (PyTorch's relu): ``a < 0 ? 0 : a``."""
+    if not _kernel_ready(a):
+        return np.maximum(a, 0)
+    out = np.empty_like(a)
+    cdef cnp.ndarray ca = a, co = out
+    cdef Py_ssize_t n = a.size
+    cdef int nt = _num_threads if n >= (1 << 16) else 1  # not worth a second thread below
+    if a.dtype == np.float32:
+        with nogil:
+            mg_relu_forward_f32(<const float *>cnp.PyArray_DATA(ca),
+                                <float *>cnp.PyArray_DATA(co), n, nt)
+    else:
+        with nogil:
+            mg_relu_forward_f64(<const double *>cnp.PyArray_DATA(ca),
+                                <double *>cnp.PyArray_DATA(co), n, nt)
+    return out
+
+
+def relu_backward(out, g):
+    """dL/da from ReLU's output and dL/dout: ``out <= 0 ? 0 : g`` (PyTorch's
+    threshold_backward; a NaN output passes its gradient on)."""
+    if not _kernel_ready(out) or np.shape(g) != out.shape:
+        return g * ~(out <= 0)
+    g = np.ascontiguousarray(g, dtype=out.dtype)  # a broadcast view (from sum) is copied
+    if not g.flags.aligned:
+        g = g.copy()
+    ga = np.empty_like(out)
+    cdef cnp.ndarray co = out, cg = g, cga = ga
+    cdef Py_ssize_t n = out.size
+    cdef int nt = _num_threads if n >= (1 << 16) else 1
+    if out.dtype == np.float32:
+        with nogil:
+            mg_relu_backward_f32(<const float *>cnp.PyArray_DATA(co),
+                                 <const float *>cnp.PyArray_DATA(cg),
+                                 <float *>cnp.PyArray_DATA(cga), n, nt)
+    else:
+        with nogil:
+            mg_relu_backward_f64(<const double *>cnp.PyArray_DATA(co),
+                                 <const double *>cnp.PyArray_DATA(cg),
+                                 <double *>cnp.PyArray_DATA(cga), n, nt)
+    return ga
 
 
 # ---------------------------------------------------------------- array cache

@@ -63,6 +63,7 @@ tests=(
   tests/test_conv.py tests/test_pool.py tests/test_local.py tests/test_gemm.py
   tests/test_kernel_hardening.py tests/test_fingerprint.py tests/test_nan_policy.py
   tests/test_errors.py tests/test_fuzz.py tests/test_threads.py tests/test_memory.py
+  tests/test_relu.py
 )
 echo "+ LD_PRELOAD=$LD_PRELOAD ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
 echo "+ $py -m pytest -q -m 'not torch' ${tests[*]} $*"

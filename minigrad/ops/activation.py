@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad._C import core as _core
 from minigrad.autograd import Function, unwrap
 from minigrad.ops.shape import _check_dim
 from minigrad.rng import get_rng
@@ -34,18 +35,22 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 
 class ReLU(Function):
-    """out = max(a, 0);  dL/da = g where a > 0 (0 at a = 0, as PyTorch)."""
+    """out = max(a, 0), a NaN kept;  dL/da = g where out > 0, else 0 (0 at a = 0, and
+    a NaN output passes g on, as PyTorch). Each direction is one pass in C for float
+    arrays (``core.relu_forward``, ``core.relu_backward``: src_c/mg_relu.h)."""
+
+    fresh_grads = True
 
     @staticmethod
     def forward(ctx, a):
-        out = np.maximum(a, 0)
+        out = _core.relu_forward(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out > 0)
+        return _core.relu_backward(out, g)
 
 
 def relu(x: Any) -> Tensor:
