@@ -51,6 +51,8 @@ cdef extern from "mg_array_cache.h":
     void *mg_array_cache_handler()
     int mg_array_cache_init(size_t limit)
     void mg_array_cache_set_limit(size_t limit)
+    void mg_array_cache_after_fork()
+    void mg_array_cache_hold_lock(int hold)
     mg_cache_stats mg_array_cache_stats()
 
 cdef extern from "numpy/arrayobject.h":
@@ -213,6 +215,19 @@ if mg_array_cache_init(0) != 0:
     raise MemoryError("minigrad: could not create the array cache's lock")
 
 ARRAY_CACHE = PyCapsule_New(mg_array_cache_handler(), "mem_handler", NULL)
+
+
+def _cache_after_fork() -> None:
+    mg_array_cache_after_fork()
+
+
+def _hold_cache_lock(bint hold) -> None:
+    """Take (True) or give back (False) the cache's lock: for the fork test only."""
+    mg_array_cache_hold_lock(hold)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_cache_after_fork)
 
 
 def set_memory_handler(handler):

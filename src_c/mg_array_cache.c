@@ -163,6 +163,20 @@ int mg_array_cache_init(size_t limit)
     return 0;
 }
 
+void mg_array_cache_hold_lock(int hold)
+{
+    if (hold) PyThread_acquire_lock(lock, WAIT_LOCK);
+    else PyThread_release_lock(lock);
+}
+
+void mg_array_cache_after_fork(void)
+{
+    /* a thread of the parent may have held the lock when it forked: a new one (the old
+     * is left as is; freeing a held lock is not allowed) */
+    PyThread_type_lock fresh = PyThread_allocate_lock();
+    if (fresh) lock = fresh;
+}
+
 void mg_array_cache_set_limit(size_t limit)
 {
     void *dropped[MG_CACHE_SLOTS];

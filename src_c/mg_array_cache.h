@@ -35,6 +35,8 @@ void *mg_array_cache_handler(void);
 /* 0 on success, -1 if the lock could not be made (call once, with the GIL). */
 int mg_array_cache_init(size_t limit);
 void mg_array_cache_set_limit(size_t limit); /* frees what no longer fits */
+void mg_array_cache_after_fork(void);        /* in a forked child, with the GIL */
+void mg_array_cache_hold_lock(int hold);     /* tests: a fork while the lock is held */
 mg_cache_stats mg_array_cache_stats(void);
 
 #endif /* MG_ARRAY_CACHE_H */

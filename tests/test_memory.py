@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import memory
+from minigrad._C import core
 from minigrad.models import ConvAutoencoder
 
 get_handler_name = pytest.importorskip("numpy._core.multiarray").get_handler_name
@@ -193,3 +195,33 @@ def test_a_training_step_does_not_fault_its_pages_in_again(cache):
         step()
     per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
     assert per_step < 100, f"{per_step:.0f} page faults per step"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_the_cache_lock_is_held_can_allocate(cache):
+    """The cache's lock is held for a few instructions per allocation; a fork at that
+    moment (another thread allocating) would leave the child waiting for a lock nobody
+    can release, unless the child makes a new one (os.register_at_fork in core.pyx)."""
+    memory.set_cache_limit(64 << 20)
+    core._hold_cache_lock(True)  # as another thread would, inside an allocation
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: one allocation through the cache, then leave at once
+            try:
+                cache(lambda: np.empty(BIG))
+                os._exit(0)
+            finally:
+                os._exit(1)
+    finally:
+        core._hold_cache_lock(False)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the array cache's lock")
+        time.sleep(0.005)
