@@ -457,35 +457,25 @@ class Tensor:
         return bool(self._data.flags.c_contiguous)
 
     # new tensors like this one (same dtype unless given; on the CPU)
+    def _new(self, factory: Any, args: tuple, dtype: Any, device: Any, requires_grad: bool):
+        """``factory(*args, ...)`` with this tensor's dtype unless ``dtype`` is given."""
+        dtype = self.dtype if dtype is None else dtype
+        return factory(*args, dtype=dtype, device=device, requires_grad=requires_grad)
+
     def new_tensor(
         self, data: ArrayLike, dtype: Any = None, device: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        return tensor(
-            data,
-            dtype=self.dtype if dtype is None else dtype,
-            device=device,
-            requires_grad=requires_grad,
-        )
+        return self._new(tensor, (data,), dtype, device, requires_grad)
 
     def new_zeros(
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        return zeros(
-            *size,
-            dtype=self.dtype if dtype is None else dtype,
-            device=device,
-            requires_grad=requires_grad,
-        )
+        return self._new(zeros, size, dtype, device, requires_grad)
 
     def new_ones(
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        return ones(
-            *size,
-            dtype=self.dtype if dtype is None else dtype,
-            device=device,
-            requires_grad=requires_grad,
-        )
+        return self._new(ones, size, dtype, device, requires_grad)
 
     def new_full(
         self,
@@ -495,23 +485,12 @@ class Tensor:
         device: Any = None,
         requires_grad: bool = False,
     ) -> Tensor:
-        return full(
-            size,
-            fill_value,
-            dtype=self.dtype if dtype is None else dtype,
-            device=device,
-            requires_grad=requires_grad,
-        )
+        return self._new(full, (size, fill_value), dtype, device, requires_grad)
 
     def new_empty(
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        return empty(
-            *size,
-            dtype=self.dtype if dtype is None else dtype,
-            device=device,
-            requires_grad=requires_grad,
-        )
+        return self._new(empty, size, dtype, device, requires_grad)
 
     # ------------------------------------------------------------------ in place
     def _inplace(self, op: str, kernel: Any, fn: Any, *operands: Any, cast: bool = False) -> Tensor:

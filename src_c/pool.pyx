@@ -179,6 +179,33 @@ def _adaptive_geometry(str op, x_shape, output_size, dtype, bint with_indices=Fa
             _adaptive_axis(x_shape[3], ow, " (width)"))
 
 
+# ---------------------------------------------------------------- index kernels
+
+# The kernels that move values by an index array (max pooling's backward, max unpooling
+# forward and backward) share one signature: (src, idx, dst, P, n1, n2, nt).
+ctypedef int (*_index_kernel_f32)(const float *, const int64_t *, float *, int64_t, int64_t,
+                                  int64_t, int) noexcept nogil
+ctypedef int (*_index_kernel_f64)(const double *, const int64_t *, double *, int64_t, int64_t,
+                                  int64_t, int) noexcept nogil
+
+
+cdef int _run_index_kernel(_index_kernel_f32 k32, _index_kernel_f64 k64, cnp.ndarray src,
+                           cnp.ndarray idx, cnp.ndarray dst, int64_t n1, int64_t n2, int nt):
+    """The status of k32 or k64 (by dst's dtype) on the N*C planes of src, idx and dst."""
+    cdef void *ps = cnp.PyArray_DATA(src)
+    cdef void *pd = cnp.PyArray_DATA(dst)
+    cdef int64_t *pi = <int64_t *>cnp.PyArray_DATA(idx)
+    cdef int64_t P = dst.shape[0] * dst.shape[1]
+    cdef int err
+    if dst.dtype == np.float32:
+        with nogil:
+            err = k32(<float *>ps, pi, <float *>pd, P, n1, n2, nt)
+    else:
+        with nogil:
+            err = k64(<double *>ps, pi, <double *>pd, P, n1, n2, nt)
+    return err
+
+
 # ---------------------------------------------------------------- max pooling
 
 cdef _max_fwd(str op, cnp.ndarray x, _Axis rows, _Axis cols, bint return_indices, int nt):
@@ -234,19 +261,11 @@ def max_pool2d_backward(grad_output, indices, input_hw, num_threads=1,
     _check_plane(op, "input_hw", H, W)
     cdef int64_t N = grad_output.shape[0], C = grad_output.shape[1]
     cdef int64_t n_out = grad_output.shape[2] * grad_output.shape[3]
-    cdef int64_t n_in = H * W, P = N * C
-    cdef cnp.ndarray gx = np.empty((N, C, H, W), dtype=grad_output.dtype)
-    cdef cnp.ndarray ag = grad_output, ai = indices
-    cdef void *pg = cnp.PyArray_DATA(ag)
-    cdef void *px = cnp.PyArray_DATA(gx)
-    cdef int64_t *pi = <int64_t *>cnp.PyArray_DATA(ai)
-    cdef int err, nt = checks.threads(op, num_threads)
-    if gx.dtype == np.float32:
-        with nogil:
-            err = mg_max_pool2d_bwd_f32(<float *>pg, pi, <float *>px, P, n_out, n_in, nt)
-    else:
-        with nogil:
-            err = mg_max_pool2d_bwd_f64(<double *>pg, pi, <double *>px, P, n_out, n_in, nt)
+    cdef int64_t n_in = H * W
+    gx = np.empty((N, C, H, W), dtype=grad_output.dtype)
+    cdef int nt = checks.threads(op, num_threads)
+    cdef int err = _run_index_kernel(mg_max_pool2d_bwd_f32, mg_max_pool2d_bwd_f64, grad_output,
+                                     indices, gx, n_out, n_in, nt)
     checks.status(op, err)
     return gx
 
@@ -422,18 +441,10 @@ def max_unpool2d_forward(x, indices, output_hw, num_threads=1, str op="max_unpoo
     _output(op, (x.shape[0], x.shape[1], H, W), x.dtype)
     cdef int64_t N = x.shape[0], C = x.shape[1]
     cdef int64_t n_in = x.shape[2] * x.shape[3], n_out = H * W
-    cdef cnp.ndarray y = np.empty((N, C, H, W), dtype=x.dtype)
-    cdef cnp.ndarray ax = x, ai = indices
-    cdef void *px = cnp.PyArray_DATA(ax)
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef int64_t *pi = <int64_t *>cnp.PyArray_DATA(ai)
-    cdef int err, nt = checks.threads(op, num_threads)
-    if x.dtype == np.float32:
-        with nogil:
-            err = mg_max_unpool_fwd_f32(<float *>px, pi, <float *>py, N * C, n_in, n_out, nt)
-    else:
-        with nogil:
-            err = mg_max_unpool_fwd_f64(<double *>px, pi, <double *>py, N * C, n_in, n_out, nt)
+    y = np.empty((N, C, H, W), dtype=x.dtype)
+    cdef int nt = checks.threads(op, num_threads)
+    cdef int err = _run_index_kernel(mg_max_unpool_fwd_f32, mg_max_unpool_fwd_f64, x, indices,
+                                     y, n_in, n_out, nt)
     if err & MG_EINDEX:
         raise ValueError(f"{op}: indices must be in [0, {n_out}) (output plane {H}x{W}), "
                          f"got min {indices.min()}, max {indices.max()}")
@@ -450,20 +461,11 @@ def max_unpool2d_backward(grad_output, indices, num_threads=1,
         raise ValueError(f"{op}: indices must be an (N, C, h, w) array matching "
                          "grad_output's N, C")
     indices = checks.index_array(op, "indices", indices, indices.shape)
-    cdef int64_t N = grad_output.shape[0], C = grad_output.shape[1]
     cdef int64_t n_out = grad_output.shape[2] * grad_output.shape[3]
     cdef int64_t n_in = indices.shape[2] * indices.shape[3]
-    cdef cnp.ndarray gx = np.empty(indices.shape, dtype=grad_output.dtype)
-    cdef cnp.ndarray ag = grad_output, ai = indices
-    cdef void *pg = cnp.PyArray_DATA(ag)
-    cdef void *px = cnp.PyArray_DATA(gx)
-    cdef int64_t *pi = <int64_t *>cnp.PyArray_DATA(ai)
-    cdef int err, nt = checks.threads(op, num_threads)
-    if gx.dtype == np.float32:
-        with nogil:
-            err = mg_max_unpool_bwd_f32(<float *>pg, pi, <float *>px, N * C, n_in, n_out, nt)
-    else:
-        with nogil:
-            err = mg_max_unpool_bwd_f64(<double *>pg, pi, <double *>px, N * C, n_in, n_out, nt)
+    gx = np.empty(indices.shape, dtype=grad_output.dtype)
+    cdef int nt = checks.threads(op, num_threads)
+    cdef int err = _run_index_kernel(mg_max_unpool_bwd_f32, mg_max_unpool_bwd_f64, grad_output,
+                                     indices, gx, n_in, n_out, nt)
     checks.status(op, err)
     return gx

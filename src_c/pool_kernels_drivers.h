@@ -143,83 +143,37 @@ static void bufs_free(bufs *b)
     free(b->im);
 }
 
-static int max_pool2d_fwd(const real *x, real *y, int64_t *yi, int64_t P, int H, int W,
-                          const mg_pool_axis *rows, const mg_pool_axis *cols, int nt)
-{
-    nt = pool_threads(nt, P * (int64_t)H * W);
-    const rowops *ops = active_rowops();
-    const layout L = plan(W, rows, cols);
-    const int OH = rows->n_out, OW = cols->n_out;
-    const int64_t n_tasks = P * L.n_blocks, plane = (int64_t)H * W;
-    const real *x_end = x + P * plane;
-    int err = 0;
-    const int64_t chunk = pool_chunk(n_tasks, nt);
-    (void)chunk; /* unused in a serial build */
-#pragma omp parallel num_threads(nt) reduction(| : err)
-    {
-        bufs b;
-        /* Every thread must reach the worksharing loop, even without buffers. */
-        const int ok = bufs_init(&b, &L, yi != NULL, (real)-INFINITY);
-        if (!ok) err |= MG_ENOMEM;
-#pragma omp for schedule(dynamic, chunk)
-        for (int64_t task = 0; task < n_tasks; task++) {
-            if (!ok) continue;
-            const int64_t p = task / L.n_blocks;
-            const int oh0 = (int)(task - p * L.n_blocks) * L.R;
-            const int oh1 = oh0 + L.R < OH ? oh0 + L.R : OH, R = oh1 - oh0;
-            const ptrdiff_t n = MG_POOL_ROUND(R * L.OWp);
-            const real *xp = x + p * plane;
-            const int64_t out0 = (p * OH + oh0) * (int64_t)OW;
-            if (yi) {
-                ops->max_vblock_idx(xp, x_end, W, rows, oh0, oh1, b.bv, b.bi, L.Wb, L.pad);
-                ops->max_hblock_idx(b.bv, b.bi, b.ph, b.phi, L.nb, b.ym, b.im, cols, L.flat, R,
-                                    L.Wb, L.OWp, n);
-                ops->emit_idx(b.ym, b.im, R, L.OWp, OW, y + out0, yi + out0);
-            } else {
-                ops->max_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad);
-                ops->max_hblock(b.bv, b.ph, L.nb, b.ym, cols, L.flat, R, L.Wb, L.OWp, n);
-                ops->emit(b.ym, R, L.OWp, OW, y + out0);
-            }
-        }
-        bufs_free(&b);
-    }
-    return err;
-}
-
-static int max_pool2d_bwd(const real *gy, const int64_t *yi, real *gx, int64_t P, int64_t n_out,
-                          int64_t n_in, int nt)
-{
-    nt = pool_threads(nt, P * n_in);
-    int err = 0;
-    const int64_t chunk = pool_chunk(P, nt);
-    (void)chunk; /* unused in a serial build */
-#pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
-    for (int64_t p = 0; p < P; p++) {
-        real *g = gx + p * n_in;
-        const real *go = gy + p * n_out;
-        const int64_t *ix = yi + p * n_out;
-        memset(g, 0, sizeof(real) * (size_t)n_in);
-        for (int64_t o = 0; o < n_out; o++) {
-            const int64_t i = ix[o];
-            if (i < 0 || i >= n_in) {
-                err |= MG_EINDEX;
-                continue;
-            }
-            g[i] += go[o];
-        }
-    }
-    return err;
-}
-
 /* f(x) of the vertical pass: 0 plain sum, 1 squares, 2 general power. */
 static int vertical_mode(double norm_p)
 {
     return norm_p == 0.0 ? 0 : norm_p == 2.0 ? 1 : norm_p == 1.0 ? 0 : 2;
 }
 
-static int sum_pool2d_fwd(const real *x, real *y, int64_t P, int H, int W, const mg_pool_axis *rows,
-                          const mg_pool_axis *cols, const real *rfac, const real *cfac, double norm_p,
-                          int nt)
+/* R rows of window sums (stride OWp in the scratch) to their place, rows of OW:
+ * y = s * rfac[row] * cfac[col], and for Lp pooling the p-th root of that. */
+static void emit_scaled(const real *restrict ym, int R, ptrdiff_t OWp, int OW, real *restrict y,
+                        const real *rfac, const real *cfac, int mode, int lp, real inv_p)
+{
+    for (int j = 0; j < R; j++) {
+        real *restrict yr = y + (int64_t)j * OW;
+        const real *restrict sr = ym + j * OWp;
+        const real rf = rfac[j];
+        for (int o = 0; o < OW; o++) yr[o] = sr[o] * rf * cfac[o];
+        /* Lp: the p-th root of the (rescaled) sum of powers. */
+        if (mode == 1)
+            for (int o = 0; o < OW; o++) yr[o] = SQRT(yr[o]);
+        else if (lp)
+            for (int o = 0; o < OW; o++) yr[o] = POW(yr[o], inv_p);
+    }
+}
+
+/* The forward of max pooling (is_max; indices into yi unless it is NULL) and of
+ * average / Lp pooling (window sums of f(x), scaled by rfac x cfac): a task is a block
+ * of L.R output rows of one plane, which goes through the vertical pass, the
+ * horizontal pass and out to y. */
+static int pool2d_fwd(const real *x, real *y, int64_t *yi, int64_t P, int H, int W,
+                      const mg_pool_axis *rows, const mg_pool_axis *cols, int is_max,
+                      const real *rfac, const real *cfac, double norm_p, int nt)
 {
     nt = pool_threads(nt, P * (int64_t)H * W);
     const rowops *ops = active_rowops();
@@ -236,7 +190,8 @@ static int sum_pool2d_fwd(const real *x, real *y, int64_t P, int H, int W, const
 #pragma omp parallel num_threads(nt) reduction(| : err)
     {
         bufs b;
-        const int ok = bufs_init(&b, &L, 0, (real)0);
+        /* Every thread must reach the worksharing loop, even without buffers. */
+        const int ok = bufs_init(&b, &L, yi != NULL, is_max ? (real)-INFINITY : (real)0);
         if (!ok) err |= MG_ENOMEM;
 #pragma omp for schedule(dynamic, chunk)
         for (int64_t task = 0; task < n_tasks; task++) {
@@ -244,25 +199,80 @@ static int sum_pool2d_fwd(const real *x, real *y, int64_t P, int H, int W, const
             const int64_t p = task / L.n_blocks;
             const int oh0 = (int)(task - p * L.n_blocks) * L.R;
             const int oh1 = oh0 + L.R < OH ? oh0 + L.R : OH, R = oh1 - oh0;
+            const ptrdiff_t n = MG_POOL_ROUND(R * L.OWp);
             const real *xp = x + p * plane;
-            ops->sum_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad, mode, (real)norm_p);
-            ops->sum_hblock(b.bv, b.ph, L.nb, b.ym, cols, L.flat, R, L.Wb, L.OWp,
-                            MG_POOL_ROUND(R * L.OWp));
-            for (int j = 0; j < R; j++) {
-                real *restrict yr = y + (p * OH + oh0 + j) * (int64_t)OW;
-                const real *restrict sr = b.ym + j * L.OWp;
-                const real rf = rfac[oh0 + j];
-                for (int o = 0; o < OW; o++) yr[o] = sr[o] * rf * cfac[o];
-                /* Lp: the p-th root of the (rescaled) sum of powers. */
-                if (mode == 1)
-                    for (int o = 0; o < OW; o++) yr[o] = SQRT(yr[o]);
-                else if (lp)
-                    for (int o = 0; o < OW; o++) yr[o] = POW(yr[o], inv_p);
+            const int64_t out0 = (p * OH + oh0) * (int64_t)OW;
+            if (!is_max) {
+                ops->sum_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad, mode,
+                                (real)norm_p);
+                ops->sum_hblock(b.bv, b.ph, L.nb, b.ym, cols, L.flat, R, L.Wb, L.OWp, n);
+                emit_scaled(b.ym, R, L.OWp, OW, y + out0, rfac + oh0, cfac, mode, lp, inv_p);
+            } else if (yi) {
+                ops->max_vblock_idx(xp, x_end, W, rows, oh0, oh1, b.bv, b.bi, L.Wb, L.pad);
+                ops->max_hblock_idx(b.bv, b.bi, b.ph, b.phi, L.nb, b.ym, b.im, cols, L.flat, R,
+                                    L.Wb, L.OWp, n);
+                ops->emit_idx(b.ym, b.im, R, L.OWp, OW, y + out0, yi + out0);
+            } else {
+                ops->max_vblock(xp, x_end, W, rows, oh0, oh1, b.bv, L.Wb, L.pad);
+                ops->max_hblock(b.bv, b.ph, L.nb, b.ym, cols, L.flat, R, L.Wb, L.OWp, n);
+                ops->emit(b.ym, R, L.OWp, OW, y + out0);
             }
         }
         bufs_free(&b);
     }
     return err;
+}
+
+static int max_pool2d_fwd(const real *x, real *y, int64_t *yi, int64_t P, int H, int W,
+                          const mg_pool_axis *rows, const mg_pool_axis *cols, int nt)
+{
+    return pool2d_fwd(x, y, yi, P, H, W, rows, cols, 1, NULL, NULL, 0.0, nt);
+}
+
+static int sum_pool2d_fwd(const real *x, real *y, int64_t P, int H, int W, const mg_pool_axis *rows,
+                          const mg_pool_axis *cols, const real *rfac, const real *cfac, double norm_p,
+                          int nt)
+{
+    return pool2d_fwd(x, y, NULL, P, H, W, rows, cols, 0, rfac, cfac, norm_p, nt);
+}
+
+/* Per plane: dst = 0, then every source value goes to the position its index names,
+ * dst[idx[k]] += src[k] (accumulate: several outputs of overlapping windows may name
+ * one input) or dst[idx[k]] = src[k] (the later of repeated indices wins). An index
+ * outside [0, n_dst) is skipped and reported. */
+static inline int scatter_by_index(const real *src, const int64_t *idx, real *dst, int64_t P,
+                                   int64_t n_src, int64_t n_dst, int accumulate, int nt)
+{
+    nt = pool_threads(nt, P * n_dst);
+    int err = 0;
+    const int64_t chunk = pool_chunk(P, nt);
+    (void)chunk; /* unused in a serial build */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
+    for (int64_t p = 0; p < P; p++) {
+        real *dp = dst + p * n_dst;
+        const real *sp = src + p * n_src;
+        const int64_t *ip = idx + p * n_src;
+        memset(dp, 0, sizeof(real) * (size_t)n_dst);
+        for (int64_t k = 0; k < n_src; k++) {
+            const int64_t i = ip[k];
+            if (i < 0 || i >= n_dst) {
+                err |= MG_EINDEX;
+                continue;
+            }
+            if (accumulate)
+                dp[i] += sp[k];
+            else
+                dp[i] = sp[k];
+        }
+    }
+    return err;
+}
+
+/* gx = 0; gx[yi[o]] += gy[o] */
+static int max_pool2d_bwd(const real *gy, const int64_t *yi, real *gx, int64_t P, int64_t n_out,
+                          int64_t n_in, int nt)
+{
+    return scatter_by_index(gy, yi, gx, P, n_out, n_in, 1, nt);
 }
 
 static int sum_pool2d_bwd(const real *gy, const real *x, const real *y, real *gx, int64_t P, int H, int W,
@@ -339,27 +349,11 @@ static int sum_pool2d_bwd(const real *gy, const real *x, const real *y, real *gx
     return err;
 }
 
+/* y = 0; y[idx[k]] = x[k] */
 static int max_unpool_fwd(const real *x, const int64_t *idx, real *y, int64_t P, int64_t n_in,
                           int64_t n_out, int nt)
 {
-    nt = pool_threads(nt, P * n_out);
-    int err = 0;
-    const int64_t chunk = pool_chunk(P, nt);
-    (void)chunk; /* unused in a serial build */
-#pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) reduction(| : err)
-    for (int64_t p = 0; p < P; p++) {
-        real *yp = y + p * n_out;
-        memset(yp, 0, sizeof(real) * (size_t)n_out);
-        for (int64_t k = 0; k < n_in; k++) {
-            const int64_t i = idx[p * n_in + k];
-            if (i < 0 || i >= n_out) {
-                err |= MG_EINDEX;
-                continue;
-            }
-            yp[i] = x[p * n_in + k];
-        }
-    }
-    return err;
+    return scatter_by_index(x, idx, y, P, n_in, n_out, 0, nt);
 }
 
 static int max_unpool_bwd(const real *gy, const int64_t *idx, real *gx, int64_t P, int64_t n_in,

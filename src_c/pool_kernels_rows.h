@@ -28,6 +28,20 @@
     (((v) > (m)) | (((v) == (m)) & ((vi) < (mi))) |                           \
      (((v) != (v)) & (((m) == (m)) | ((vi) < (mi)))))
 
+/* Row t of a window whose rows are r0, r0 + rd, r0 + 2 rd, ... of a plane x of rows of W. */
+static inline __attribute__((always_inline)) ATTR const real *
+FN(window_row)(const real *x, int W, int r0, int rd, int t)
+{
+    return x + (ptrdiff_t)(r0 + t * rd) * W;
+}
+
+/* The running value m of a window without indices, after one more tap v: the maximum
+ * (is_max; any NaN propagates) or the sum. */
+static inline __attribute__((always_inline)) ATTR real FN(fold)(real m, real v, const int is_max)
+{
+    return is_max ? (((v > m) | (v != v)) ? v : m) : m + v;
+}
+
 /* Vertical pass of max pooling for one output row: bv[w] = max over the
  * window's rows of x[r, w] (and bi[w] = flat index of the winner).  Up to three
  * rows are folded per sweep, so the row buffer is stored once for a 2- or
@@ -44,10 +58,10 @@ static inline __attribute__((always_inline)) ATTR void
 FN(max_vrow_idx)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real *restrict bv,
                  int32_t *restrict bi)
 {
-    const real *restrict a = x + (ptrdiff_t)r0 * W;
+    const real *restrict a = FN(window_row)(x, W, r0, rd, 0);
     /* rows 2 and 3 of the window (only formed when the window has them) */
-    const real *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
-    const real *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
+    const real *restrict b = rn > 1 ? FN(window_row)(x, W, r0, rd, 1) : a;
+    const real *restrict c = rn > 2 ? FN(window_row)(x, W, r0, rd, 2) : a;
     const int32_t ba = r0 * W, bb = (r0 + rd) * W, bc = (r0 + 2 * rd) * W;
     if (rn == 1)
         for (ptrdiff_t w = 0; w < Wv; w++) {
@@ -81,7 +95,7 @@ FN(max_vrow_idx)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, 
         }
     for (int t = 3; t < rn; t++) {
         const int32_t base = (r0 + t * rd) * W;
-        const real *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        const real *restrict row = FN(window_row)(x, W, r0, rd, t);
         for (ptrdiff_t w = 0; w < Wv; w++) {
             real m = bv[w];
             int32_t mi = bi[w];
@@ -92,40 +106,36 @@ FN(max_vrow_idx)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, 
     }
 }
 
-/* Without indices only the value matters: any NaN propagates. */
-#define MG_VFOLD(row)                                                           \
-    do {                                                                        \
-        const real v_ = (row)[w];                                                  \
-        m = ((v_ > m) | (v_ != v_)) ? v_ : m;                                   \
-    } while (0)
-
+/* Without indices only the value matters: any NaN propagates.  One statement per
+ * row: written as nested calls, fold(fold(a, b), c), GCC 12 emits different scalar
+ * control code around the vector loop and the 3x3 stride-2 forward ran ~15% slower. */
 static inline __attribute__((always_inline)) ATTR void
 FN(max_vrow)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real *restrict bv)
 {
-    const real *restrict a = x + (ptrdiff_t)r0 * W;
+    const real *restrict a = FN(window_row)(x, W, r0, rd, 0);
     /* rows 2 and 3 of the window (only formed when the window has them) */
-    const real *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
-    const real *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
+    const real *restrict b = rn > 1 ? FN(window_row)(x, W, r0, rd, 1) : a;
+    const real *restrict c = rn > 2 ? FN(window_row)(x, W, r0, rd, 2) : a;
     if (rn == 1)
         for (ptrdiff_t w = 0; w < Wv; w++) bv[w] = a[w];
     else if (rn == 2)
         for (ptrdiff_t w = 0; w < Wv; w++) {
             real m = a[w];
-            MG_VFOLD(b);
+            m = FN(fold)(m, b[w], 1);
             bv[w] = m;
         }
     else
         for (ptrdiff_t w = 0; w < Wv; w++) {
             real m = a[w];
-            MG_VFOLD(b);
-            MG_VFOLD(c);
+            m = FN(fold)(m, b[w], 1);
+            m = FN(fold)(m, c[w], 1);
             bv[w] = m;
         }
     for (int t = 3; t < rn; t++) {
-        const real *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        const real *restrict row = FN(window_row)(x, W, r0, rd, t);
         for (ptrdiff_t w = 0; w < Wv; w++) {
             real m = bv[w];
-            MG_VFOLD(row);
+            m = FN(fold)(m, row[w], 1);
             bv[w] = m;
         }
     }
@@ -200,9 +210,10 @@ FN(max_hrun_idx)(const real *restrict bv, const int32_t *restrict bi, real *rest
         }
 }
 
+/* ym[o] = max (is_max) or sum over taps t < k of the window of output o (o < n). */
 static inline __attribute__((always_inline)) ATTR void
-FN(max_hrun)(const real *restrict bv, real *restrict ph, ptrdiff_t nb, real *restrict ym,
-             ptrdiff_t n, const int s, const int k, const int d)
+FN(fold_hrun)(const real *restrict bv, real *restrict ph, ptrdiff_t nb, real *restrict ym,
+              ptrdiff_t n, const int s, const int k, const int d, const int is_max)
 {
     const ptrdiff_t half = nb / 2, cnt = MG_POOL_ROUND(n + (ptrdiff_t)(k - 1) * d / 2 + 1);
     if (s == 2) {
@@ -213,29 +224,7 @@ FN(max_hrun)(const real *restrict bv, real *restrict ph, ptrdiff_t nb, real *res
     for (int t = 1; t < k; t++) {
         const real *restrict bt = MG_TAP_SRC(bv, t);
         const real *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
-        for (ptrdiff_t o = 0; o < n; o++) {
-            const real v = bt[o], m = ma[o];
-            ym[o] = ((v > m) | (v != v)) ? v : m;
-        }
-    }
-    if (k == 1)
-        for (ptrdiff_t o = 0; o < n; o++) ym[o] = b0[o];
-}
-
-static inline __attribute__((always_inline)) ATTR void
-FN(sum_hrun)(const real *restrict bs, real *restrict ph, ptrdiff_t nb, real *restrict ym,
-             ptrdiff_t n, const int s, const int k, const int d)
-{
-    const ptrdiff_t half = nb / 2, cnt = MG_POOL_ROUND(n + (ptrdiff_t)(k - 1) * d / 2 + 1);
-    if (s == 2) {
-        FN(deinterleave)(bs, ph, half, cnt);
-        bs = ph;
-    }
-    const real *restrict b0 = MG_TAP_SRC(bs, 0);
-    for (int t = 1; t < k; t++) {
-        const real *restrict bt = MG_TAP_SRC(bs, t);
-        const real *ma = t == 1 ? b0 : ym; /* ym itself after tap 1 (same index only) */
-        for (ptrdiff_t o = 0; o < n; o++) ym[o] = ma[o] + bt[o];
+        for (ptrdiff_t o = 0; o < n; o++) ym[o] = FN(fold)(ma[o], bt[o], is_max);
     }
     if (k == 1)
         for (ptrdiff_t o = 0; o < n; o++) ym[o] = b0[o];
@@ -248,10 +237,10 @@ FN(sum_vrow)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real
              real p)
 {
 #define MG_F(v) (mode == 0 ? (v) : mode == 1 ? (v) * (v) : POW((v), p))
-    const real *restrict a = x + (ptrdiff_t)r0 * W;
+    const real *restrict a = FN(window_row)(x, W, r0, rd, 0);
     /* rows 2 and 3 of the window (only formed when the window has them) */
-    const real *restrict b = rn > 1 ? x + (ptrdiff_t)(r0 + rd) * W : a;
-    const real *restrict c = rn > 2 ? x + (ptrdiff_t)(r0 + 2 * rd) * W : a;
+    const real *restrict b = rn > 1 ? FN(window_row)(x, W, r0, rd, 1) : a;
+    const real *restrict c = rn > 2 ? FN(window_row)(x, W, r0, rd, 2) : a;
     /* mode is hoisted out of the loops by the compiler (unswitching) */
     if (rn == 1)
         for (ptrdiff_t w = 0; w < Wv; w++) bs[w] = MG_F(a[w]);
@@ -260,7 +249,7 @@ FN(sum_vrow)(const real *restrict x, int W, int Wv, int r0, int rn, int rd, real
     else
         for (ptrdiff_t w = 0; w < Wv; w++) bs[w] = MG_F(a[w]) + MG_F(b[w]) + MG_F(c[w]);
     for (int t = 3; t < rn; t++) {
-        const real *restrict row = x + (ptrdiff_t)(r0 + t * rd) * W;
+        const real *restrict row = FN(window_row)(x, W, r0, rd, t);
         for (ptrdiff_t w = 0; w < Wv; w++) bs[w] += MG_F(row[w]);
     }
 #undef MG_F
@@ -295,30 +284,37 @@ ATTR static void FN(max_vblock_idx)(const real *restrict xp, const real *x_end, 
     }
 }
 
-ATTR static void FN(max_vblock)(const real *restrict xp, const real *x_end, int W,
-                                const mg_pool_axis *rows, int oh0, int oh1, real *restrict bv,
-                                ptrdiff_t Wb, ptrdiff_t pad)
+/* Without indices: max_vrow (is_max) or sum_vrow, then the neutral value in the
+ * columns past the input. */
+static inline __attribute__((always_inline)) ATTR void
+FN(fold_vblock)(const real *restrict xp, const real *x_end, int W, const mg_pool_axis *rows,
+                int oh0, int oh1, real *restrict bv, ptrdiff_t Wb, ptrdiff_t pad,
+                const int is_max, int mode, real p)
 {
     for (int oh = oh0; oh < oh1; oh++) {
         real *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
         const int r0 = rows->start[oh], rn = rows->count[oh];
         const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
-        FN(max_vrow)(xp, W, Wv, r0, rn, rows->step, b);
-        for (ptrdiff_t w = W; w < Wb; w++) b[w] = (real)-INFINITY;
+        if (is_max)
+            FN(max_vrow)(xp, W, Wv, r0, rn, rows->step, b);
+        else
+            FN(sum_vrow)(xp, W, Wv, r0, rn, rows->step, b, mode, p);
+        for (ptrdiff_t w = W; w < Wb; w++) b[w] = is_max ? (real)-INFINITY : (real)0;
     }
+}
+
+ATTR static void FN(max_vblock)(const real *restrict xp, const real *x_end, int W,
+                                const mg_pool_axis *rows, int oh0, int oh1, real *restrict bv,
+                                ptrdiff_t Wb, ptrdiff_t pad)
+{
+    FN(fold_vblock)(xp, x_end, W, rows, oh0, oh1, bv, Wb, pad, 1, 0, 0);
 }
 
 ATTR static void FN(sum_vblock)(const real *restrict xp, const real *x_end, int W,
                                 const mg_pool_axis *rows, int oh0, int oh1, real *restrict bv,
                                 ptrdiff_t Wb, ptrdiff_t pad, int mode, real p)
 {
-    for (int oh = oh0; oh < oh1; oh++) {
-        real *restrict b = bv + (ptrdiff_t)(oh - oh0) * Wb + pad;
-        const int r0 = rows->start[oh], rn = rows->count[oh];
-        const int Wv = FN(read_width)(xp, x_end, W, r0 + (rn - 1) * rows->step);
-        FN(sum_vrow)(xp, W, Wv, r0, rn, rows->step, b, mode, p);
-        for (ptrdiff_t w = W; w < Wb; w++) b[w] = 0;
-    }
+    FN(fold_vblock)(xp, x_end, W, rows, oh0, oh1, bv, Wb, pad, 0, mode, p);
 }
 
 /* Horizontal: ym[j * OWp + o] (and im) for the R rows of the block. In the flat layout
@@ -355,12 +351,14 @@ ATTR static void FN(max_hblock_idx)(const real *restrict bv, const int32_t *rest
         }
 }
 
-ATTR static void FN(max_hblock)(const real *restrict bv, real *restrict ph, ptrdiff_t nb,
-                                real *restrict ym, const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb,
-                                ptrdiff_t OWp, ptrdiff_t n)
+/* Without indices: the max (is_max) or the sum of each window. */
+static inline __attribute__((always_inline)) ATTR void
+FN(fold_hblock)(const real *restrict bv, real *restrict ph, ptrdiff_t nb, real *restrict ym,
+                const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb, ptrdiff_t OWp, ptrdiff_t n,
+                const int is_max)
 {
     if (flat) {
-        FN(max_hrun)(bv, ph, nb, ym, n, ax->stride, ax->k, ax->step);
+        FN(fold_hrun)(bv, ph, nb, ym, n, ax->stride, ax->k, ax->step, is_max);
         return;
     }
     const ptrdiff_t d = ax->step;
@@ -368,30 +366,23 @@ ATTR static void FN(max_hblock)(const real *restrict bv, real *restrict ph, ptrd
         for (ptrdiff_t o = 0; o < ax->n_out; o++) {
             const ptrdiff_t c = j * Wb + ax->start[o];
             real m = bv[c];
-            for (ptrdiff_t t = 1; t < ax->count[o]; t++) {
-                const real v = bv[c + t * d];
-                m = ((v > m) | (v != v)) ? v : m;
-            }
+            for (ptrdiff_t t = 1; t < ax->count[o]; t++) m = FN(fold)(m, bv[c + t * d], is_max);
             ym[j * OWp + o] = m;
         }
+}
+
+ATTR static void FN(max_hblock)(const real *restrict bv, real *restrict ph, ptrdiff_t nb,
+                                real *restrict ym, const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb,
+                                ptrdiff_t OWp, ptrdiff_t n)
+{
+    FN(fold_hblock)(bv, ph, nb, ym, ax, flat, R, Wb, OWp, n, 1);
 }
 
 ATTR static void FN(sum_hblock)(const real *restrict bs, real *restrict ph, ptrdiff_t nb,
                                 real *restrict ym, const mg_pool_axis *ax, int flat, int R, ptrdiff_t Wb,
                                 ptrdiff_t OWp, ptrdiff_t n)
 {
-    if (flat) {
-        FN(sum_hrun)(bs, ph, nb, ym, n, ax->stride, ax->k, ax->step);
-        return;
-    }
-    const ptrdiff_t d = ax->step;
-    for (ptrdiff_t j = 0; j < R; j++)
-        for (ptrdiff_t o = 0; o < ax->n_out; o++) {
-            const ptrdiff_t c = j * Wb + ax->start[o];
-            real acc = bs[c];
-            for (ptrdiff_t t = 1; t < ax->count[o]; t++) acc += bs[c + t * d];
-            ym[j * OWp + o] = acc;
-        }
+    FN(fold_hblock)(bs, ph, nb, ym, ax, flat, R, Wb, OWp, n, 0);
 }
 
 /* Copy the block's outputs to their place: R rows of OW values (stride OWp
@@ -481,6 +472,5 @@ ATTR static void FN(add_row)(real *restrict dst, const real *restrict src, ptrdi
 }
 
 #undef MG_TAP_SRC
-#undef MG_VFOLD
 #undef MG_VFOLD_IDX
 #undef FN

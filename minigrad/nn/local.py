@@ -29,6 +29,18 @@ __all__ = ["LocallyConnected2d", "TiledConv2d"]
 IntOrTuple = Union[int, tuple]
 
 
+def _unit_parameters(m: Module, units: tuple, bias: bool, dtype: Any) -> None:
+    """m.weight (C_out, *units, C_in, kH, kW) and m.bias (C_out, *units) or None: one
+    kernel per unit (an output location, or a tile), with the conv initialisation."""
+    c_in, c_out = m.in_channels, m.out_channels
+    m.weight = Parameter(np.empty((c_out, *units, c_in, *m.kernel_size), dtype=dtype))
+    if bias:
+        m.bias = Parameter(np.empty((c_out, *units), dtype=dtype))
+    else:
+        m.register_parameter("bias", None)
+    default_init_(m.weight, m.bias, c_in * int(np.prod(m.kernel_size)))
+
+
 class LocallyConnected2d(Module):
     """Unshared convolution over inputs of size ``input_size=(H, W)``."""
 
@@ -62,15 +74,7 @@ class LocallyConnected2d(Module):
                 f"{self.kernel_size}, stride {self.stride}, padding {self.padding} gives an "
                 f"empty output {self.output_size}"
             )
-        Ho, Wo = self.output_size
-        self.weight = Parameter(
-            np.empty((out_channels, Ho, Wo, in_channels, *self.kernel_size), dtype=dtype)
-        )
-        if bias:
-            self.bias = Parameter(np.empty((out_channels, Ho, Wo), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
+        _unit_parameters(self, self.output_size, bias, dtype)
 
     def forward(self, x: Any) -> Tensor:
         shape = np.shape(unwrap(x))
@@ -111,14 +115,7 @@ class TiledConv2d(Module):
         self.tiles = int_tuple(tiles, 2, "TiledConv2d: tiles", 1)
         self.stride = int_tuple(stride, 2, "TiledConv2d: stride", 1)
         self.padding = int_tuple(padding, 2, "TiledConv2d: padding", 0)
-        self.weight = Parameter(
-            np.empty((out_channels, *self.tiles, in_channels, *self.kernel_size), dtype=dtype)
-        )
-        if bias:
-            self.bias = Parameter(np.empty((out_channels, *self.tiles), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        default_init_(self.weight, self.bias, in_channels * int(np.prod(self.kernel_size)))
+        _unit_parameters(self, self.tiles, bias, dtype)
 
     def forward(self, x: Any) -> Tensor:
         return F.tiled_conv2d(x, self.weight, self.bias, self.stride, self.padding)

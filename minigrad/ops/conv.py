@@ -181,13 +181,20 @@ def conv1d(
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
-def _conv(op, ndim, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+def _operands(op, ndim, input, weight, groups, stride, dilation, transposed: bool) -> tuple:
+    """The checked input (as a Spatial), weight, groups, stride and dilation of a
+    convolution (weight (C_out, C_in/groups, k...)) or of its transpose (weight
+    (C_in, C_out/groups, k...)), in that order."""
     a = Spatial(op, ndim, input)
-    w = a.operand("weight", weight, _CONV_WEIGHT, unit_axes=(2,))
+    layout = _TRANSPOSE_WEIGHT if transposed else _CONV_WEIGHT
+    w = a.operand("weight", weight, layout, unit_axes=(2,))
     g = int_arg(groups, f"{op}: groups", 1)
-    _check_groups(a, a.shape[1], w.shape, g, transposed=False)
-    s = a.ints("stride", stride, 1)
-    d = a.ints("dilation", dilation, 1)
+    _check_groups(a, a.shape[1], w.shape, g, transposed=transposed)
+    return a, w, g, a.ints("stride", stride, 1), a.ints("dilation", dilation, 1)
+
+
+def _conv(op, ndim, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    a, w, g, s, d = _operands(op, ndim, input, weight, groups, stride, dilation, False)
     k_hw = a.shape_of(w)[2:]
     pad = a.padding(padding, k_hw, s, d)
     out_hw = a.output_size(k_hw, s, pad, d, channels=w.shape[0])
@@ -328,12 +335,7 @@ def conv_transpose1d(
 def _conv_transpose(
     op, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size
 ) -> Tensor:
-    a = Spatial(op, ndim, input)
-    w = a.operand("weight", weight, _TRANSPOSE_WEIGHT, unit_axes=(2,))
-    g = int_arg(groups, f"{op}: groups", 1)
-    _check_groups(a, a.shape[1], w.shape, g, transposed=True)
-    s = a.ints("stride", stride, 1)
-    d = a.ints("dilation", dilation, 1)
+    a, w, g, s, d = _operands(op, ndim, input, weight, groups, stride, dilation, True)
     p = a.ints("padding", padding, 0, fill=0)
     op_ = a.ints("output_padding", output_padding, 0, fill=0)
     in_hw, k_hw = a.shape[2:], a.shape_of(w)[2:]
