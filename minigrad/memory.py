@@ -4,10 +4,10 @@ A training step allocates the same activations and gradients every time and free
 them all at the end of backward. With NumPy's default allocator, glibc hands the freed
 top of its heap back to the kernel and the next step faults every page in again (half
 of a small convolutional autoencoder's step went there). So while minigrad runs an op
-(forward or backward) or an optimizer step, NumPy allocates through minigrad's handler
-(src_c/mg_array_cache.c), which keeps freed buffers of 64 KiB and more, up to a limit,
-and hands them out again for requests of the same size. Arrays you create yourself
-outside minigrad's ops keep NumPy's allocator.
+with an input of 16 KiB or more, a backward pass or an optimizer step, NumPy allocates
+through minigrad's handler (src_c/mg_array_cache.c), which keeps freed buffers of
+64 KiB and more, up to a limit, and hands them out again for requests of the same size.
+Arrays you create yourself outside minigrad's ops keep NumPy's allocator.
 
 The limit is ``MINIGRAD_CACHE_MB`` megabytes (default 256) at import; change it with
 :func:`set_cache_limit` (0 turns caching off) and return everything kept with

@@ -7,9 +7,9 @@
  * kernel. In benchmarks/bench_train.py that was half of the conv autoencoder's step.
  * PyTorch's GPU caching allocator keeps freed blocks for the same reason.
  *
- * The handler is installed only while minigrad runs an op's forward or backward or an
- * optimizer step (minigrad/memory.py), so a user's own NumPy arrays keep NumPy's
- * allocator. Buffers below MG_CACHE_MIN_BYTES go straight to malloc/free (malloc's
+ * The handler is installed only while minigrad runs an op on an input of 16 KiB or
+ * more, a backward pass or an optimizer step (minigrad/memory.py), so a user's own NumPy
+ * arrays keep NumPy's allocator. Buffers below MG_CACHE_MIN_BYTES go straight to malloc/free (malloc's
  * bins keep those without faults); larger ones are rounded up to whole pages and, when
  * freed, kept in at most MG_CACHE_SLOTS slots of at most `limit` bytes in all (the
  * oldest are returned to malloc first). A request takes a kept buffer of exactly its
