@@ -158,10 +158,14 @@ def test_set_cache_limit_refuses_bad_values():
 
 
 @pytest.mark.parametrize("value", ["-3", "lots", "nan"])
-def test_a_bad_environment_value_is_refused_at_import(value):
+def test_a_bad_environment_value_is_refused_at_import(value, tmp_path):
+    # the minigrad this suite imported (installed, or the built checkout), not whatever
+    # a child started in the current directory would find first
+    root = os.path.dirname(os.path.dirname(mg.__file__))
     r = subprocess.run(
         [sys.executable, "-c", "import minigrad"],
-        env={**os.environ, "MINIGRAD_CACHE_MB": value},
+        env={**os.environ, "MINIGRAD_CACHE_MB": value, "PYTHONPATH": root},
+        cwd=tmp_path,
         capture_output=True,
         text=True,
     )
