@@ -22,11 +22,11 @@ from minigrad._C import core as _core
 
 DEFAULT_LIMIT_MB = 256
 
-_HANDLER = _core.ARRAY_CACHE
-#: Install a NumPy memory handler in this thread's context, returning the previous one:
+#: The caching handler, and how to install a NumPy memory handler in this thread's
+#: context (it returns the previous one):
 #: ``prev = use_handler(CACHING); try: ... finally: use_handler(prev)``.
+CACHING = _core.ARRAY_CACHE
 use_handler = _core.set_memory_handler
-CACHING = _HANDLER
 
 
 def set_cache_limit(nbytes: int) -> None:

@@ -132,12 +132,17 @@ def set_num_threads(n) -> None:
 # The kernels refuse NaN inputs (a NaN would silently spread through a whole batch).
 # The scan runs at memory speed, in parallel, before any kernel work.
 
+cdef bint _kernel_ready(a):
+    """A float32/float64 array the C loops can read in place (contiguous, aligned)."""
+    return (isinstance(a, np.ndarray) and (a.dtype == np.float32 or a.dtype == np.float64)
+            and a.flags.c_contiguous and a.flags.aligned)
+
+
 def has_nan(a) -> bool:
     """True when the float32/float64 array ``a`` holds a NaN (other dtypes: False)."""
     if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.size == 0:
         return False
-    if a.dtype not in (np.float32, np.float64) or not (a.flags.c_contiguous and
-                                                       a.flags.aligned):
+    if not _kernel_ready(a):
         return bool(np.isnan(a).any())  # views and misaligned arrays: NumPy's own loop
     # Small arrays are not worth waking a second thread for.
     cdef int nt = _num_threads if a.size >= (1 << 18) else 1
@@ -157,11 +162,6 @@ def has_nan(a) -> bool:
 # ---------------------------------------------------------------- rectifier
 # ReLU's two passes in one (src_c/mg_relu.h); float32/float64 arrays that are contiguous
 # and aligned go to C, anything else to the same equations in NumPy.
-
-cdef bint _kernel_ready(a):
-    return (isinstance(a, np.ndarray) and (a.dtype == np.float32 or a.dtype == np.float64)
-            and a.flags.c_contiguous and a.flags.aligned)
-
 
 def relu_forward(a):
     """max(a, 0), a NaN kept (PyTorch's relu): ``a < 0 ? 0 : a``."""
@@ -187,9 +187,7 @@ def relu_backward(out, g):
     threshold_backward; a NaN output passes its gradient on)."""
     if not _kernel_ready(out) or np.shape(g) != out.shape:
         return g * ~(out <= 0)
-    g = np.ascontiguousarray(g, dtype=out.dtype)  # a broadcast view (from sum) is copied
-    if not g.flags.aligned:
-        g = g.copy()
+    g = checks.prepared(np.asarray(g, dtype=out.dtype))  # a broadcast view (sum) is copied
     ga = np.empty_like(out)
     cdef cnp.ndarray co = out, cg = g, cga = ga
     cdef Py_ssize_t n = out.size

@@ -57,7 +57,6 @@ static void *take(size_t size, size_t *cap)
         }
         if (base) stats.hits++;
         else stats.misses++;
-        stats.cached_blocks = kept.n;
     }
     PyThread_release_lock(lock);
     return base;
@@ -129,7 +128,6 @@ static void cache_free(void *ctx, void *ptr, size_t size)
         stats.cached_bytes += cap;
         keep = 1;
     }
-    stats.cached_blocks = kept.n;
     PyThread_release_lock(lock);
     for (size_t i = 0; i < n_dropped; i++) free(dropped[i]);
     if (!keep) free(base);
@@ -183,7 +181,6 @@ void mg_array_cache_set_limit(size_t limit)
     PyThread_acquire_lock(lock, WAIT_LOCK);
     stats.limit = limit;
     size_t n = evict_locked(0, dropped);
-    stats.cached_blocks = kept.n;
     PyThread_release_lock(lock);
     for (size_t i = 0; i < n; i++) free(dropped[i]);
 }
@@ -192,6 +189,7 @@ mg_cache_stats mg_array_cache_stats(void)
 {
     PyThread_acquire_lock(lock, WAIT_LOCK);
     mg_cache_stats s = stats;
+    s.cached_blocks = kept.n;
     PyThread_release_lock(lock);
     return s;
 }

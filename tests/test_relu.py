@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_kernel_hardening import misaligned
 
 import minigrad as mg
 from minigrad._C import core
@@ -75,14 +76,6 @@ def test_the_kernel_keeps_nan_and_passes_its_gradient():
     assert np.isnan(out[0]) and out[1] == 0 and out[2] == 0 and out[3] == 2
     ga = core.relu_backward(out, np.full(4, 5.0, np.float32))
     np.testing.assert_array_equal(ga, [5.0, 0.0, 0.0, 5.0])
-
-
-def misaligned(a):
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    m = buf[1:].view(a.dtype).reshape(a.shape)
-    m[...] = a
-    assert not m.flags.aligned
-    return m
 
 
 @pytest.mark.parametrize("layout", ["transposed", "misaligned", "broadcast g", "int"])
