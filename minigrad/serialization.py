@@ -277,11 +277,24 @@ def _load_from(f: BinaryIO, name: str) -> Any:
 
 # ------------------------------------------------------------------------- .npz
 
+# What zipfile raises for an archive or member it cannot read: damage (BadZipFile, OSError,
+# EOFError, ValueError, struct.error) and features it does not implement (encryption,
+# patched data, a newer format version: NotImplementedError, RuntimeError).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+)
+
 
 def _load_npz(f: BinaryIO, name: str, size: int) -> Any:
     try:
         archive = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error) as e:
+    except _ZIP_ERRORS as e:
         raise CheckpointError(
             f"mg.load: {name} is not a minigrad checkpoint (cannot read it as an .npz archive: {e})"
         ) from None
@@ -362,7 +375,7 @@ class _MemberReader:
                 return _read_npy(m, info.file_size, info.filename)
         except CheckpointError:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error) as e:
+        except _ZIP_ERRORS as e:
             # a damaged member: bad CRC, truncated data, a broken local header
             raise CheckpointError(
                 f"archive member {info.filename!r} is corrupt ({type(e).__name__}: {e})"

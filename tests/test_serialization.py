@@ -387,6 +387,36 @@ def test_crafted_checkpoints_raise_checkpoint_error(tmp_path, case):
         load(path)
 
 
+def _with_central_field(data: bytes, offset: int, value: int) -> bytes:
+    """``data`` (a zip) with a 2-byte field of every central directory entry set."""
+    out, i = bytearray(data), data.find(b"PK\x01\x02")
+    while i >= 0:
+        struct.pack_into("<H", out, i + offset, value)
+        i = data.find(b"PK\x01\x02", i + 4)
+    return bytes(out)
+
+
+# central directory header: version needed to extract at +6, general purpose flags at +8
+ZIP_FEATURES = {
+    "encrypted": (8, 0x1),  # zipfile: RuntimeError, password required
+    "patched data": (8, 0x20),  # NotImplementedError
+    "strong encryption": (8, 0x40),  # NotImplementedError
+    "newer zip version": (6, 109),  # NotImplementedError, raised when the archive opens
+}
+
+
+@pytest.mark.parametrize("feature", list(ZIP_FEATURES))
+def test_zip_features_zipfile_cannot_read_raise_checkpoint_error(tmp_path, feature):
+    """Found by test_fuzz_files' mutations: zipfile refuses these with NotImplementedError
+    or RuntimeError, which leaked out of mg.load instead of CheckpointError."""
+    good = tmp_path / "good.npz"
+    save({"w": np.arange(3.0)}, good)
+    path = tmp_path / "feature.npz"
+    path.write_bytes(_with_central_field(good.read_bytes(), *ZIP_FEATURES[feature]))
+    with pytest.raises(CheckpointError):
+        load(path)
+
+
 def test_duplicate_member_names_are_refused(tmp_path):
     path = tmp_path / "dup.npz"
     with pytest.warns(UserWarning, match="Duplicate name"):
