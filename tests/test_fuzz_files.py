@@ -270,3 +270,15 @@ def test_idx_headers(idx_dir, data):
 @given(st.one_of(mutated(_valid_idx(False)), mutated(_valid_idx(True))))
 def test_mutated_idx(idx_dir, data):
     _read_idx_bytes(idx_dir, data)
+
+
+def test_idx_shape_past_numpys_index_range_with_a_zero_extent(tmp_path):
+    """Found by test_idx_headers: no data (one extent is 0), but the other extents
+    multiply past what NumPy can index, so reshaping the empty array raised a bare
+    ValueError instead of IDXError."""
+    raw = struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", 0, 3247, 5658714, 501983791)
+    path = tmp_path / "f.idx"
+    for data in (raw, gzip.compress(raw)):
+        path.write_bytes(data)
+        with pytest.raises(IDXError, match="more than NumPy can index"):
+            read_idx(path)

@@ -91,7 +91,12 @@ def _read_header(stream: BinaryIO, name: str, expected_magic: int | None) -> tup
             f"file has {4 + len(dims)}"
         )
     shape = struct.unpack(f">{ndim}I", dims)
-    return shape, _CODE_TO_DTYPE[code], 4 + 4 * ndim
+    dtype = _CODE_TO_DTYPE[code]
+    # NumPy refuses a shape whose nonzero extents multiply past its index range, even
+    # with a zero extent beside them (no data): refused here, as an IDX error
+    if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise IDXError(f"{name}: header says shape {tuple(shape)}, more than NumPy can index")
+    return shape, dtype, 4 + 4 * ndim
 
 
 def _read_body(
